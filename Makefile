@@ -1,0 +1,46 @@
+# edgefill: `make demo`, `make test`, `make bench`, `make lint`. Each sets itself up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+ONLY ?=
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help bootstrap lint format test test-fast bench demo demo-down clean
+
+help:
+	@echo "make demo       bring up the local lab (moto, control plane, appliances) and play titles"
+	@echo "make demo-down  stop everything the demo started"
+	@echo "make test       lint, then the whole test suite"
+	@echo "make bench      every benchmark (ONLY=<name> for one)"
+	@echo "make lint       ruff format --check, ruff check, mypy"
+
+bootstrap:
+	@bash scripts/bootstrap.sh >/dev/null
+
+lint: bootstrap
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+format: bootstrap
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -n auto --dist loadgroup -q
+
+test-fast: bootstrap
+	$(PY) -m pytest -n auto --dist loadgroup -q -m "not podman and not e2e"
+
+bench: bootstrap
+	$(PY) -m bench.run $(if $(ONLY),--only $(ONLY),)
+
+demo: bootstrap
+	$(PY) -m lab.demo up
+
+demo-down: bootstrap
+	$(PY) -m lab.demo down
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache bench/results lab-report

@@ -1,0 +1,1 @@
+"""edgefill control plane: one FastAPI app per service, run in Lambda or locally under uvicorn."""

@@ -1,0 +1,48 @@
+"""Service settings from the environment (Lambda env vars, or the lab's), built at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """Everything a service reads from its environment; names are `EDGEFILL_<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGEFILL_", extra="ignore")
+
+    environment: Environment = Environment.PRODUCTION
+    aws_region: str = "us-east-1"
+    # Set only for moto (tests and the lab); unset in AWS.
+    aws_endpoint_url: str | None = None
+    name_prefix: str = Field(default="edgefill", pattern=r"^[a-z][a-z0-9-]{1,30}$")
+    origin_bucket: str = ""
+    manifest_bucket: str = ""
+    user_pool_id: str = ""
+    user_pool_client_id: str = ""
+    admin_token: SecretStr = SecretStr("")
+    url_signing_secret: SecretStr = SecretStr("")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    def table_name(self, logical: str) -> str:
+        """Physical DynamoDB table name for a logical table ('appliances' -> 'edgefill-appliances')."""
+        return f"{self.name_prefix}-{logical}"
+
+    @model_validator(mode="after")
+    def _secrets_set_outside_development(self) -> ServiceSettings:
+        if self.environment is Environment.PRODUCTION:
+            for name in ("admin_token", "url_signing_secret"):
+                value: SecretStr = getattr(self, name)
+                if len(value.get_secret_value()) < 16:
+                    raise ValueError(
+                        f"EDGEFILL_{name.upper()} must be set to at least 16 characters in "
+                        "production (it comes from Secrets Manager via the stack)"
+                    )
+        return self

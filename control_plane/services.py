@@ -1,0 +1,76 @@
+"""The service registry: every control-plane service, its app, tables and routes, in one place.
+
+infra/ builds one Lambda and its routes per entry; the lab runs one uvicorn app per entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.common.tables import TableSpec
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from control_plane.common.settings import ServiceSettings
+
+
+class RouteAuth(StrEnum):
+    """Who may call a route prefix; API Gateway puts the matching authorizer in front of it."""
+
+    PUBLIC = "public"
+    SUBSCRIBER = "subscriber"  # Cognito JWT
+    APPLIANCE = "appliance"  # per-appliance credential, checked in the app
+    ADMIN = "admin"  # operator token, checked in the app
+
+
+class RoutePrefix(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prefix: str = Field(pattern=r"^/[a-z0-9/-]*$")
+    auth: RouteAuth
+
+
+class ScheduledJob(BaseModel):
+    """A batch function EventBridge calls on a schedule (the lab calls it from a local timer)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]+$")
+    function: str = Field(description="'module:function' taking (settings) and returning a dict")
+    schedule: str = Field(description="EventBridge expression, e.g. 'cron(0 0 * * ? *)'")
+
+
+class ServiceSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]+$")
+    app_factory: str = Field(description="'module:function' taking settings, returning FastAPI")
+    tables: tuple[TableSpec, ...] = ()
+    routes: tuple[RoutePrefix, ...] = ()
+    jobs: tuple[ScheduledJob, ...] = ()
+    reads_origin: bool = False
+    writes_manifests: bool = False
+
+    def create_app(self, settings: ServiceSettings) -> FastAPI:
+        module_name, _, attr = self.app_factory.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+        app: FastAPI = factory(settings)
+        return app
+
+
+def all_services() -> tuple[ServiceSpec, ...]:
+    """Every service, imported lazily so that reading the registry needs no FastAPI."""
+    return tuple(importlib.import_module(m).SERVICE for m in _SERVICE_MODULES)
+
+
+# Each module named here defines `SERVICE: ServiceSpec` (its spec module imports no FastAPI).
+_SERVICE_MODULES: tuple[str, ...] = ()
+
+
+def all_tables() -> tuple[TableSpec, ...]:
+    return tuple(table for service in all_services() for table in service.tables)

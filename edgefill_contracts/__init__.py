@@ -1,0 +1,50 @@
+"""Wire contracts shared by the control plane and the appliance agent: one source of truth.
+
+This package imports nothing of edgefill's own; both sides import it.
+"""
+
+from __future__ import annotations
+
+from edgefill_contracts.errors import ContractError
+from edgefill_contracts.fill_window import FillWindow
+from edgefill_contracts.heartbeat import (
+    ApplianceState,
+    DiskUsage,
+    FillProgress,
+    Heartbeat,
+    HeldDigest,
+    ServingCounters,
+)
+from edgefill_contracts.identity import (
+    ApplianceCredential,
+    RegistrationRequest,
+    RegistrationResponse,
+)
+from edgefill_contracts.manifest import MANIFEST_SCHEMA_VERSION, Manifest, ManifestObject
+from edgefill_contracts.object_key import MAX_KEY_LENGTH, validate_object_key
+from edgefill_contracts.playback import PlaybackResponse, PlaybackUrl
+from edgefill_contracts.signing import SignedPath, parse_signed_path, sign_path
+
+__all__ = [
+    "MANIFEST_SCHEMA_VERSION",
+    "MAX_KEY_LENGTH",
+    "ApplianceCredential",
+    "ApplianceState",
+    "ContractError",
+    "DiskUsage",
+    "FillProgress",
+    "FillWindow",
+    "Heartbeat",
+    "HeldDigest",
+    "Manifest",
+    "ManifestObject",
+    "PlaybackResponse",
+    "PlaybackUrl",
+    "RegistrationRequest",
+    "RegistrationResponse",
+    "ServingCounters",
+    "SignedPath",
+    "parse_signed_path",
+    "sign_path",
+    "validate_object_key",
+]

@@ -1,0 +1,88 @@
+"""The heartbeat: what an appliance tells the control plane about itself every few seconds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HEARTBEAT_SCHEMA_VERSION: Final = 1
+MAX_REPORTED_MISSING_KEYS = 1_000
+MAX_REPORTED_ERRORS = 20
+
+
+class ApplianceState(StrEnum):
+    """Serving lifecycle: the control plane steers new sessions only to SERVING appliances."""
+
+    SERVING = "Serving"
+    DRAINING = "Draining"
+    DRAINED = "Drained"
+
+
+class DiskUsage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    total_bytes: int = Field(ge=0)
+    used_bytes: int = Field(ge=0)
+    free_bytes: int = Field(ge=0)
+
+
+class HeldDigest(BaseModel):
+    """What the appliance holds, compactly: its applied manifest minus the keys it is missing.
+
+    Steering treats an object as held when the applied manifest lists it and it is not missing.
+    When more keys are missing than fit, `missing_truncated` is set and steering must treat the
+    whole manifest as unverified for that appliance.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    manifest_version: str | None = None
+    object_count: int = Field(default=0, ge=0)
+    object_bytes: int = Field(default=0, ge=0)
+    missing_keys: list[str] = Field(default_factory=list, max_length=MAX_REPORTED_MISSING_KEYS)
+    missing_truncated: bool = False
+
+
+class ServingCounters(BaseModel):
+    """Cumulative since the agent started; the control plane computes rates from deltas."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests: int = Field(default=0, ge=0)
+    bytes_sent: int = Field(default=0, ge=0)
+    by_status: dict[str, int] = Field(default_factory=dict)
+    active_connections: int = Field(default=0, ge=0)
+
+
+class FillProgress(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    running: bool = False
+    objects_total: int = Field(default=0, ge=0)
+    objects_done: int = Field(default=0, ge=0)
+    bytes_total: int = Field(default=0, ge=0)
+    bytes_done: int = Field(default=0, ge=0)
+    bytes_from_peers: int = Field(default=0, ge=0)
+    bytes_from_origin: int = Field(default=0, ge=0)
+    last_result: Literal["ok", "partial", "failed", "never"] = "never"
+    last_finished_at: datetime | None = None
+
+
+class Heartbeat(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = HEARTBEAT_SCHEMA_VERSION
+    appliance_id: str = Field(min_length=1, max_length=128)
+    agent_version: str = Field(min_length=1, max_length=64)
+    sent_at: datetime
+    state: ApplianceState
+    disk: DiskUsage
+    held: HeldDigest
+    serving: ServingCounters
+    fill: FillProgress
+    accepted_secret_ids: list[str] = Field(default_factory=list, max_length=8)
+    ktls_active: bool = False
+    errors: list[str] = Field(default_factory=list, max_length=MAX_REPORTED_ERRORS)

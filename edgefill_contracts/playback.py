@@ -1,0 +1,29 @@
+"""The playback response: ranked, signed, expiring URLs for one title rendition."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PlaybackUrl(BaseModel):
+    """One place to play from; `appliance_id` is None for the origin fallback."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str
+    appliance_id: str | None
+    expires_at: datetime
+
+
+class PlaybackResponse(BaseModel):
+    """Try `urls` in order; a miss on one moves the player to the next, `origin` last."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title_id: str
+    rendition: str
+    playlist: str = Field(description="Path of the playlist relative to each URL's base.")
+    urls: list[PlaybackUrl]
+    origin: PlaybackUrl

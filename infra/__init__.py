@@ -1,0 +1,1 @@
+"""edgefill's AWS control plane as a Pulumi program: one ComponentResource per service."""
