@@ -1,0 +1,94 @@
+"""Test AWS: one moto server per test process on loopback, and per-test resources in it.
+
+Each test gets its own name prefix, so its tables and buckets are its own even though the
+server is shared by the tests of one xdist worker (which run one at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
+
+from control_plane.common.settings import Environment, ServiceSettings
+from control_plane.common.tables import TableSpec
+from control_plane.services import all_tables
+
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class MotoServer:
+    endpoint_url: str
+
+
+def start_moto_server() -> Iterator[MotoServer]:
+    # moto checks no credentials, but boto3 needs some, and none must reach real AWS.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield MotoServer(endpoint_url=f"http://{host}:{port}")
+    finally:
+        server.stop()
+
+
+def create_table(*, settings: ServiceSettings, spec: TableSpec) -> None:
+    """Create one table from its spec, the same spec infra/ turns into aws.dynamodb.Table."""
+    client = boto3.client("dynamodb", region_name=REGION, endpoint_url=settings.aws_endpoint_url)
+    key_schema = [{"AttributeName": spec.hash_key.name, "KeyType": "HASH"}]
+    if spec.range_key is not None:
+        key_schema.append({"AttributeName": spec.range_key.name, "KeyType": "RANGE"})
+    kwargs: dict[str, object] = {
+        "TableName": settings.table_name(spec.name),
+        "KeySchema": key_schema,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in spec.attributes().items()
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if spec.indexes:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [{"AttributeName": index.hash_key.name, "KeyType": "HASH"}]
+                + (
+                    [{"AttributeName": index.range_key.name, "KeyType": "RANGE"}]
+                    if index.range_key
+                    else []
+                ),
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in spec.indexes
+        ]
+    client.create_table(**kwargs)  # type: ignore[arg-type]
+
+
+def provision_test_stack(server: MotoServer) -> ServiceSettings:
+    """A fresh prefix with every registered table and the buckets; returns settings pointing at it."""
+    prefix = "t" + uuid.uuid4().hex[:12]
+    settings = ServiceSettings(
+        environment=Environment.DEVELOPMENT,
+        aws_region=REGION,
+        aws_endpoint_url=server.endpoint_url,
+        name_prefix=prefix,
+        origin_bucket=f"{prefix}-origin",
+        manifest_bucket=f"{prefix}-manifests",
+        admin_token=SecretStr("test-admin-token-0123456789"),
+        url_signing_secret=SecretStr("test-url-signing-secret-0123"),
+    )
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=server.endpoint_url)
+    s3.create_bucket(Bucket=settings.origin_bucket)
+    s3.create_bucket(Bucket=settings.manifest_bucket)
+    for spec in all_tables():
+        create_table(settings=settings, spec=spec)
+    return settings
