@@ -7,6 +7,16 @@ from __future__ import annotations
 
 from edgefill_contracts.errors import ContractError
 from edgefill_contracts.fill_window import FillWindow
+from edgefill_contracts.fleet_api import (
+    FLEET_PREFIX,
+    CertificateRequest,
+    CertificateResponse,
+    HeartbeatAck,
+    SigningSecret,
+    SigningSecretSet,
+    appliance_path,
+    register_path,
+)
 from edgefill_contracts.heartbeat import (
     ApplianceState,
     DiskUsage,
@@ -26,15 +36,19 @@ from edgefill_contracts.playback import PlaybackResponse, PlaybackUrl
 from edgefill_contracts.signing import SignedPath, parse_signed_path, sign_path
 
 __all__ = [
+    "FLEET_PREFIX",
     "MANIFEST_SCHEMA_VERSION",
     "MAX_KEY_LENGTH",
     "ApplianceCredential",
     "ApplianceState",
+    "CertificateRequest",
+    "CertificateResponse",
     "ContractError",
     "DiskUsage",
     "FillProgress",
     "FillWindow",
     "Heartbeat",
+    "HeartbeatAck",
     "HeldDigest",
     "Manifest",
     "ManifestObject",
@@ -44,7 +58,11 @@ __all__ = [
     "RegistrationResponse",
     "ServingCounters",
     "SignedPath",
+    "SigningSecret",
+    "SigningSecretSet",
+    "appliance_path",
     "parse_signed_path",
+    "register_path",
     "sign_path",
     "validate_object_key",
 ]
