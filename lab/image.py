@@ -1,0 +1,205 @@
+"""The appliance test image: Debian 12 with systemd, built by debootstrap and imported into podman.
+
+The image is what molecule and the lab boot as "appliance hosts". It is built once per build
+recipe: the recipe (suite, variant, packages, build steps) is hashed and the hash is the image
+tag, so a changed recipe builds a new image and an unchanged one is reused from podman's store.
+The rootfs tarball is cached outside the repository (``$EDGEFILL_CACHE_DIR/images``) so a wiped
+podman store re-imports without running debootstrap again.
+
+Podman must use runc with empty default ulimits on this kind of host: every podman call here
+runs with ``CONTAINERS_CONF`` pointing at ``lab/containers.conf``.
+
+Usage: ``python -m lab.image`` builds (or finds) the image and prints its reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+IMAGE_REPOSITORY = "localhost/edgefill-appliance"
+CONTAINERS_CONF = Path(__file__).resolve().parent / "containers.conf"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+BUILD_TIMEOUT_SECONDS = 900
+
+
+class ImageBuildError(Exception):
+    """The appliance image could not be built or imported.
+
+    Hierarchy: ImageBuildError is the only exception of this module; the message says which
+    step failed, its output tail, and what to check.
+    """
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    """Everything that decides the image's content; its hash is the image tag."""
+
+    suite: str = "bookworm"
+    variant: str = "minbase"
+    # Baked in so converge runs need no package download; the roles still declare them.
+    packages: tuple[str, ...] = (
+        "systemd",
+        "systemd-sysv",
+        "dbus",
+        "python3",
+        "python3-venv",
+        "python3-apt",
+        "nginx",
+        "nftables",
+        "procps",
+        "iproute2",
+        "systemd-timesyncd",
+        "ca-certificates",
+        "curl",
+    )
+    # Units that make no sense in a container and only slow boot or fail it.
+    masked_units: tuple[str, ...] = (
+        "getty@tty1.service",
+        "console-getty.service",
+        "systemd-remount-fs.service",
+        "sys-kernel-debug.mount",
+    )
+    format_version: int = 1
+
+    def digest(self) -> str:
+        blob = json.dumps(
+            {
+                "suite": self.suite,
+                "variant": self.variant,
+                "packages": sorted(self.packages),
+                "masked_units": sorted(self.masked_units),
+                "format_version": self.format_version,
+            },
+            sort_keys=True,
+        ).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def reference(self) -> str:
+        return f"{IMAGE_REPOSITORY}:{self.digest()}"
+
+
+def podman_env() -> dict[str, str]:
+    """The environment every podman call needs on this host (runc, no default ulimits)."""
+    env = dict(os.environ)
+    env["CONTAINERS_CONF"] = str(CONTAINERS_CONF)
+    return env
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("EDGEFILL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgefill"
+    )
+    return Path(base) / "images"
+
+
+def _run(step: str, argv: list[str], *, stdin: int | None = None) -> None:
+    logger.info("image build: %s", step)
+    try:
+        completed = subprocess.run(
+            argv,
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            env=podman_env(),
+            timeout=BUILD_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ImageBuildError(
+            f"{step}: {argv[0]} is not installed; run `bash scripts/bootstrap.sh` as root"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ImageBuildError(
+            f"{step}: gave up after {BUILD_TIMEOUT_SECONDS} s; check that {DEBIAN_MIRROR} is reachable"
+        ) from exc
+    if completed.returncode != 0:
+        tail = (completed.stderr or completed.stdout)[-2000:]
+        raise ImageBuildError(f"{step} failed (exit {completed.returncode}):\n{tail}")
+
+
+def image_exists(reference: str) -> bool:
+    completed = subprocess.run(
+        ["podman", "image", "exists", reference], env=podman_env(), check=False
+    )
+    return completed.returncode == 0
+
+
+def _build_rootfs_tarball(recipe: ImageRecipe, tarball: Path) -> None:
+    if os.geteuid() != 0:
+        raise ImageBuildError(
+            "debootstrap needs root: run the image build (or the podman tests) as root"
+        )
+    with tempfile.TemporaryDirectory(prefix="edgefill-rootfs-", dir=tarball.parent) as work:
+        rootfs = Path(work) / "rootfs"
+        _run(
+            "debootstrap",
+            [
+                "debootstrap",
+                f"--variant={recipe.variant}",
+                f"--include={','.join(recipe.packages)}",
+                recipe.suite,
+                str(rootfs),
+                DEBIAN_MIRROR,
+            ],
+        )
+        for unit in recipe.masked_units:
+            link = rootfs / "etc/systemd/system" / unit
+            link.unlink(missing_ok=True)
+            link.symlink_to("/dev/null")
+        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+        (rootfs / "etc/machine-id").write_text("")
+        partial = tarball.with_suffix(".part")
+        _run("tar rootfs", ["tar", "-C", str(rootfs), "-cf", str(partial), "."])
+        os.replace(partial, tarball)
+
+
+def ensure_image(recipe: ImageRecipe | None = None) -> str:
+    """Return the podman reference of the appliance image, building it only if it is missing."""
+    recipe = recipe or ImageRecipe()
+    reference = recipe.reference
+    if image_exists(reference):
+        logger.info("image %s is already in podman", reference)
+        return reference
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    tarball = directory / f"edgefill-appliance-{recipe.digest()}.tar"
+    if not tarball.exists():
+        _build_rootfs_tarball(recipe, tarball)
+    with tarball.open("rb") as stream:
+        _run(
+            "podman import",
+            ["podman", "import", "--change", 'CMD ["/sbin/init"]', "-", reference],
+            stdin=stream.fileno(),
+        )
+    return reference
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.image", description=__doc__)
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        reference = ensure_image()
+    except ImageBuildError as exc:
+        logger.error("%s", exc)
+        return 1
+    sys.stdout.write(reference + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

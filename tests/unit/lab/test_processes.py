@@ -1,0 +1,42 @@
+"""The lab's process table starts, waits for, and stops exactly what it started."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab.errors import LabError
+from lab.processes import ProcessTable, _alive, free_port
+
+
+def test_start_wait_stop(tmp_path: Path) -> None:
+    table = ProcessTable(tmp_path)
+    port = free_port()
+    pid = table.start(
+        "web", [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], env={}
+    )
+    try:
+        table.wait_http("web", f"http://127.0.0.1:{port}/", timeout=15)
+        assert _alive(pid)
+        with pytest.raises(LabError, match="already running"):
+            table.start("web", [sys.executable, "-c", "pass"], env={})
+    finally:
+        assert table.stop_all() == ["web"]
+    assert not _alive(pid)
+    assert table.stop_all() == []
+
+
+def test_wait_fails_with_the_log_tail_when_the_process_dies(tmp_path: Path) -> None:
+    table = ProcessTable(tmp_path)
+    table.start(
+        "broken",
+        [sys.executable, "-c", "import sys; print('boom: no config'); sys.exit(3)"],
+        env={},
+    )
+    try:
+        with pytest.raises(LabError, match="boom: no config"):
+            table.wait_http("broken", f"http://127.0.0.1:{free_port()}/", timeout=10)
+    finally:
+        table.stop_all()
