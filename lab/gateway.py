@@ -4,10 +4,15 @@ API Gateway sends each route prefix to its service's Lambda with the path unchan
 the same in one uvicorn process, so the lab and the tests call one base URL like a client would.
 Hand-written rather than Starlette's `Mount` because `Mount` strips the prefix from the path,
 and the services' routes include it.
+
+The lab simulates clients in many ISPs from one host: a request may carry `X-Lab-Client-IP`,
+which this gateway (and only it) turns into the connection's client address, as API Gateway
+puts the caller's address in `requestContext.http.sourceIp`. Services never read the header.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +22,21 @@ from starlette.types import Receive, Scope, Send
 
 from control_plane.common.settings import ServiceSettings
 from control_plane.services import ServiceSpec, all_services
+
+LAB_CLIENT_IP_HEADER = b"x-lab-client-ip"
+
+
+def _with_lab_client_ip(scope: Scope) -> Scope:
+    """The scope with `client` replaced by the lab header's address, if a valid one is present."""
+    for name, value in scope.get("headers", []):
+        if name == LAB_CLIENT_IP_HEADER:
+            try:
+                address = str(ipaddress.ip_address(value.decode("ascii").strip()))
+            except (UnicodeDecodeError, ValueError):
+                return scope
+            headers = [(n, v) for n, v in scope["headers"] if n != LAB_CLIENT_IP_HEADER]
+            return {**scope, "client": (address, 0), "headers": headers}
+    return scope
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class LocalGateway:
                 message = await receive()
             await send({"type": "lifespan.shutdown.complete"})
             return
+        scope = _with_lab_client_ip(scope)
         path: str = scope.get("path", "")
         for route in self._routes:
             if path == route.prefix or path.startswith(route.prefix.rstrip("/") + "/"):

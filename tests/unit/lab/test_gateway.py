@@ -15,7 +15,8 @@ def echo_app(name: str) -> FastAPI:
 
     @router.get("/{rest:path}")
     def echo(request: Request, rest: str) -> dict[str, str]:
-        return {"service": name, "path": request.url.path}
+        client = request.client.host if request.client else ""
+        return {"service": name, "path": request.url.path, "client": client}
 
     app.include_router(router)
     return app
@@ -58,3 +59,11 @@ def test_settings_are_not_needed_for_routing() -> None:
     gateway = build_gateway(ServiceSettings(environment="development"), services=[])
     with TestClient(gateway) as client:
         assert client.get("/anything").status_code == 404
+
+
+def test_lab_client_ip_header_becomes_the_client_address() -> None:
+    with TestClient(make_gateway()) as client:
+        seen = client.get("/catalog/x", headers={"X-Lab-Client-IP": "2001:db8::7"}).json()
+        assert seen["client"] == "2001:db8::7"
+        ignored = client.get("/catalog/x", headers={"X-Lab-Client-IP": "not-an-ip"}).json()
+        assert ignored["client"] == "testclient"
