@@ -1,0 +1,1 @@
+"""Placement: which appliances of a cluster hold which content units (rendezvous hashing)."""

@@ -1,0 +1,41 @@
+"""Steering: rank signed appliance URLs for a client address, a title and a rendition.
+
+Usage from the playback service::
+
+    from control_plane.steering import FleetViewCache, S3OriginSigner, rank_sources
+
+    cache = FleetViewCache(settings=settings, ttl=timedelta(seconds=30))  # once per process (lands next)
+    decision = rank_sources(
+        view=cache.current(),
+        client_ip="198.51.100.7",
+        title_id="title-0001",
+        rendition="720p",
+        origin_key="title-0001/720p/index.m3u8",
+        session_id=session_id,
+        now=datetime.now(UTC),
+        ttl=timedelta(hours=6),
+        origin=S3OriginSigner(settings=settings),
+    )
+    # decision.urls: appliance PlaybackUrls (signed title directory, ends with '/'), best first
+    # decision.origin: PlaybackUrl of the origin presigned URL of origin_key
+"""
+
+from __future__ import annotations
+
+from control_plane.steering.errors import InvalidClientAddress, SteeringError
+from control_plane.steering.origin import S3OriginSigner
+from control_plane.steering.rank import OriginSigner, SteeringDecision, rank_sources
+from control_plane.steering.view import FleetView, SigningKey, SteerableAppliance, SteerableSite
+
+__all__ = [
+    "FleetView",
+    "InvalidClientAddress",
+    "OriginSigner",
+    "S3OriginSigner",
+    "SigningKey",
+    "SteerableAppliance",
+    "SteerableSite",
+    "SteeringDecision",
+    "SteeringError",
+    "rank_sources",
+]

@@ -1,0 +1,141 @@
+"""FleetView: the immutable in-memory snapshot of the fleet that steering decides from.
+
+Build one with `FleetView(...)` from plain records (the loader in `control_plane.steering.loader`
+builds it from DynamoDB and S3 and refreshes it on a TTL). Everything a decision needs is
+precomputed here, so a decision is a trie lookup plus a few set tests per appliance.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import SecretStr
+
+from control_plane.steering.prefixes import PrefixIndex
+
+
+@dataclass(frozen=True, slots=True)
+class SteerableSite:
+    """A site as steering sees it: its ISP and the client prefixes the ISP announces there."""
+
+    site_id: str
+    isp: str
+    prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SteerableAppliance:
+    """An appliance as steering sees it.
+
+    `base_url` is ``https://<address>:<port>`` with no trailing slash. `held_units` are the
+    content units (``<title>/<rendition>``) its applied manifest lists minus those with a
+    missing file; `accepted_secret_ids` come from its last heartbeat. `weight` is its spare
+    serving capacity in (0, 1]: among equals, steering sends it sessions in that proportion.
+    """
+
+    appliance_id: str
+    site_id: str
+    cluster_id: str
+    base_url: str
+    serving: bool
+    healthy: bool
+    held_units: frozenset[str] = frozenset()
+    accepted_secret_ids: frozenset[str] = frozenset()
+    weight: float = 1.0
+
+    @property
+    def eligible(self) -> bool:
+        """Steering may send new sessions here: Serving and healthy."""
+        return self.serving and self.healthy
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One URL-signing secret the control plane knows, with when it was created."""
+
+    secret_id: str
+    secret: SecretStr
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """Sites, appliances and signing keys at one moment, indexed for steering."""
+
+    sites: Sequence[SteerableSite]
+    appliances: Sequence[SteerableAppliance]
+    signing_keys: Sequence[SigningKey]
+    built_at: datetime
+    prefix_index: PrefixIndex = field(init=False)
+    _sites_by_id: dict[str, SteerableSite] = field(init=False)
+    _eligible_by_site: dict[str, tuple[SteerableAppliance, ...]] = field(init=False)
+    _key_by_site: dict[str, SigningKey] = field(init=False)
+    _sites_by_isp: dict[str, tuple[str, ...]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        sites_by_id = {site.site_id: site for site in self.sites}
+        index = PrefixIndex(
+            (prefix, site.site_id) for site in self.sites for prefix in site.prefixes
+        )
+        by_site: dict[str, list[SteerableAppliance]] = defaultdict(list)
+        for appliance in self.appliances:
+            by_site[appliance.site_id].append(appliance)
+        by_isp: dict[str, list[str]] = defaultdict(list)
+        for site in self.sites:
+            by_isp[site.isp].append(site.site_id)
+        newest_first = sorted(self.signing_keys, key=lambda k: k.created_at, reverse=True)
+        object.__setattr__(self, "prefix_index", index)
+        object.__setattr__(self, "_sites_by_id", sites_by_id)
+        object.__setattr__(
+            self,
+            "_eligible_by_site",
+            {
+                site_id: tuple(a for a in members if a.eligible)
+                for site_id, members in by_site.items()
+            },
+        )
+        object.__setattr__(
+            self,
+            "_key_by_site",
+            {
+                site_id: key
+                for site_id, members in by_site.items()
+                if (key := _newest_accepted_by_all(members, newest_first)) is not None
+            },
+        )
+        object.__setattr__(self, "_sites_by_isp", {k: tuple(v) for k, v in by_isp.items()})
+
+    def site(self, site_id: str) -> SteerableSite | None:
+        return self._sites_by_id.get(site_id)
+
+    def site_for(self, client_ip: str) -> SteerableSite | None:
+        """The site whose longest announced prefix covers `client_ip`, if any."""
+        site_id = self.prefix_index.site_for(client_ip)
+        return None if site_id is None else self._sites_by_id.get(site_id)
+
+    def eligible_appliances(self, site_id: str) -> tuple[SteerableAppliance, ...]:
+        """Serving and healthy appliances of one site."""
+        return self._eligible_by_site.get(site_id, ())
+
+    def signing_key_for(self, site_id: str) -> SigningKey | None:
+        """The newest key every Serving appliance of the site accepts; None if there is none."""
+        return self._key_by_site.get(site_id)
+
+    def sites_of_isp(self, isp: str) -> tuple[str, ...]:
+        return self._sites_by_isp.get(isp, ())
+
+
+def _newest_accepted_by_all(
+    members: Iterable[SteerableAppliance], newest_first: Sequence[SigningKey]
+) -> SigningKey | None:
+    serving = [a for a in members if a.serving]
+    if not serving:
+        return None
+    accepted = frozenset.intersection(*(a.accepted_secret_ids for a in serving))
+    for key in newest_first:
+        if key.secret_id in accepted:
+            return key
+    return None
