@@ -55,6 +55,10 @@ class ServiceSpec(BaseModel):
     jobs: tuple[ScheduledJob, ...] = ()
     reads_origin: bool = False
     writes_manifests: bool = False
+    # Logical names of other services' tables this one reads (its IAM role may read them only).
+    reads_tables: tuple[str, ...] = ()
+    # Calls Cognito admin APIs on the subscriber pool (sign-up, confirm, sign-in, disable).
+    uses_user_pool: bool = False
 
     def create_app(self, settings: ServiceSettings) -> FastAPI:
         module_name, _, attr = self.app_factory.partition(":")
