@@ -73,7 +73,7 @@ def all_services() -> tuple[ServiceSpec, ...]:
 
 
 # Each module named here defines `SERVICE: ServiceSpec` (its spec module imports no FastAPI).
-_SERVICE_MODULES: tuple[str, ...] = ()
+_SERVICE_MODULES: tuple[str, ...] = ("control_plane.catalog.spec",)
 
 
 def all_tables() -> tuple[TableSpec, ...]:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
+from control_plane.common.errors import Unavailable
 from control_plane.common.settings import ServiceSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp.client import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
+
+logger = logging.getLogger(__name__)
 
 _BOTO_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=3)
 
@@ -29,3 +37,21 @@ def dynamodb(settings: ServiceSettings) -> DynamoDBServiceResource:
 
 def s3(settings: ServiceSettings) -> S3Client:
     return boto3.client("s3", **_kwargs(settings))
+
+
+def cognito_idp(settings: ServiceSettings) -> CognitoIdentityProviderClient:
+    return boto3.client("cognito-idp", **_kwargs(settings))
+
+
+@contextmanager
+def unavailable_on_aws_error(doing: str) -> Iterator[None]:
+    """Turn an unexpected AWS failure into Unavailable (503) saying what could not be done.
+
+    Expected conditions (a failed condition check, a missing item) are handled by the caller
+    inside the block; whatever escapes is an outage from the caller's point of view.
+    """
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        logger.error("AWS call failed while trying to %s: %s", doing, exc)
+        raise Unavailable(f"could not {doing} just now; retry shortly") from exc

@@ -91,4 +91,23 @@ def provision_test_stack(server: MotoServer) -> ServiceSettings:
     s3.create_bucket(Bucket=settings.manifest_bucket)
     for spec in all_tables():
         create_table(settings=settings, spec=spec)
-    return settings
+    return create_user_pool(settings)
+
+
+def create_user_pool(settings: ServiceSettings) -> ServiceSettings:
+    """A Cognito user pool and app client like infra's (email usernames, password auth)."""
+    cognito = boto3.client(
+        "cognito-idp", region_name=REGION, endpoint_url=settings.aws_endpoint_url
+    )
+    pool_id = cognito.create_user_pool(
+        PoolName=f"{settings.name_prefix}-subscribers",
+        UsernameAttributes=["email"],
+        AutoVerifiedAttributes=["email"],
+    )["UserPool"]["Id"]
+    client_id = cognito.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=f"{settings.name_prefix}-web",
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        GenerateSecret=False,
+    )["UserPoolClient"]["ClientId"]
+    return settings.model_copy(update={"user_pool_id": pool_id, "user_pool_client_id": client_id})

@@ -1,0 +1,115 @@
+"""Catalog models: titles, their renditions and media files, maturity ratings, search pages."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from edgefill_contracts.object_key import ObjectKey
+
+TITLE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+TitleId = Annotated[str, Field(pattern=TITLE_ID_PATTERN)]
+_RENDITION = re.compile(r"^([0-9]{3,4})p$")
+
+
+class MaturityRating(StrEnum):
+    """Ratings in increasing order of maturity; a profile allows its own rating and below."""
+
+    G = "G"
+    PG = "PG"
+    PG_13 = "PG-13"
+    R = "R"
+    NC_17 = "NC-17"
+
+    @property
+    def rank(self) -> int:
+        return _RATING_ORDER.index(self)
+
+    def allows(self, rating: MaturityRating) -> bool:
+        """Whether a profile limited to this rating may watch a title rated `rating`."""
+        return rating.rank <= self.rank
+
+
+_RATING_ORDER = list(MaturityRating)
+
+
+class MediaFile(BaseModel):
+    """One object in the origin bucket, with what a manifest needs to verify it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: ObjectKey
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Rendition(BaseModel):
+    """One encoding of a title: an HLS playlist and the segments it lists."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_RENDITION.pattern, examples=["360p"])
+    bandwidth: int = Field(gt=0, description="Peak bits per second, as in the HLS playlist.")
+    playlist: ObjectKey
+    files: tuple[MediaFile, ...] = Field(min_length=1)
+
+    @property
+    def height(self) -> int:
+        match = _RENDITION.match(self.name)
+        return int(match[1]) if match else 0
+
+    @model_validator(mode="after")
+    def _playlist_is_one_of_the_files(self) -> Rendition:
+        if self.playlist not in {f.key for f in self.files}:
+            raise ValueError(f"playlist {self.playlist!r} is not among the rendition's files")
+        return self
+
+
+class TitleSummary(BaseModel):
+    """What a listing or a search result shows: no file list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title_id: TitleId
+    name: str = Field(min_length=1, max_length=200)
+    genres: tuple[str, ...] = ()
+    year: int = Field(ge=1888, le=2100)
+    maturity: MaturityRating
+    popularity: float = Field(ge=0, description="Relative demand; higher is more watched.")
+
+
+class Title(TitleSummary):
+    """A title with everything playback and manifests need."""
+
+    synopsis: str = Field(default="", max_length=2000)
+    cast: tuple[str, ...] = ()
+    renditions: tuple[Rendition, ...] = ()
+
+    @model_validator(mode="after")
+    def _files_live_under_the_title(self) -> Title:
+        for rendition in self.renditions:
+            for media in rendition.files:
+                if not media.key.startswith(f"{self.title_id}/"):
+                    raise ValueError(f"file {media.key!r} is not under {self.title_id}/")
+        return self
+
+    def summary(self) -> TitleSummary:
+        return TitleSummary.model_validate(self.model_dump(include=set(TitleSummary.model_fields)))
+
+    def rendition(self, name: str) -> Rendition | None:
+        return next((r for r in self.renditions if r.name == name), None)
+
+
+class SearchPage(BaseModel):
+    """One page of search results, best first; `total` counts every match."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    query: str
+    total: int
+    offset: int
+    limit: int
+    results: list[TitleSummary]

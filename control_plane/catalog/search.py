@@ -1,0 +1,221 @@
+"""In-memory title search: folded tokens, prefix and typo matches, relevance then popularity.
+
+The index holds every title's summary and fits a catalogue of 50,000 titles in tens of
+megabytes; a query touches only the postings of the words it matches. Past a few hundred
+thousand titles, or when titles change faster than a service instance lives, the path is an
+OpenSearch domain behind the same `TitleSearch` protocol (see docs/search.md).
+
+Scoring of one query word against one title: the best of its matches, each the match quality
+(exact 1.0, prefix 0.7, one typo 0.6, two typos 0.4) times the field weight (name 3, cast 2,
+genre 1). A title's score is the sum over the query's words; a title whose name starts with
+the whole query gets a bonus. Titles that match more of the query's words rank first, then
+higher scores, then more popular titles, then by id so that pages are stable.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
+from typing import Protocol
+
+from control_plane.catalog.models import MaturityRating, SearchPage, Title, TitleSummary
+from control_plane.catalog.text import allowed_edits, deletes, edit_distance, fold, tokens
+
+MAX_QUERY_WORDS = 8
+MAX_PAGE = 50
+MAX_OFFSET = 1_000
+_FIELD_WEIGHTS = {"name": 3.0, "cast": 2.0, "genre": 1.0}
+_EXACT, _PREFIX, _TYPO = 1.0, 0.7, (1.0, 0.6, 0.4)
+_PREFIX_BONUS = 2.0
+_SHORT_PREFIX = 3  # prefixes this short use a precomputed list of their most frequent words
+_PREFIX_EXPANSIONS = 64
+_MIN_PREFIX = 2  # a one-letter prefix would match most of the catalogue
+_SUMMARY_FIELDS = tuple(TitleSummary.model_fields)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Optional narrowing of a search; None means no limit."""
+
+    genre: str | None = None
+    year_from: int | None = None
+    year_to: int | None = None
+    max_maturity: MaturityRating | None = None
+
+
+class TitleSearch(Protocol):
+    """What the catalog routes need from a search backend (this index, or OpenSearch)."""
+
+    def search(
+        self, query: str, *, filters: SearchFilters, offset: int, limit: int
+    ) -> SearchPage: ...
+
+
+class SearchIndex:
+    """An immutable index over title summaries; build a new one to reflect catalogue changes."""
+
+    def __init__(self, titles: Iterable[Title]) -> None:
+        # Documents are numbered by popularity, so a lower number is the tie-break winner.
+        self._docs: list[Title] = sorted(titles, key=lambda t: (-t.popularity, t.title_id))
+        self._names = [fold(doc.name) for doc in self._docs]
+        by_year: dict[int, set[int]] = defaultdict(set)
+        by_genre: dict[str, set[int]] = defaultdict(set)
+        by_rating: dict[MaturityRating, set[int]] = defaultdict(set)
+        for number, doc in enumerate(self._docs):
+            by_rating[doc.maturity].add(number)
+            by_year[doc.year].add(number)
+            for genre in doc.genres:
+                by_genre[fold(genre)].add(number)
+        self._by_year = {year: frozenset(docs) for year, docs in by_year.items()}
+        self._by_genre = {genre: frozenset(docs) for genre, docs in by_genre.items()}
+        self._up_to_rating: dict[MaturityRating, frozenset[int]] = {}
+        allowed: set[int] = set()
+        for rating in MaturityRating:
+            allowed |= by_rating[rating]
+            self._up_to_rating[rating] = frozenset(allowed)
+        postings: dict[str, dict[int, float]] = defaultdict(dict)
+        for number, doc in enumerate(self._docs):
+            fields = [("name", doc.name), *(("genre", g) for g in doc.genres)]
+            fields += [("cast", person) for person in doc.cast]
+            for field, text in fields:
+                weight = _FIELD_WEIGHTS[field]
+                for word in tokens(text):
+                    if postings[word].get(number, 0.0) < weight:
+                        postings[word][number] = weight
+        # Per word and field weight, the documents holding it: scoring merges these in C.
+        self._postings: dict[str, list[tuple[float, tuple[int, ...]]]] = {}
+        self._frequency: dict[str, int] = {}
+        for word, docs in postings.items():
+            by_weight: dict[float, list[int]] = defaultdict(list)
+            for number, weight in docs.items():
+                by_weight[weight].append(number)
+            self._postings[word] = sorted((w, tuple(n)) for w, n in by_weight.items())
+            self._frequency[word] = len(docs)
+        self._vocabulary = sorted(self._postings)
+        by_frequency = sorted(self._vocabulary, key=lambda w: -self._frequency[w])
+        self._short_prefixes: dict[str, list[str]] = defaultdict(list)
+        for word in by_frequency:
+            for size in range(_MIN_PREFIX, min(_SHORT_PREFIX, len(word)) + 1):
+                bucket = self._short_prefixes[word[:size]]
+                if len(bucket) < _PREFIX_EXPANSIONS:
+                    bucket.append(word)
+        self._typo_keys: dict[str, list[str]] = defaultdict(list)
+        for word in self._vocabulary:
+            for key in deletes(word, allowed_edits(len(word))):
+                self._typo_keys[key].append(word)
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def search(
+        self, query: str, *, filters: SearchFilters, offset: int = 0, limit: int = 20
+    ) -> SearchPage:
+        """One page of titles matching `query` and `filters`; an empty query browses by popularity."""
+        offset = max(0, min(offset, MAX_OFFSET))
+        limit = max(1, min(limit, MAX_PAGE))
+        words = list(dict.fromkeys(tokens(query)))[:MAX_QUERY_WORDS]
+        allowed = self._allowed(filters)
+        if not words:
+            everything = range(len(self._docs))
+            matches = everything if allowed is None else sorted(allowed)
+            total = len(matches)
+            page = list(matches[offset : offset + limit])
+        else:
+            ranks = self._rank(words, fold(query))
+            if allowed is not None:
+                ranks = {n: ranks[n] for n in ranks.keys() & allowed}
+            total = len(ranks)
+            best = heapq.nsmallest(offset + limit, ranks.items(), key=itemgetter(1))
+            page = [n for n, _ in best[offset:]]
+        return SearchPage(
+            query=query,
+            total=total,
+            offset=offset,
+            limit=limit,
+            results=[self._summary(n) for n in page],
+        )
+
+    def _summary(self, number: int) -> TitleSummary:
+        doc = self._docs[number]
+        # The title was validated when it was built; copying its fields needs no second check.
+        return TitleSummary.model_construct(**{f: getattr(doc, f) for f in _SUMMARY_FIELDS})
+
+    def _allowed(self, filters: SearchFilters) -> frozenset[int] | set[int] | None:
+        """The documents the filters let through, or None when nothing is filtered."""
+        allowed: frozenset[int] | set[int] | None = None
+        if filters.genre is not None:
+            allowed = self._by_genre.get(fold(filters.genre), frozenset())
+        if filters.max_maturity is not None:
+            rated = self._up_to_rating[filters.max_maturity]
+            allowed = rated if allowed is None else allowed & rated
+        if filters.year_from is not None or filters.year_to is not None:
+            low = filters.year_from if filters.year_from is not None else -1
+            high = filters.year_to if filters.year_to is not None else 10_000
+            in_years = set().union(*(d for y, d in self._by_year.items() if low <= y <= high))
+            allowed = in_years if allowed is None else allowed & in_years
+        return allowed
+
+    def _rank(self, words: list[str], folded_query: str) -> dict[int, int]:
+        """Per matching document, a sort key: fewer is better (words matched, score, number)."""
+        per_word: list[dict[int, float]] = []
+        for position, word in enumerate(words):
+            layers: list[tuple[float, tuple[int, ...]]] = []
+            for term, quality in self._expand(word, last=position == len(words) - 1).items():
+                layers += [(quality * weight, docs) for weight, docs in self._postings[term]]
+            best: dict[int, float] = {}
+            for score, docs in sorted(layers, key=itemgetter(0)):
+                best.update(dict.fromkeys(docs, score))  # higher scores overwrite lower ones
+            per_word.append(best)
+        if len(per_word) == 1:
+            counts: dict[int, int] = dict.fromkeys(per_word[0], 1)
+            scores = per_word[0]
+        else:
+            counts = Counter(chain.from_iterable(per_word))
+            scores = defaultdict(float)
+            for best in per_word:
+                for number, score in best.items():
+                    scores[number] += score
+        size = len(self._docs) + 1
+        ranks: dict[int, int] = {}
+        for number, count in counts.items():
+            score = scores[number]
+            if self._names[number].startswith(folded_query):
+                score += _PREFIX_BONUS
+            ranks[number] = -(count * 1_000_000 + round(score * 1000)) * size + number
+        return ranks
+
+    def _expand(self, word: str, *, last: bool) -> dict[str, float]:
+        """Index words `word` may mean, with match quality: itself, completions, near misses."""
+        found: dict[str, float] = {}
+        if word in self._postings:
+            found[word] = _EXACT
+        if last and len(word) >= _MIN_PREFIX:
+            for term in self._completions(word):
+                found.setdefault(term, _PREFIX)
+        budget = allowed_edits(len(word))
+        if budget:
+            for key in deletes(word, budget):
+                for term in self._typo_keys.get(key, ()):
+                    if term in found:
+                        continue
+                    limit = min(budget, allowed_edits(len(term)))
+                    distance = edit_distance(word, term, limit)
+                    if 0 < distance <= limit:
+                        found[term] = _TYPO[distance]
+        return found
+
+    def _completions(self, prefix: str) -> list[str]:
+        if len(prefix) <= _SHORT_PREFIX:
+            return self._short_prefixes.get(prefix, [])
+        start = bisect.bisect_left(self._vocabulary, prefix)
+        found = []
+        for term in self._vocabulary[start : start + _PREFIX_EXPANSIONS]:
+            if not term.startswith(prefix):
+                break
+            found.append(term)
+        return found

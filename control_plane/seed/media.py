@@ -1,0 +1,118 @@
+"""Real HLS media for generated titles: ffmpeg encodes a test pattern into several renditions.
+
+Output is cached on disk by a key of everything that shapes it, so tests and the lab encode
+each title once per machine. A cache entry is built in a temporary directory and renamed into
+place, so concurrent test workers never see half an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+FFMPEG_TIMEOUT_S = 60
+_CACHE_VERSION = 1
+
+
+class MediaError(RuntimeError):
+    """ffmpeg is missing or failed; the message says which command and what it printed."""
+
+
+@dataclass(frozen=True)
+class RenditionProfile:
+    name: str
+    width: int
+    height: int
+    bitrate_kbps: int
+
+    @property
+    def bandwidth(self) -> int:
+        return self.bitrate_kbps * 1000
+
+
+LADDER = (
+    RenditionProfile("144p", 256, 144, 200),
+    RenditionProfile("240p", 426, 240, 400),
+    RenditionProfile("360p", 640, 360, 800),
+)
+SEGMENT_SECONDS = 2
+PLAYLIST = "index.m3u8"
+
+
+@dataclass(frozen=True)
+class EncodedFile:
+    name: str
+    path: Path
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("EDGEFILL_MEDIA_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "edgefill", "media"
+    )
+    return Path(base)
+
+
+def encode_rendition(
+    *, variant: int, profile: RenditionProfile, duration_s: int, cache_dir: Path
+) -> list[EncodedFile]:
+    """The playlist and segments of one rendition of test pattern `variant`, playlist first."""
+    key = hashlib.sha256(
+        json.dumps(
+            [_CACHE_VERSION, variant % 360, profile.__dict__, duration_s, SEGMENT_SECONDS]
+        ).encode()
+    ).hexdigest()[:24]
+    entry = cache_dir / key
+    if not (entry / PLAYLIST).is_file():
+        _encode_into(entry, variant=variant, profile=profile, duration_s=duration_s)
+    segments = sorted(p for p in entry.iterdir() if p.suffix == ".ts")
+    return [EncodedFile(PLAYLIST, entry / PLAYLIST)] + [EncodedFile(p.name, p) for p in segments]
+
+
+def _encode_into(entry: Path, *, variant: int, profile: RenditionProfile, duration_s: int) -> None:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise MediaError("ffmpeg is not installed; run scripts/bootstrap.sh (it installs ffmpeg)")
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".encode-", dir=entry.parent))
+    gop = 24 * SEGMENT_SECONDS
+    command = [
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+        "-f", "lavfi",
+        "-i", f"testsrc2=size={profile.width}x{profile.height}:rate=24:duration={duration_s}",
+        "-vf", f"hue=h={variant * 47 % 360}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-threads", "1",
+        "-b:v", f"{profile.bitrate_kbps}k", "-maxrate", f"{profile.bitrate_kbps}k",
+        "-bufsize", f"{2 * profile.bitrate_kbps}k",
+        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+        "-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
+        "-start_number", "1", "-hls_segment_filename", str(work / "seg_%05d.ts"),
+        str(work / PLAYLIST),
+    ]  # fmt: skip
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=FFMPEG_TIMEOUT_S)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise MediaError(
+            f"ffmpeg failed encoding {profile.name} (exit {exc.returncode}): "
+            f"{exc.stderr.decode(errors='replace').strip()[:500]}"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise MediaError(f"ffmpeg took over {FFMPEG_TIMEOUT_S} s encoding {profile.name}") from exc
+    try:
+        os.rename(work, entry)
+    except OSError:
+        # Another worker finished the same entry first; theirs is identical in shape.
+        shutil.rmtree(work, ignore_errors=True)
+        if not (entry / PLAYLIST).is_file():
+            raise
+    logger.info("encoded %s of variant %d into %s", profile.name, variant, entry)

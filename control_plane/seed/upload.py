@@ -1,0 +1,69 @@
+"""Seeding: encode each title's renditions, upload them to the origin, record them in the catalogue."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from control_plane.catalog.models import MediaFile, Rendition, Title
+from control_plane.catalog.store import CatalogStore
+from control_plane.common.aws import s3, unavailable_on_aws_error
+from control_plane.common.settings import ServiceSettings
+from control_plane.seed.media import LADDER, PLAYLIST, encode_rendition
+from control_plane.seed.titles import synthetic_titles, title_id
+
+logger = logging.getLogger(__name__)
+
+_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def seed_catalog(
+    settings: ServiceSettings, *, titles: int, duration_s: int, cache_dir: Path, seed: int = 7
+) -> list[Title]:
+    """Put `titles` generated titles with real HLS media in the origin bucket and catalogue."""
+    client = s3(settings)
+    renditions: dict[str, tuple[Rendition, ...]] = {}
+    for number in range(1, titles + 1):
+        tid = title_id(number)
+        built = []
+        for profile in LADDER:
+            files = []
+            encoded = encode_rendition(
+                variant=number, profile=profile, duration_s=duration_s, cache_dir=cache_dir
+            )
+            for item in encoded:
+                key = f"{tid}/{profile.name}/{item.name}"
+                with unavailable_on_aws_error(f"upload {key} to the origin bucket"):
+                    client.upload_file(
+                        str(item.path),
+                        settings.origin_bucket,
+                        key,
+                        ExtraArgs={"ContentType": _CONTENT_TYPES[item.path.suffix]},
+                    )
+                files.append(
+                    MediaFile(key=key, size=item.path.stat().st_size, sha256=_sha256(item.path))
+                )
+            built.append(
+                Rendition(
+                    name=profile.name,
+                    bandwidth=profile.bandwidth,
+                    playlist=f"{tid}/{profile.name}/{PLAYLIST}",
+                    files=tuple(files),
+                )
+            )
+        renditions[tid] = tuple(built)
+    store = CatalogStore.from_settings(settings)
+    seeded = list(synthetic_titles(titles, seed=seed, renditions=renditions))
+    for title in seeded:
+        store.put(title)
+    logger.info("seeded %d titles into %s", len(seeded), settings.origin_bucket)
+    return seeded

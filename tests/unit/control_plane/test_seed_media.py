@@ -1,0 +1,59 @@
+"""The seeder: real HLS from ffmpeg, uploaded with sizes and hashes the manifests can trust."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import boto3
+import pytest
+
+from control_plane.catalog.store import CatalogStore
+from control_plane.common.settings import ServiceSettings
+from control_plane.seed.cli import main
+from control_plane.seed.media import LADDER, MediaError, encode_rendition
+from control_plane.seed.upload import seed_catalog
+
+
+def test_encoding_is_cached_by_content_key(tmp_path: Path) -> None:
+    first = encode_rendition(variant=1, profile=LADDER[0], duration_s=4, cache_dir=tmp_path)
+    again = encode_rendition(variant=1, profile=LADDER[0], duration_s=4, cache_dir=tmp_path)
+    other = encode_rendition(variant=2, profile=LADDER[0], duration_s=4, cache_dir=tmp_path)
+    assert [f.path for f in first] == [f.path for f in again]
+    assert first[0].path.parent != other[0].path.parent
+    assert [f.name for f in first] == ["index.m3u8", "seg_00001.ts", "seg_00002.ts"]
+    playlist = first[0].path.read_text()
+    assert playlist.startswith("#EXTM3U") and "seg_00002.ts" in playlist
+    assert "#EXT-X-ENDLIST" in playlist
+    assert first[1].path.read_bytes()[0] == 0x47  # MPEG-TS sync byte
+
+
+def test_missing_ffmpeg_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("control_plane.seed.media.shutil.which", lambda _: None)
+    with pytest.raises(MediaError, match=r"bootstrap\.sh"):
+        encode_rendition(variant=3, profile=LADDER[0], duration_s=2, cache_dir=tmp_path)
+
+
+def test_seed_uploads_media_and_records_size_and_sha256(
+    stack: ServiceSettings, tmp_path: Path
+) -> None:
+    seeded = seed_catalog(stack, titles=2, duration_s=2, cache_dir=tmp_path)
+    s3 = boto3.client("s3", region_name=stack.aws_region, endpoint_url=stack.aws_endpoint_url)
+    store = CatalogStore.from_settings(stack)
+    assert [t.title_id for t in seeded] == ["title-0001", "title-0002"]
+    for title in seeded:
+        assert store.get(title.title_id) == title
+        assert [r.name for r in title.renditions] == [p.name for p in LADDER]
+        for rendition in title.renditions:
+            assert rendition.playlist == f"{title.title_id}/{rendition.name}/index.m3u8"
+            for media_file in rendition.files:
+                body = s3.get_object(Bucket=stack.origin_bucket, Key=media_file.key)["Body"].read()
+                assert len(body) == media_file.size
+                assert hashlib.sha256(body).hexdigest() == media_file.sha256
+
+
+def test_cli_refuses_out_of_range_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["--titles", "0"])
+    assert raised.value.code == 2
+    assert "--titles must be" in capsys.readouterr().err
