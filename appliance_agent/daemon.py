@@ -1,0 +1,153 @@
+"""`appliance-agent run`: periodic tasks on their own threads until SIGTERM or SIGINT.
+
+The fill scheduler is one task; other parts of the agent (the heartbeat) add theirs to
+`daemon_tasks()`. A task is anything with a `name` and a `run(stop)` that returns soon after
+`stop` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Protocol
+
+from appliance_agent.config import AgentConfig
+from appliance_agent.fill_cycle import FillCycle
+from appliance_agent.progress import LogProgress
+from appliance_agent.window import current_interval, next_interval
+
+logger = logging.getLogger(__name__)
+
+# Re-check the clock at least this often while idle, so clock steps and DST are noticed.
+MAX_IDLE_SLEEP_S = 600.0
+
+
+class PeriodicTask(Protocol):
+    name: str
+
+    def run(self, stop: threading.Event) -> None: ...
+
+
+@dataclass
+class EveryInterval:
+    """Call `action` every `interval_s` seconds; a failing call is logged, never fatal."""
+
+    name: str
+    interval_s: float
+    action: Callable[[], None]
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.action()
+            except Exception:
+                logger.exception("task %s failed; retrying in %.0f s", self.name, self.interval_s)
+            stop.wait(self.interval_s)
+
+
+class FillScheduler:
+    """Fills when the window opens (after a per-window random jitter), again when a new
+    manifest appears or objects are still missing, and never starts a download after the end."""
+
+    name = "fill"
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        cycle: FillCycle,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._cycle = cycle
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._jitter_for: datetime | None = None
+        self._jitter_s = 0.0
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                delay = self.step(stop)
+            except Exception:
+                logger.exception("fill scheduling failed; trying again later")
+                delay = self._config.manifest_poll_interval_s
+            stop.wait(delay)
+
+    def step(self, stop: threading.Event) -> float:
+        """Do what is due now; return how many seconds to sleep before the next step."""
+        window = self._config.fill_window
+        now = self._clock()
+        interval = current_interval(window, now)
+        if interval is None:
+            opens = next_interval(window, now).opens
+            return min(max((opens - now).total_seconds(), 0.0), MAX_IDLE_SLEEP_S)
+        if self._jitter_for != interval.opens:
+            self._jitter_for = interval.opens
+            self._jitter_s = self._rng.uniform(0.0, self._config.window_jitter_s)
+        wait = self._jitter_s - (now - interval.opens).total_seconds()
+        if wait > 0:
+            return wait
+        refresh = self._cycle.refresh()
+        until_close = (interval.closes - self._clock()).total_seconds()
+        next_step = max(0.0, min(self._config.manifest_poll_interval_s, until_close))
+        if refresh.manifest is None:
+            logger.warning("no manifest yet: nothing to fill")
+            return next_step
+        if refresh.changed or self._fill_incomplete(refresh.manifest.version):
+            with LogProgress() as progress:
+                self._cycle.fill(
+                    refresh.manifest, observer=progress, stop=stop, deadline=interval.closes
+                )
+            until_close = (interval.closes - self._clock()).total_seconds()
+            next_step = max(0.0, min(self._config.manifest_poll_interval_s, until_close))
+        return next_step
+
+    def _fill_incomplete(self, version: str) -> bool:
+        status = self._cycle.status.read()
+        return (
+            status.manifest_version != version
+            or status.missing_count > 0
+            or status.fill.last_result != "ok"
+        )
+
+
+def daemon_tasks(config: AgentConfig, cycle: FillCycle) -> list[PeriodicTask]:
+    """Every task `appliance-agent run` runs; add a part's task here (one line)."""
+    return [FillScheduler(config, cycle)]
+
+
+def run_daemon(tasks: Sequence[PeriodicTask], *, stop: threading.Event | None = None) -> None:
+    """Run every task on its own thread until SIGTERM/SIGINT (or `stop`), then join them."""
+    stop = stop or threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info(
+            "received %s: finishing in-flight work and stopping", signal.Signals(signum).name
+        )
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    threads = [
+        threading.Thread(target=task.run, args=(stop,), name=task.name, daemon=True)
+        for task in tasks
+    ]
+    for thread in threads:
+        thread.start()
+    logger.info("agent running tasks: %s", ", ".join(task.name for task in tasks))
+    while not stop.wait(1.0):
+        if not any(thread.is_alive() for thread in threads):
+            break
+    stop.set()
+    for thread in threads:
+        thread.join()
+    logger.info("agent stopped")

@@ -1,0 +1,375 @@
+"""One fill: fetch what the manifest lists and the store lacks, then evict what it dropped.
+
+Downloads run on `concurrency` threads under one global rate limit. Before each download the
+fill makes room: it evicts objects the manifest no longer lists when the byte budget or the
+free-space floor demands it, and never anything the manifest still lists; when no room can be
+made it stops with a disk-full error. Otherwise stale objects are evicted only after every
+missing object has been tried. A deadline (the window's end) stops new downloads; downloads in
+flight may run `park_grace_s` longer and are then parked, their partial bytes kept for resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+import httpx
+
+from appliance_agent.config import AgentConfig, PeerPolicy
+from appliance_agent.delta import compute_delta, summarize_holdings
+from appliance_agent.download import FetchResult, ObjectDownloader
+from appliance_agent.errors import AllSourcesFailed, DiskFull, DownloadParked
+from appliance_agent.rate_limit import RateLimiter
+from appliance_agent.status import Activity, AgentStatus, StatusFile, bounded_missing, with_error
+from appliance_agent.store import Store
+from appliance_agent.store_index import IndexEntry
+from edgefill_contracts import FillProgress, Manifest, ManifestObject
+
+logger = logging.getLogger(__name__)
+
+STATUS_WRITE_INTERVAL_S = 1.0
+FillResult = Literal["ok", "partial", "failed"]
+
+
+class FillObserver(Protocol):
+    """Receives progress; called from download threads, so implementations must be thread-safe."""
+
+    def started(self, *, objects: int, total_bytes: int) -> None: ...
+    def advanced(self, nbytes: int) -> None: ...
+    def object_finished(self, key: str, *, ok: bool) -> None: ...
+    def finished(self, report: FillReport) -> None: ...
+
+
+class SilentObserver:
+    def started(self, *, objects: int, total_bytes: int) -> None:
+        return None
+
+    def advanced(self, nbytes: int) -> None:
+        return None
+
+    def object_finished(self, key: str, *, ok: bool) -> None:
+        return None
+
+    def finished(self, report: FillReport) -> None:
+        return None
+
+
+@dataclass
+class FillReport:
+    manifest_version: str
+    result: FillResult = "ok"
+    objects_missing_at_start: int = 0
+    objects_fetched: int = 0
+    objects_failed: int = 0
+    objects_parked: int = 0
+    objects_evicted: int = 0
+    bytes_transferred: int = 0
+    bytes_from_peers: int = 0
+    bytes_from_origin: int = 0
+    missing_after: int = 0
+    stop_reason: str | None = None
+    errors: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+@dataclass
+class _Room:
+    """Byte accounting for room decisions, guarded by the fill's lock."""
+
+    budget: int
+    floor: int
+    held: int
+    in_flight: int = 0
+
+
+class Fill:
+    """Runs one fill of `manifest` into `store`; create one per fill."""
+
+    def __init__(
+        self,
+        *,
+        config: AgentConfig,
+        store: Store,
+        client: httpx.Client,
+        status: StatusFile,
+        observer: FillObserver | None = None,
+        stop: threading.Event | None = None,
+        deadline: datetime | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._status = status
+        self._observer = observer or SilentObserver()
+        self._stop = stop or threading.Event()
+        self._deadline = deadline
+        self._clock = clock
+        self._park = threading.Event()
+        self._lock = threading.Lock()
+        self._bytes_done = 0
+        self._last_status_write = 0.0
+        self._downloader = ObjectDownloader(
+            client=client,
+            store=store,
+            limiter=RateLimiter(config.max_fill_rate),
+            attempts_per_source=config.attempts_per_source,
+            retry_backoff_s=config.retry_backoff_s,
+            park=self._park,
+            on_bytes=self._on_bytes,
+        )
+
+    def run(self, manifest: Manifest) -> FillReport:
+        started = time.monotonic()
+        report = FillReport(manifest_version=manifest.version)
+        held = self._store.index.entries()
+        delta = compute_delta(manifest, held)
+        report.objects_missing_at_start = len(delta.missing)
+        room = _Room(
+            budget=min(self._config.byte_budget, manifest.byte_budget),
+            floor=self._config.free_space_floor,
+            held=sum(entry.size for entry in held.values()),
+        )
+        stale = list(delta.stale)
+        keep = {self._store.partial_path(key=o.key, sha256=o.sha256) for o in delta.missing}
+        self._store.remove_partials_except(keep)
+        self._observer.started(objects=len(delta.missing), total_bytes=delta.missing_bytes)
+        self._write_status(manifest, report, running=True, total_bytes=delta.missing_bytes)
+        logger.info(
+            "fill of manifest %s: %d objects (%d bytes) to fetch, %d stale",
+            manifest.version,
+            len(delta.missing),
+            delta.missing_bytes,
+            len(stale),
+        )
+
+        pending = iter(delta.missing)
+        watcher_done = threading.Event()
+        watcher = threading.Thread(target=self._watch_for_park, args=(watcher_done,), daemon=True)
+        watcher.start()
+        workers = [
+            threading.Thread(
+                target=self._work,
+                args=(pending, held, room, stale, report, manifest),
+                name=f"fill-{n}",
+            )
+            for n in range(min(self._config.concurrency, max(1, len(delta.missing))))
+        ]
+        try:
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        finally:
+            watcher_done.set()
+            watcher.join()
+        if report.stop_reason is None:
+            for entry in stale:
+                self._store.evict(entry.key)
+                report.objects_evicted += 1
+        report.duration_s = time.monotonic() - started
+        report.missing_after = len(compute_delta(manifest, self._store.index.entries()).missing)
+        report.result = _result_of(report)
+        self._write_status(manifest, report, running=False, total_bytes=delta.missing_bytes)
+        logger.info(
+            "fill of manifest %s %s: fetched %d, failed %d, parked %d, evicted %d, %d bytes in "
+            "%.1f s%s",
+            manifest.version,
+            report.result,
+            report.objects_fetched,
+            report.objects_failed,
+            report.objects_parked,
+            report.objects_evicted,
+            report.bytes_transferred,
+            report.duration_s,
+            f" (stopped: {report.stop_reason})" if report.stop_reason else "",
+        )
+        self._observer.finished(report)
+        return report
+
+    def _work(
+        self,
+        pending: Iterator[ManifestObject],
+        held: dict[str, IndexEntry],
+        room: _Room,
+        stale: list[IndexEntry],
+        report: FillReport,
+        manifest: Manifest,
+    ) -> None:
+        while True:
+            with self._lock:
+                obj = self._next_object(pending, room, stale, report)
+                if obj is None:
+                    return
+                room.in_flight += obj.size
+            outcome: FetchResult | None = None
+            try:
+                outcome = self._downloader.fetch(obj, self._sources(obj))
+            except AllSourcesFailed as exc:
+                with self._lock:
+                    report.objects_failed += 1
+                    report.errors.append(str(exc))
+            except DownloadParked:
+                with self._lock:
+                    report.objects_parked += 1
+            except DiskFull as exc:
+                logger.error("fill stopped: %s", exc)
+                self._park.set()
+                with self._lock:
+                    report.stop_reason = report.stop_reason or "disk full"
+                    report.errors.append(str(exc))
+            finally:
+                with self._lock:
+                    room.in_flight -= obj.size
+                    if outcome is not None:
+                        previous = self._store_size_before(held, obj.key)
+                        room.held += obj.size - previous
+                        report.objects_fetched += 1
+                        report.bytes_transferred += outcome.bytes_transferred
+                        if outcome.from_origin:
+                            report.bytes_from_origin += outcome.bytes_transferred
+                        else:
+                            report.bytes_from_peers += outcome.bytes_transferred
+            self._observer.object_finished(obj.key, ok=outcome is not None)
+            self._maybe_write_status(manifest, report)
+
+    @staticmethod
+    def _store_size_before(held: dict[str, IndexEntry], key: str) -> int:
+        entry = held.pop(key, None)
+        return entry.size if entry is not None else 0
+
+    def _next_object(
+        self,
+        pending: Iterator[ManifestObject],
+        room: _Room,
+        stale: list[IndexEntry],
+        report: FillReport,
+    ) -> ManifestObject | None:
+        """The next object to download, or None when the fill must not start another."""
+        if report.stop_reason is not None:
+            return None
+        if self._stop.is_set():
+            report.stop_reason = "agent stopping"
+            return None
+        if self._deadline is not None and self._clock() >= self._deadline:
+            report.stop_reason = "fill window closed"
+            return None
+        obj = next(pending, None)
+        if obj is None:
+            return None
+        if not self._make_room(obj, room, stale, report):
+            report.stop_reason = "disk full"
+            return None
+        return obj
+
+    def _make_room(
+        self, obj: ManifestObject, room: _Room, stale: list[IndexEntry], report: FillReport
+    ) -> bool:
+        """Evict stale objects (largest first) until `obj` fits the budget and the floor."""
+        while True:
+            over_budget = room.held + room.in_flight + obj.size - room.budget
+            free = self._store.disk_usage().free_bytes
+            under_floor = room.floor + room.in_flight + obj.size - free
+            if over_budget <= 0 and under_floor <= 0:
+                return True
+            if not stale:
+                message = (
+                    f"no room for {obj.key} ({obj.size} bytes): "
+                    + (
+                        f"{over_budget} bytes over the byte budget of {room.budget}"
+                        if over_budget > 0
+                        else f"only {free} bytes free with a floor of {room.floor}"
+                    )
+                    + "; nothing left to evict that the manifest does not list. Free disk "
+                    "space or lower the budget in the manifest."
+                )
+                logger.error("fill stopped: %s", message)
+                report.errors.append(message)
+                return False
+            stale.sort(key=lambda entry: entry.size)
+            victim = stale.pop()
+            self._store.evict(victim.key)
+            room.held -= victim.size
+            report.objects_evicted += 1
+            logger.info("evicted %s early to make room", victim.key)
+
+    def _sources(self, obj: ManifestObject) -> list[str]:
+        urls = [str(url) for url in obj.sources]
+        if self._config.peer_policy is PeerPolicy.ORIGIN_ONLY:
+            return urls[-1:]
+        return urls
+
+    def _watch_for_park(self, done: threading.Event) -> None:
+        """Park downloads in flight on shutdown, or `park_grace_s` after the deadline."""
+        park_at = (
+            self._deadline + timedelta(seconds=self._config.window_park_grace_s)
+            if self._deadline is not None
+            else None
+        )
+        while not done.wait(0.1):
+            if self._stop.is_set() or (park_at is not None and self._clock() >= park_at):
+                self._park.set()
+                return
+
+    def _on_bytes(self, nbytes: int) -> None:
+        with self._lock:
+            self._bytes_done += nbytes
+        self._observer.advanced(nbytes)
+
+    def _maybe_write_status(self, manifest: Manifest, report: FillReport) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_status_write < STATUS_WRITE_INTERVAL_S:
+                return
+            self._last_status_write = now
+        self._write_status(manifest, report, running=True, total_bytes=None)
+
+    def _write_status(
+        self, manifest: Manifest, report: FillReport, *, running: bool, total_bytes: int | None
+    ) -> None:
+        holdings = summarize_holdings(manifest, self._store.index.entries())
+        with self._lock:
+            bytes_done = self._bytes_done
+
+        def change(current: AgentStatus) -> AgentStatus:
+            errors = current.errors
+            if not running:
+                for message in report.errors[:5]:
+                    errors = with_error(errors, message)
+            fill = FillProgress(
+                running=running,
+                objects_total=report.objects_missing_at_start,
+                objects_done=report.objects_fetched,
+                bytes_total=current.fill.bytes_total if total_bytes is None else total_bytes,
+                bytes_done=bytes_done,
+                bytes_from_peers=report.bytes_from_peers,
+                bytes_from_origin=report.bytes_from_origin,
+                last_result=current.fill.last_result if running else report.result,
+                last_finished_at=current.fill.last_finished_at if running else datetime.now(UTC),
+            )
+            return current.model_copy(
+                update={
+                    "activity": Activity.FILLING if running else Activity.IDLE,
+                    "manifest_version": manifest.version,
+                    "objects_held": holdings.objects_held,
+                    "bytes_held": holdings.bytes_held,
+                    "missing_count": len(holdings.missing_keys),
+                    "missing_keys": bounded_missing(holdings.missing_keys),
+                    "fill": fill,
+                    "errors": errors,
+                }
+            )
+
+        self._status.update(change)
+
+
+def _result_of(report: FillReport) -> FillResult:
+    if report.missing_after == 0:
+        return "ok"
+    if report.stop_reason == "disk full" or report.objects_fetched == 0:
+        return "failed"
+    return "partial"

@@ -1,0 +1,119 @@
+"""One fill cycle: refresh the manifest (or keep the cached one), then fill the store by it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+
+from appliance_agent import __version__
+from appliance_agent.config import AgentConfig
+from appliance_agent.credential import load_credential
+from appliance_agent.errors import ControlPlaneError, ManifestRejected
+from appliance_agent.fill import Fill, FillObserver, FillReport
+from appliance_agent.manifest_cache import CachedManifest, ManifestCache
+from appliance_agent.manifest_client import ManifestClient
+from appliance_agent.status import StatusFile, with_error
+from appliance_agent.store import Store
+from edgefill_contracts import Manifest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ManifestRefresh:
+    """The manifest to fill by, and whether it changed in this refresh."""
+
+    manifest: Manifest | None
+    changed: bool
+
+
+def http_client(config: AgentConfig) -> httpx.Client:
+    """The agent's HTTP client: bounded pool, timeouts, no content decoding, no redirects."""
+    return httpx.Client(
+        timeout=httpx.Timeout(config.request_timeout_s),
+        limits=httpx.Limits(
+            max_connections=config.concurrency + 2, max_keepalive_connections=config.concurrency
+        ),
+        headers={"Accept-Encoding": "identity", "User-Agent": f"edgefill-agent/{__version__}"},
+        follow_redirects=False,
+    )
+
+
+class FillCycle:
+    """Owns the agent's manifest cache and status; `refresh()` then `fill()`."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        client: httpx.Client,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._clock = clock
+        self._cache = ManifestCache(config.state_dir)
+        self.status = StatusFile(config.state_dir)
+
+    def refresh(self) -> ManifestRefresh:
+        """Ask the fleet API for a newer manifest; on any failure keep the cached one."""
+        cached = self._cache.load()
+        credential = load_credential(
+            self._config.credential_file, appliance_id=self._config.appliance_id
+        )
+        api = ManifestClient(
+            client=self._client,
+            base_url=str(self._config.control_plane_url),
+            credential=credential,
+            byte_budget=self._config.byte_budget,
+        )
+        try:
+            fetched = api.fetch(etag=cached.etag if cached else None)
+        except (ManifestRejected, ControlPlaneError) as exc:
+            kind = "rejected the new manifest" if isinstance(exc, ManifestRejected) else "error"
+            message = str(exc)
+            logger.error("%s: %s; keeping the current content", kind, message)
+            self.status.update(
+                lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
+            )
+            return ManifestRefresh(manifest=cached.manifest if cached else None, changed=False)
+        if fetched is None:
+            logger.debug("manifest unchanged (ETag %s)", cached.etag if cached else None)
+            return ManifestRefresh(manifest=cached.manifest if cached else None, changed=False)
+        changed = cached is None or cached.manifest.version != fetched.manifest.version
+        self._cache.save(CachedManifest(etag=fetched.etag, manifest=fetched.manifest))
+        logger.info(
+            "manifest %s accepted: %d objects, %d bytes",
+            fetched.manifest.version,
+            len(fetched.manifest.objects),
+            fetched.manifest.total_bytes,
+        )
+        return ManifestRefresh(manifest=fetched.manifest, changed=changed)
+
+    def fill(
+        self,
+        manifest: Manifest,
+        *,
+        observer: FillObserver | None = None,
+        stop: threading.Event | None = None,
+        deadline: datetime | None = None,
+    ) -> FillReport:
+        store = Store(self._config.store_path)
+        try:
+            return Fill(
+                config=self._config,
+                store=store,
+                client=self._client,
+                status=self.status,
+                observer=observer,
+                stop=stop,
+                deadline=deadline,
+                clock=self._clock,
+            ).run(manifest)
+        finally:
+            store.close()

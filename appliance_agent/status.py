@@ -1,0 +1,120 @@
+"""The agent's reported state, kept in one place: an atomic JSON file in the state directory.
+
+The fill, the scrub and the CLI write it; the heartbeat and `appliance-agent status` read it.
+Writers take an advisory lock so a read-modify-write from two processes never loses a field;
+readers need no lock because every write replaces the file atomically.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgefill_contracts import FillProgress, HeldDigest
+from edgefill_contracts.heartbeat import MAX_REPORTED_ERRORS, MAX_REPORTED_MISSING_KEYS
+
+logger = logging.getLogger(__name__)
+
+STATUS_FILE_NAME = "status.json"
+
+
+class Activity(StrEnum):
+    IDLE = "idle"
+    FILLING = "filling"
+    VERIFYING = "verifying"
+
+
+class AgentStatus(BaseModel):
+    """What the agent holds and what it is doing; the heartbeat is built from this."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    activity: Activity = Activity.IDLE
+    manifest_version: str | None = Field(default=None, description="Applied manifest version.")
+    objects_held: int = Field(default=0, ge=0)
+    bytes_held: int = Field(default=0, ge=0)
+    missing_count: int = Field(default=0, ge=0)
+    missing_keys: list[str] = Field(default_factory=list)
+    fill: FillProgress = FillProgress()
+    errors: list[str] = Field(default_factory=list)
+    updated_at: datetime | None = None
+
+    def held_digest(self) -> HeldDigest:
+        """The heartbeat's `held`: applied manifest minus missing keys (truncated when long)."""
+        return HeldDigest(
+            manifest_version=self.manifest_version,
+            object_count=self.objects_held,
+            object_bytes=self.bytes_held,
+            missing_keys=self.missing_keys[:MAX_REPORTED_MISSING_KEYS],
+            missing_truncated=self.missing_count > MAX_REPORTED_MISSING_KEYS,
+        )
+
+    def fill_progress(self) -> FillProgress:
+        return self.fill
+
+    def reported_errors(self) -> list[str]:
+        return self.errors[-MAX_REPORTED_ERRORS:]
+
+
+def bounded_missing(keys: list[str]) -> list[str]:
+    """The missing keys worth storing: the first few more than a heartbeat can carry."""
+    return keys[: MAX_REPORTED_MISSING_KEYS + 1]
+
+
+def with_error(errors: list[str], message: str) -> list[str]:
+    """Append a timestamped error, keeping only the newest the heartbeat can carry."""
+    stamped = f"{datetime.now(UTC).isoformat(timespec='seconds')} {message}"
+    return [*errors, stamped][-MAX_REPORTED_ERRORS:]
+
+
+class StatusFile:
+    """`<state_dir>/status.json`: read without locks, updated under an advisory lock."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / STATUS_FILE_NAME
+        self._lock_path = state_dir / (STATUS_FILE_NAME + ".lock")
+
+    def read(self) -> AgentStatus:
+        """The current status; a missing or unreadable file reads as a fresh agent's status."""
+        try:
+            return AgentStatus.model_validate_json(self.path.read_bytes())
+        except FileNotFoundError:
+            return AgentStatus()
+        except (OSError, ValidationError) as exc:
+            logger.warning(
+                "status file %s is unreadable (%s); starting from a blank status", self.path, exc
+            )
+            return AgentStatus()
+
+    def update(self, change: Callable[[AgentStatus], AgentStatus]) -> AgentStatus:
+        """Apply `change` to the current status and write the result atomically."""
+        with self._locked():
+            new = change(self.read()).model_copy(update={"updated_at": datetime.now(UTC)})
+            self._write(new)
+            return new
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write(self, status: AgentStatus) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as out:
+            out.write(status.model_dump_json(indent=2).encode())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)

@@ -1,0 +1,83 @@
+"""The store's index (sqlite3): every object published under the served tree, verified.
+
+Invariant: every row names a file in `<store>/objects/` whose size and sha256 were checked when
+it was published (or re-checked by a scrub). Publishing renames first and inserts second;
+evicting deletes the row first and the file second. A crash in between leaves at worst a file
+the index does not list, never a row without its file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    sha256 TEXT NOT NULL,
+    verified_at REAL NOT NULL
+) WITHOUT ROWID
+"""
+
+
+class IndexEntry(NamedTuple):
+    key: str
+    size: int
+    sha256: str
+    verified_at: float
+
+
+class StoreIndex:
+    """A thread-safe handle on the index database (one connection, one lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def entries(self) -> dict[str, IndexEntry]:
+        """Every indexed object by key (one query; no file-system access)."""
+        with self._lock:
+            rows = self._db.execute("SELECT key, size, sha256, verified_at FROM objects").fetchall()
+        return {row[0]: IndexEntry(*row) for row in rows}
+
+    def get(self, key: str) -> IndexEntry | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT key, size, sha256, verified_at FROM objects WHERE key = ?", (key,)
+            ).fetchone()
+        return IndexEntry(*row) if row else None
+
+    def put(self, *, key: str, size: int, sha256: str, verified_at: float | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO objects (key, size, sha256, verified_at) VALUES (?, ?, ?, ?)",
+                (key, size, sha256, time.time() if verified_at is None else verified_at),
+            )
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM objects WHERE key = ?", (key,))
+
+    def mark_verified(self, key: str, at: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE objects SET verified_at = ? WHERE key = ?", (at, key))
+
+    def totals(self) -> tuple[int, int]:
+        """(object count, total bytes)."""
+        with self._lock:
+            count, total = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects"
+            ).fetchone()
+        return int(count), int(total)
