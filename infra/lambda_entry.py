@@ -1,0 +1,88 @@
+"""The Lambda entry module shipped in every service archive (as `edgefill_lambda.py`).
+
+`handler` serves API Gateway HTTP API events with the service's FastAPI app; `run_job` runs one
+of the service's scheduled jobs, named in the EventBridge event as {"job": "<name>"}. Secrets are
+read once per cold start from Secrets Manager, never from the function's environment. It imports
+only control_plane (infra/ is not in the archive), so its one error, LambdaEntryError, is its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import boto3
+
+from control_plane.common.lambda_adapter import LambdaHandler, lambda_handler_for
+from control_plane.common.settings import ServiceSettings
+from control_plane.services import ServiceSpec, all_services
+
+logger = logging.getLogger(__name__)
+
+SERVICE_ENV = "EDGEFILL_SERVICE"
+SECRETS_ARN_ENV = "EDGEFILL_SECRETS_ARN"
+HTTP_HANDLER = "edgefill_lambda.handler"
+JOB_HANDLER = "edgefill_lambda.run_job"
+
+
+class LambdaEntryError(Exception):
+    """The function's environment or event does not match the service it was deployed for."""
+
+
+def _service() -> ServiceSpec:
+    name = os.environ.get(SERVICE_ENV, "")
+    for spec in all_services():
+        if spec.name == name:
+            return spec
+    raise LambdaEntryError(
+        f"{SERVICE_ENV}={name!r} names no registered service; the stack sets it from "
+        "control_plane/services.py, so redeploy the stack with this archive"
+    )
+
+
+@cache
+def _settings() -> ServiceSettings:
+    secrets_arn = os.environ.get(SECRETS_ARN_ENV)
+    secrets: dict[str, Any] = {}
+    if secrets_arn:
+        client = boto3.client(
+            "secretsmanager",
+            region_name=os.environ.get("EDGEFILL_AWS_REGION"),
+            endpoint_url=os.environ.get("EDGEFILL_AWS_ENDPOINT_URL"),
+        )
+        secrets = json.loads(client.get_secret_value(SecretId=secrets_arn)["SecretString"])
+    # The secret's JSON keys are ServiceSettings fields; the rest come from EDGEFILL_* variables.
+    return ServiceSettings(**secrets)
+
+
+@cache
+def _http_handler() -> LambdaHandler:
+    return lambda_handler_for(_service().create_app(_settings()))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """HTTP API (payload 2.0) events, answered by the service's app."""
+    return _http_handler()(event, context)
+
+
+def run_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One scheduled job; failures raise so Lambda retries, then the dead-letter queue keeps it."""
+    spec = _service()
+    wanted = event.get("job")
+    for job in spec.jobs:
+        if job.name == wanted:
+            module_name, _, attr = job.function.partition(":")
+            function: Callable[[ServiceSettings], dict[str, Any]] = getattr(
+                importlib.import_module(module_name), attr
+            )
+            logger.info("running job %s of service %s", job.name, spec.name)
+            return function(_settings())
+    raise LambdaEntryError(
+        f"event names job {wanted!r}, which service {spec.name!r} does not have "
+        f"(it has {[job.name for job in spec.jobs]}); check the EventBridge target's input"
+    )

@@ -1,0 +1,446 @@
+"""One control-plane service on AWS: its tables, functions, role, logs, routes, schedules, DLQ.
+
+Every service in control_plane/services.py becomes one LambdaService; nothing is per-service.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec
+from infra.access_policy import ServiceGrants, service_policy_document
+from infra.config import Sizes
+from infra.http_api import HttpApi
+from infra.lambda_entry import HTTP_HANDLER, JOB_HANDLER, SECRETS_ARN_ENV, SERVICE_ENV
+from infra.log_groups import LogSettings, retained_log_group
+from infra.tables import physical_table_name, service_table
+
+LAMBDA_RUNTIME = "python3.11"
+LAMBDA_ARCHITECTURE = "arm64"
+SERVICE_TAG = "edgefill:service"
+
+_LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+@dataclass(frozen=True)
+class StackResources:
+    """What every service may be wired to; built once by the stack, shared by all services."""
+
+    name_prefix: str
+    region: str
+    account_id: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    alarm_topic_arn: pulumi.Input[str]
+    secret_arn: pulumi.Input[str]
+    origin_bucket: aws.s3.Bucket
+    manifest_bucket: aws.s3.Bucket
+    user_pool: aws.cognito.UserPool
+    user_pool_client_id: pulumi.Input[str]
+    api: HttpApi
+    logs: LogSettings
+    sizes: Sizes
+    tags: dict[str, str]
+    # Plain settings every function gets as EDGEFILL_* variables (fill window, plan catalogue).
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LambdaServiceArgs:
+    spec: ServiceSpec
+    archive_path: str
+    stack: StackResources
+
+
+def route_keys(route: RoutePrefix) -> tuple[str, str]:
+    """API Gateway route keys for a prefix: the prefix itself and everything under it."""
+    prefix = route.prefix.rstrip("/") or ""
+    return (f"ANY {prefix or '/'}", f"ANY {prefix}/{{proxy+}}")
+
+
+def _table_arn(region: str, account: str, table_name: str) -> str:
+    return f"arn:aws:dynamodb:{region}:{account}:table/{table_name}"
+
+
+class LambdaService(pulumi.ComponentResource):
+    """A service's tables, HTTP function (and job function), role, log group, DLQ, alarms."""
+
+    tables: dict[str, aws.dynamodb.Table]
+    http_function: aws.lambda_.Function
+    job_function: aws.lambda_.Function | None
+    dead_letter_queue: aws.sqs.Queue
+
+    def __init__(
+        self, name: str, args: LambdaServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("edgefill:index:LambdaService", name, None, opts)
+        spec, stack = args.spec, args.stack
+        child = pulumi.ResourceOptions(parent=self)
+        base_name = f"{stack.name_prefix}-{spec.name}"
+        tags = {**stack.tags, SERVICE_TAG: spec.name}
+
+        self.tables = {
+            table.name: service_table(
+                f"{name}-table-{table.name}",
+                spec=table,
+                name_prefix=stack.name_prefix,
+                kms_key_arn=stack.kms_key_arn,
+                tags=tags,
+                opts=child,
+            )
+            for table in spec.tables
+        }
+        log_group = retained_log_group(
+            f"{name}-logs",
+            group_name=f"/aws/lambda/{base_name}",
+            settings=LogSettings(
+                retention_days=stack.logs.retention_days,
+                kms_key_arn=stack.logs.kms_key_arn,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{name}-dlq",
+            aws.sqs.QueueArgs(
+                name=f"{base_name}-dlq",
+                kms_master_key_id=stack.kms_key_arn,
+                message_retention_seconds=stack.sizes.dlq_retention_days * 86400,
+                tags=tags,
+            ),
+            child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            aws.iam.RoleArgs(
+                name=f"{base_name}-lambda",
+                assume_role_policy=_LAMBDA_TRUST,
+                description=f"{spec.name} service Lambda: its own tables and resources only",
+                tags=tags,
+            ),
+            child,
+        )
+        policy = aws.iam.Policy(
+            f"{name}-access",
+            aws.iam.PolicyArgs(
+                name=f"{base_name}-access",
+                description=f"What the {spec.name} service may do, resource by resource",
+                policy=self._policy_document(spec, stack, log_group),
+                tags=tags,
+            ),
+            child,
+        )
+        attachment = aws.iam.RolePolicyAttachment(
+            f"{name}-access-attachment",
+            aws.iam.RolePolicyAttachmentArgs(role=role.name, policy_arn=policy.arn),
+            child,
+        )
+        function_opts = pulumi.ResourceOptions(parent=self, depends_on=[attachment, log_group])
+        environment = self._environment(spec, stack)
+        self.http_function = self._function(
+            f"{name}-http",
+            function_name=base_name,
+            handler=HTTP_HANDLER,
+            timeout=stack.sizes.lambda_timeout_seconds,
+            args=args,
+            role=role,
+            log_group=log_group,
+            environment=environment,
+            tags=tags,
+            opts=function_opts,
+        )
+        self.job_function = None
+        if spec.jobs:
+            self.job_function = self._function(
+                f"{name}-jobs",
+                function_name=f"{base_name}-jobs",
+                handler=JOB_HANDLER,
+                timeout=stack.sizes.job_timeout_seconds,
+                args=args,
+                role=role,
+                log_group=log_group,
+                environment=environment,
+                tags=tags,
+                opts=function_opts,
+            )
+            self._schedule_jobs(name, spec, stack, self.job_function, tags)
+        if spec.routes:
+            self._route(name, spec, stack.api, self.http_function)
+        self._alarms(name, base_name, stack, tags)
+        self.register_outputs(
+            {
+                "function_name": self.http_function.name,
+                "dead_letter_queue_url": self.dead_letter_queue.url,
+                "table_names": {logical: t.name for logical, t in self.tables.items()},
+            }
+        )
+
+    def _policy_document(
+        self, spec: ServiceSpec, stack: StackResources, log_group: aws.cloudwatch.LogGroup
+    ) -> pulumi.Output[str]:
+        def build(values: list[object]) -> str:
+            account, secret, key, dlq, logs, origin, manifests, pool, *owned = values
+            return service_policy_document(
+                ServiceGrants(
+                    own_table_arns=tuple(str(arn) for arn in owned),
+                    read_table_arns=tuple(
+                        _table_arn(
+                            stack.region,
+                            str(account),
+                            physical_table_name(stack.name_prefix, logical),
+                        )
+                        for logical in spec.reads_tables
+                    ),
+                    origin_bucket_arn=str(origin) if spec.reads_origin else None,
+                    manifest_bucket_arn=str(manifests) if spec.writes_manifests else None,
+                    user_pool_arn=str(pool) if spec.uses_user_pool else None,
+                    secret_arn=str(secret),
+                    kms_key_arn=str(key),
+                    dead_letter_queue_arn=str(dlq),
+                    log_group_arn=str(logs),
+                )
+            )
+
+        return pulumi.Output.all(
+            stack.account_id,
+            stack.secret_arn,
+            stack.kms_key_arn,
+            self.dead_letter_queue.arn,
+            log_group.arn,
+            stack.origin_bucket.arn,
+            stack.manifest_bucket.arn,
+            stack.user_pool.arn,
+            *(table.arn for table in self.tables.values()),
+        ).apply(build)
+
+    def _environment(
+        self, spec: ServiceSpec, stack: StackResources
+    ) -> dict[str, pulumi.Input[str]]:
+        return {
+            SERVICE_ENV: spec.name,
+            SECRETS_ARN_ENV: stack.secret_arn,
+            "EDGEFILL_ENVIRONMENT": "production",
+            "EDGEFILL_AWS_REGION": stack.region,
+            "EDGEFILL_NAME_PREFIX": stack.name_prefix,
+            "EDGEFILL_ORIGIN_BUCKET": stack.origin_bucket.bucket,
+            "EDGEFILL_MANIFEST_BUCKET": stack.manifest_bucket.bucket,
+            "EDGEFILL_USER_POOL_ID": stack.user_pool.id,
+            "EDGEFILL_USER_POOL_CLIENT_ID": stack.user_pool_client_id,
+            **stack.environment,
+        }
+
+    def _function(
+        self,
+        resource_name: str,
+        *,
+        function_name: str,
+        handler: str,
+        timeout: int,
+        args: LambdaServiceArgs,
+        role: aws.iam.Role,
+        log_group: aws.cloudwatch.LogGroup,
+        environment: dict[str, pulumi.Input[str]],
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.lambda_.Function:
+        stack = args.stack
+        return aws.lambda_.Function(
+            resource_name,
+            aws.lambda_.FunctionArgs(
+                name=function_name,
+                role=role.arn,
+                runtime=LAMBDA_RUNTIME,
+                architectures=[LAMBDA_ARCHITECTURE],
+                handler=handler,
+                code=pulumi.FileArchive(args.archive_path),
+                memory_size=stack.sizes.lambda_memory_mb,
+                timeout=timeout,
+                environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+                kms_key_arn=stack.kms_key_arn,
+                dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(
+                    target_arn=self.dead_letter_queue.arn
+                ),
+                logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                    log_format="JSON", log_group=log_group.name
+                ),
+                tags=tags,
+            ),
+            opts,
+        )
+
+    def _route(
+        self, name: str, spec: ServiceSpec, api: HttpApi, function: aws.lambda_.Function
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        integration = aws.apigatewayv2.Integration(
+            f"{name}-integration",
+            aws.apigatewayv2.IntegrationArgs(
+                api_id=api.api.id,
+                integration_type="AWS_PROXY",
+                integration_uri=function.invoke_arn,
+                payload_format_version="2.0",
+            ),
+            child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-api-invoke",
+            aws.lambda_.PermissionArgs(
+                action="lambda:InvokeFunction",
+                function=function.name,
+                principal="apigateway.amazonaws.com",
+                source_arn=pulumi.Output.concat(api.api.execution_arn, "/*/*"),
+            ),
+            child,
+        )
+        target = pulumi.Output.concat("integrations/", integration.id)
+        for route in spec.routes:
+            subscriber = route.auth is RouteAuth.SUBSCRIBER
+            for route_key in route_keys(route):
+                slug = route_key.split(" ", 1)[1].strip("/").replace("/", "-")
+                slug = slug.replace("{proxy+}", "proxy") or "root"
+                aws.apigatewayv2.Route(
+                    f"{name}-route-{slug}",
+                    aws.apigatewayv2.RouteArgs(
+                        api_id=api.api.id,
+                        route_key=route_key,
+                        target=target,
+                        authorization_type="JWT" if subscriber else "NONE",
+                        authorizer_id=api.jwt_authorizer.id if subscriber else None,
+                    ),
+                    child,
+                )
+
+    def _schedule_jobs(
+        self,
+        name: str,
+        spec: ServiceSpec,
+        stack: StackResources,
+        function: aws.lambda_.Function,
+        tags: dict[str, str],
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        rules = []
+        for job in spec.jobs:
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-schedule-{job.name}",
+                aws.cloudwatch.EventRuleArgs(
+                    name=f"{stack.name_prefix}-{spec.name}-{job.name}",
+                    description=f"Runs {spec.name}'s {job.name} job",
+                    schedule_expression=job.schedule,
+                    tags=tags,
+                ),
+                child,
+            )
+            aws.cloudwatch.EventTarget(
+                f"{name}-schedule-{job.name}-target",
+                aws.cloudwatch.EventTargetArgs(
+                    rule=rule.name,
+                    arn=function.arn,
+                    input=json.dumps({"job": job.name}),
+                    dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                        arn=self.dead_letter_queue.arn
+                    ),
+                    retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                        maximum_event_age_in_seconds=3600, maximum_retry_attempts=3
+                    ),
+                ),
+                child,
+            )
+            aws.lambda_.Permission(
+                f"{name}-schedule-{job.name}-invoke",
+                aws.lambda_.PermissionArgs(
+                    action="lambda:InvokeFunction",
+                    function=function.name,
+                    principal="events.amazonaws.com",
+                    source_arn=rule.arn,
+                ),
+                child,
+            )
+            rules.append(rule.arn)
+        # EventBridge may put undeliverable events in the DLQ, for this service's rules only.
+        queue_policy = pulumi.Output.all(self.dead_letter_queue.arn, *rules).apply(
+            lambda values: json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "ScheduleDeadLetters",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": values[0],
+                            "Condition": {"ArnEquals": {"aws:SourceArn": list(values[1:])}},
+                        }
+                    ],
+                }
+            )
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            aws.sqs.QueuePolicyArgs(queue_url=self.dead_letter_queue.url, policy=queue_policy),
+            child,
+        )
+
+    def _alarms(
+        self, name: str, base_name: str, stack: StackResources, tags: dict[str, str]
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        functions = {f"{name}-http": self.http_function}
+        if self.job_function is not None:
+            functions[f"{name}-jobs"] = self.job_function
+        for resource_name, function in functions.items():
+            for metric in ("Errors", "Throttles"):
+                aws.cloudwatch.MetricAlarm(
+                    f"{resource_name}-{metric.lower()}",
+                    aws.cloudwatch.MetricAlarmArgs(
+                        name=pulumi.Output.concat(function.name, f"-{metric.lower()}"),
+                        alarm_description=f"{metric} in a {base_name} function",
+                        namespace="AWS/Lambda",
+                        metric_name=metric,
+                        dimensions={"FunctionName": function.name},
+                        statistic="Sum",
+                        period=300,
+                        evaluation_periods=1,
+                        threshold=1,
+                        comparison_operator="GreaterThanOrEqualToThreshold",
+                        treat_missing_data="notBreaching",
+                        alarm_actions=[stack.alarm_topic_arn],
+                        ok_actions=[stack.alarm_topic_arn],
+                        tags=tags,
+                    ),
+                    child,
+                )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-dlq-depth",
+            aws.cloudwatch.MetricAlarmArgs(
+                name=f"{base_name}-dlq-depth",
+                alarm_description=f"Failed async work of {base_name} is waiting in its DLQ",
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": self.dead_letter_queue.name},
+                statistic="Maximum",
+                period=300,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[stack.alarm_topic_arn],
+                tags=tags,
+            ),
+            child,
+        )

@@ -1,0 +1,128 @@
+"""The stack's dashboard and its fleet-wide alarm (per-service alarms live with each service)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+# The fleet service publishes how many appliances missed their heartbeats, per stack.
+FLEET_METRIC_NAMESPACE = "Edgefill/Fleet"
+STALE_APPLIANCES_METRIC = "StaleAppliances"
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    name_prefix: str
+    region: str
+    api_id: pulumi.Input[str]
+    function_names: Sequence[pulumi.Input[str]]
+    dead_letter_queue_names: Sequence[pulumi.Input[str]]
+    alarm_topic_arn: pulumi.Input[str]
+    stale_fleet_minutes: int
+    tags: dict[str, str]
+
+
+def dashboard_body(
+    *, region: str, api_id: str, functions: Sequence[str], queues: Sequence[str], stack: str
+) -> str:
+    """CloudWatch dashboard JSON: API traffic and errors, Lambda health, DLQ depth, fleet."""
+
+    def widget(title: str, metrics: list[list[object]], y: int, x: int = 0) -> dict[str, object]:
+        return {
+            "type": "metric",
+            "x": x,
+            "y": y,
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": region,
+                "metrics": metrics,
+                "stat": "Sum",
+                "period": 300,
+            },
+        }
+
+    widgets = [
+        widget(
+            "API requests and errors",
+            [
+                ["AWS/ApiGateway", name, "ApiId", api_id, "Stage", "$default"]
+                for name in ("Count", "4xx", "5xx")
+            ],
+            y=0,
+        ),
+        widget(
+            "Lambda errors", [["AWS/Lambda", "Errors", "FunctionName", f] for f in functions], 0, 12
+        ),
+        widget(
+            "Lambda throttles",
+            [["AWS/Lambda", "Throttles", "FunctionName", f] for f in functions],
+            6,
+        ),
+        widget(
+            "Dead-letter queue depth",
+            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q] for q in queues],
+            6,
+            12,
+        ),
+        widget(
+            "Stale appliances",
+            [[FLEET_METRIC_NAMESPACE, STALE_APPLIANCES_METRIC, "Stack", stack]],
+            12,
+        ),
+    ]
+    return json.dumps({"widgets": widgets})
+
+
+class Monitoring(pulumi.ComponentResource):
+    """One dashboard over every service, and the alarm for appliances that stopped reporting."""
+
+    dashboard: aws.cloudwatch.Dashboard
+
+    def __init__(
+        self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("edgefill:index:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        functions = list(args.function_names)
+        queues = list(args.dead_letter_queue_names)
+        body = pulumi.Output.all(args.api_id, *functions, *queues).apply(
+            lambda values: dashboard_body(
+                region=args.region,
+                api_id=str(values[0]),
+                functions=[str(v) for v in values[1 : 1 + len(functions)]],
+                queues=[str(v) for v in values[1 + len(functions) :]],
+                stack=args.name_prefix,
+            )
+        )
+        self.dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            aws.cloudwatch.DashboardArgs(dashboard_name=args.name_prefix, dashboard_body=body),
+            child,
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-stale-fleet",
+            aws.cloudwatch.MetricAlarmArgs(
+                name=f"{args.name_prefix}-stale-fleet",
+                alarm_description="Appliances stopped heartbeating; check the sites in the fleet view",
+                namespace=FLEET_METRIC_NAMESPACE,
+                metric_name=STALE_APPLIANCES_METRIC,
+                dimensions={"Stack": args.name_prefix},
+                statistic="Maximum",
+                period=300,
+                evaluation_periods=max(1, args.stale_fleet_minutes // 5),
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[args.alarm_topic_arn],
+                ok_actions=[args.alarm_topic_arn],
+                tags=args.tags,
+            ),
+            child,
+        )
+        self.register_outputs({"dashboard_name": self.dashboard.dashboard_name})

@@ -1,0 +1,81 @@
+"""Shared by the infra tests: the example stack config, two test services, a mocked run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from control_plane.common.tables import GlobalIndex, KeyAttribute, TableSpec
+from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec, all_services
+from infra.config import load_stack_config
+from infra.mocks import RecordingMocks, ResourceGraph, run_program, stack_config_from_yaml
+from infra.stack import build_control_plane
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEV_STACK_FILE = REPO_ROOT / "Pulumi.dev.yaml"
+# Under mocks the archive is only a path: the engine never opens it.
+MOCK_ARCHIVE = "/nonexistent/control-plane.zip"
+
+# A service with one of everything the registry can declare.
+WIDGETS = ServiceSpec(
+    name="widgets",
+    app_factory="tests.unit.infra.harness:no_app",
+    tables=(
+        TableSpec(
+            name="widgets",
+            hash_key=KeyAttribute(name="widget_id"),
+            range_key=KeyAttribute(name="version", type="N"),
+            indexes=(GlobalIndex(name="by-owner", hash_key=KeyAttribute(name="owner")),),
+            ttl_attribute="expires_at",
+        ),
+    ),
+    routes=(
+        RoutePrefix(prefix="/widgets/v1", auth=RouteAuth.SUBSCRIBER),
+        RoutePrefix(prefix="/widgets/admin", auth=RouteAuth.ADMIN),
+    ),
+    jobs=(
+        ScheduledJob(
+            name="nightly", function="tests.unit.infra.harness:no_job", schedule="cron(0 1 * * ? *)"
+        ),
+    ),
+    reads_origin=True,
+    writes_manifests=True,
+    uses_user_pool=True,
+)
+# A plain service that reads the other's table and has no jobs.
+GADGETS = ServiceSpec(
+    name="gadgets",
+    app_factory="tests.unit.infra.harness:no_app",
+    tables=(TableSpec(name="gadgets", hash_key=KeyAttribute(name="gadget_id")),),
+    routes=(RoutePrefix(prefix="/gadgets", auth=RouteAuth.APPLIANCE),),
+    reads_tables=("widgets",),
+)
+TEST_SERVICES = (WIDGETS, GADGETS)
+
+
+def dev_config(**overrides: str) -> dict[str, str]:
+    """Pulumi.dev.yaml as the engine would pass it, with some keys replaced."""
+    return {**stack_config_from_yaml(DEV_STACK_FILE), **overrides}
+
+
+def run_stack(
+    *,
+    services: Sequence[ServiceSpec] = TEST_SERVICES,
+    config: Mapping[str, str] | None = None,
+    mocks: RecordingMocks | None = None,
+) -> ResourceGraph:
+    """The whole program under mocks, with the registry replaced by `services`."""
+    config = dict(config if config is not None else dev_config())
+    mocks = mocks or RecordingMocks(region=config["aws:region"])
+
+    def program() -> Mapping[str, object]:
+        plane = build_control_plane(
+            config=load_stack_config(), services=services, archive_path=MOCK_ARCHIVE
+        )
+        return plane.outputs()
+
+    return run_program(program, mocks=mocks, config=config)
+
+
+def registered_and_test_services() -> tuple[ServiceSpec, ...]:
+    return (*all_services(), *TEST_SERVICES)
