@@ -1,0 +1,65 @@
+"""`render-nginx` in one call: secrets and certificate in place, render, check, swap, reload."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from appliance_agent.serve.errors import SigningSecretsError
+from appliance_agent.serve.install import ConfigInstaller, InstallResult
+from appliance_agent.serve.nginx import Nginx
+from appliance_agent.serve.render import render_tree
+from appliance_agent.serve.settings import ServeSettings
+from appliance_agent.serve.signing_secrets import SigningSecretStore
+from appliance_agent.serve.tls import CertificateManager
+
+logger = logging.getLogger(__name__)
+
+
+def nginx_for(settings: ServeSettings) -> Nginx:
+    return Nginx(
+        binary=settings.nginx_binary, runtime_dir=settings.runtime_dir, pid_file=settings.pid_file
+    )
+
+
+def installer_for(settings: ServeSettings) -> ConfigInstaller:
+    return ConfigInstaller(
+        config_root=settings.config_root,
+        nginx=nginx_for(settings),
+        reload_min_interval_s=settings.reload_min_interval_s,
+        keep_releases=settings.keep_releases,
+    )
+
+
+def render_and_install(
+    settings: ServeSettings,
+    *,
+    certificates: CertificateManager | None,
+    now: datetime,
+) -> InstallResult:
+    """Render from the stored secrets (and certificate, if HTTPS is on) and install the tree.
+
+    Uses only what is on disk, so it works with the control plane down: the last good secrets
+    and certificate keep serving. Raises a ServeError subclass that says what to fix.
+    """
+    secrets = SigningSecretStore(settings.secrets_file).load()
+    if secrets is None:
+        raise SigningSecretsError(
+            f"no signing secrets at {settings.secrets_file}: the agent has not fetched them yet; "
+            "run the agent (it fetches them after registering) and render again"
+        )
+    tls_enabled = settings.https_port is not None
+    if tls_enabled and certificates is not None:
+        certificates.ensure(now=now)
+    for directory in (settings.log_dir, settings.runtime_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    return installer_for(settings).install(
+        lambda destination: render_tree(
+            settings,
+            secrets=secrets,
+            destination=destination,
+            tls_enabled=tls_enabled,
+            ktls_enabled=settings.tls.ktls,
+            now=now,
+        )
+    )

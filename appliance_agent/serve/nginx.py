@@ -1,0 +1,175 @@
+"""Drive the nginx binary: check a config tree, start, reload gracefully, stop.
+
+nginx runs as `nginx -p <runtime_dir>/ -c <config_root>/current/nginx.conf`; the `current`
+symlink is what install.py swaps, so a reload (SIGHUP) makes the master re-read the new tree
+while old workers finish their requests within `worker_shutdown_timeout`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from appliance_agent.serve.errors import NginxConfigInvalid, NginxControlError
+
+logger = logging.getLogger(__name__)
+
+NGINX_TEST_TIMEOUT_S = 30.0
+_START_WAIT_S = 10.0
+
+
+class Nginx:
+    """One nginx instance: its binary, its prefix (runtime dir) and its pid file."""
+
+    def __init__(self, *, binary: Path, runtime_dir: Path, pid_file: Path) -> None:
+        self.binary = binary
+        self.runtime_dir = runtime_dir
+        self.pid_file = pid_file
+
+    def _base_command(self, config: Path) -> list[str]:
+        return [str(self.binary), "-p", f"{self.runtime_dir}/", "-c", str(config)]
+
+    def test(self, config: Path) -> None:
+        """`nginx -t` on a whole tree; raise NginxConfigInvalid with nginx's output if refused."""
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            proc = subprocess.run(
+                [*self._base_command(config), "-t", "-q"],
+                capture_output=True,
+                text=True,
+                timeout=NGINX_TEST_TIMEOUT_S,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise NginxControlError(
+                f"nginx binary {self.binary} not found; install nginx or set serve.nginx_binary"
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise NginxConfigInvalid(
+                f"nginx -t on {config} did not finish in {NGINX_TEST_TIMEOUT_S:.0f} s",
+                output="",
+            ) from exc
+        if proc.returncode != 0:
+            output = (proc.stderr or proc.stdout).strip()
+            raise NginxConfigInvalid(
+                f"nginx -t refused {config}: {output or 'no output'}; the live config was left "
+                "as it was, fix the template or settings and render again",
+                output=output,
+            )
+
+    def master_pid(self) -> int | None:
+        """The running master's pid, or None if the pid file is absent or stale."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def start(self, config: Path) -> int:
+        """Start nginx as a daemon; return the master pid once its pid file names a live process."""
+        if self.master_pid() is not None:
+            raise NginxControlError(f"nginx already runs with pid file {self.pid_file}")
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            self._base_command(config), capture_output=True, text=True, timeout=30, check=False
+        )
+        if proc.returncode != 0:
+            raise NginxControlError(
+                f"nginx failed to start with {config}: {proc.stderr.strip()}; check the error "
+                "log and that the ports are free"
+            )
+        deadline = time.monotonic() + _START_WAIT_S
+        while time.monotonic() < deadline:
+            pid = self.master_pid()
+            if pid is not None:
+                logger.info("nginx started, master pid %d", pid)
+                return pid
+            time.sleep(0.02)
+        raise NginxControlError(f"nginx started but wrote no pid to {self.pid_file}")
+
+    def worker_pids(self) -> frozenset[int]:
+        """Pids of the master's children (workers, including old ones still shutting down)."""
+        master = self.master_pid()
+        if master is None:
+            return frozenset()
+        children: set[int] = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[-1].split()
+            if int(fields[1]) == master and fields[0] != "Z":
+                children.add(int(entry.name))
+        return frozenset(children)
+
+    def reload(self, *, confirm_timeout_s: float = 10.0) -> None:
+        """SIGHUP the master and wait until new workers appear (nginx took the new config).
+
+        Old workers finish their requests (up to worker_shutdown_timeout). If no new worker
+        appears in `confirm_timeout_s`, the master refused the config (it logs why, for example
+        a port it could not bind) and keeps the old one: raise NginxControlError.
+        """
+        pid = self.master_pid()
+        if pid is None:
+            raise NginxControlError(
+                f"cannot reload nginx: no running master per {self.pid_file}; start nginx "
+                "(systemctl start edgefill-nginx) and render again"
+            )
+        before = self.worker_pids()
+        os.kill(pid, signal.SIGHUP)
+        logger.info("sent SIGHUP to nginx master %d", pid)
+        deadline = time.monotonic() + confirm_timeout_s
+        while time.monotonic() < deadline:
+            now = self.worker_pids()
+            # Done when new workers run and every old one has stopped accepting connections.
+            if now - before and not any(_accepting(pid) for pid in now & before):
+                return
+            time.sleep(0.02)
+        raise NginxControlError(
+            f"nginx master {pid} started no new workers within {confirm_timeout_s:.0f} s of the "
+            "reload signal, so it kept its old config; see its error log for the reason"
+        )
+
+    def stop(self, *, graceful: bool = True, timeout_s: float = 15.0) -> None:
+        """SIGQUIT (graceful) or SIGTERM, then wait for the master to exit; SIGKILL at the end."""
+        pid = self.master_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGQUIT if graceful else signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.02)
+        logger.warning("nginx master %d did not stop in %.0f s; killing it", pid, timeout_s)
+        os.kill(pid, signal.SIGKILL)
+
+
+def _accepting(pid: int) -> bool:
+    """False once a worker is gone or titled "shutting down" (its listeners are closed)."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"shutting down" not in title
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    # Field 3, after the parenthesised command name, is the state letter.
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

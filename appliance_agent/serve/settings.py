@@ -1,0 +1,142 @@
+"""Settings of the serving side: where nginx's config, store, logs and TLS files live, and how."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+class MissMode(StrEnum):
+    """What nginx does with a request for an object the store does not hold."""
+
+    NOT_FOUND = "not-found"  # 404 at once: the player moves on to the next URL
+    ORIGIN_FALLBACK = "origin-fallback"  # proxy_cache of the origin, sliced, with a cache lock
+
+
+class MissSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: MissMode = MissMode.NOT_FOUND
+    origin_url: AnyHttpUrl | None = Field(
+        default=None, description="Base URL the fallback fetches '<title>/<rest>' under."
+    )
+    cache_dir: Path = Path("/var/cache/edgefill/origin")
+    cache_max_size: str = Field(default="10g", pattern=r"^[0-9]+[kmg]?$")
+    slice_size: str = Field(default="1m", pattern=r"^[0-9]+[km]?$")
+    lock_timeout_s: int = Field(default=10, ge=1, le=300)
+
+    @model_validator(mode="after")
+    def _origin_when_falling_back(self) -> MissSettings:
+        if self.mode is MissMode.ORIGIN_FALLBACK and self.origin_url is None:
+            raise ValueError(
+                "miss.mode is origin-fallback but miss.origin_url is not set: give the origin's "
+                "base URL, or set miss.mode to not-found"
+            )
+        return self
+
+
+class TlsSource(StrEnum):
+    """Where the serving certificate comes from."""
+
+    FLEET = "fleet"  # the control plane's small CA, through POST .../certificate
+    FILES = "files"  # files placed by Ansible (for example from ACME); the agent only reads them
+
+
+class TlsSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: TlsSource = TlsSource.FLEET
+    certificate_path: Path = Path("/etc/edgefill/tls/appliance.crt")
+    key_path: Path = Path("/etc/edgefill/tls/appliance.key")
+    renew_before_s: int = Field(default=3 * 24 * 3600, ge=60, description="Renew this early.")
+    ktls: bool = Field(default=True, description="Ask OpenSSL for kTLS where the kernel has it.")
+
+
+class DrainSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state_file: Path = Path("/var/lib/edgefill/drain-state.json")
+    # stub_status counts its own request, so 1 means "nobody but us".
+    active_connections_threshold: int = Field(default=1, ge=0)
+    timeout_s: float = Field(default=1800.0, gt=0)
+
+
+class ServeSettings(BaseModel):
+    """Everything render-nginx, the reloader and drain need; paths are absolute."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nginx_binary: Path = Path("/usr/sbin/nginx")
+    nginx_user: str = Field(default="www-data", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    template_dir: Path = PACKAGE_TEMPLATES
+    config_root: Path = Field(
+        default=Path("/etc/edgefill/nginx"),
+        description="Holds releases/<id>/ and the `current` symlink nginx is started with.",
+    )
+    runtime_dir: Path = Path("/run/edgefill-nginx")
+    log_dir: Path = Path("/var/log/edgefill")
+    store_dir: Path = Field(
+        default=Path("/srv/edgefill/store"), description="nginx serves <store>/objects/<key>."
+    )
+    secrets_file: Path = Path("/var/lib/edgefill/signing-secrets.json")
+
+    listen_address: str = "0.0.0.0"
+    https_port: int | None = Field(default=443, ge=1, le=65535)
+    http_port: int | None = Field(default=None, ge=1, le=65535)
+    status_port: int = Field(default=8081, ge=1, le=65535, description="stub_status, loopback.")
+
+    worker_processes: int | Literal["auto"] = "auto"
+    worker_connections: int = Field(default=16384, ge=64)
+    worker_rlimit_nofile: int | None = Field(
+        default=65536, ge=1024, description="None leaves the limit systemd gave nginx."
+    )
+    io_threads: int = Field(default=16, ge=1, le=512)
+    worker_shutdown_timeout_s: int = Field(
+        default=300, ge=1, description="Old workers finish long downloads within this, then go."
+    )
+    directio_threshold: str = Field(default="16m", pattern=r"^[0-9]+[km]?$")
+    keepalive_timeout_s: int = Field(default=65, ge=0)
+    access_log_flush_s: int = Field(default=1, ge=1, le=60)
+    reload_min_interval_s: float = Field(
+        default=5.0, ge=0, description="Reloads closer together than this wait (debounce)."
+    )
+    keep_releases: int = Field(default=3, ge=2, le=20)
+
+    miss: MissSettings = MissSettings()
+    tls: TlsSettings = TlsSettings()
+    drain: DrainSettings = DrainSettings()
+
+    @model_validator(mode="after")
+    def _serves_something(self) -> ServeSettings:
+        if self.https_port is None and self.http_port is None:
+            raise ValueError("https_port and http_port are both unset: nginx would serve nothing")
+        ports = [p for p in (self.https_port, self.http_port, self.status_port) if p is not None]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"https_port, http_port and status_port must differ, got {ports}")
+        return self
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.store_dir / "objects"
+
+    @property
+    def current_config(self) -> Path:
+        """The nginx.conf nginx runs with: through the `current` symlink."""
+        return self.config_root / "current" / "nginx.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.runtime_dir / "nginx.pid"
+
+    @property
+    def access_log(self) -> Path:
+        return self.log_dir / "access.log"
+
+    @property
+    def status_url(self) -> str:
+        return f"http://127.0.0.1:{self.status_port}/stub_status"

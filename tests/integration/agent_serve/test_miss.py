@@ -1,0 +1,112 @@
+"""Misses: a fast 404 by default, or an nginx proxy_cache of the origin with slice and lock."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance_agent.serve.settings import MissMode
+from tests.integration.agent_serve.appliance_nginx import (
+    RunningAppliance,
+    appliance_settings,
+    run_appliance,
+)
+from tests.integration.agent_serve.origin_nginx import Origin, run_origin
+
+pytestmark = pytest.mark.nginx
+
+KEY = "title-5/720p/seg_0001.ts"
+SLICE = 256 * 1024
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Iterator[Origin]:
+    yield from run_origin(tmp_path / "origin")
+
+
+@pytest.fixture
+def fallback_appliance(tmp_path: Path, origin: Origin) -> Iterator[RunningAppliance]:
+    settings = appliance_settings(
+        tmp_path / "appliance",
+        miss={
+            "mode": MissMode.ORIGIN_FALLBACK,
+            "origin_url": origin.url,
+            "cache_dir": tmp_path / "appliance" / "cache",
+            "slice_size": "256k",
+        },
+    )
+    yield from run_appliance(settings)
+
+
+def _put_at_origin(origin: Origin, key: str, data: bytes) -> None:
+    path = origin.root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_miss_without_fallback_is_404_and_asks_no_origin(
+    appliance: RunningAppliance, origin: Origin
+) -> None:
+    _put_at_origin(origin, KEY, b"at the origin only")
+    assert httpx.get(appliance.url(KEY), timeout=5).status_code == 404
+    assert origin.requests() == []
+
+
+def test_miss_is_fetched_from_origin_then_served_from_cache(
+    fallback_appliance: RunningAppliance, origin: Origin
+) -> None:
+    data = os.urandom(3 * SLICE + 1234)
+    _put_at_origin(origin, KEY, data)
+    url = fallback_appliance.url(KEY)
+    first = httpx.get(url, timeout=10)
+    assert (first.status_code, first.content) == (200, data)
+    assert first.headers["x-edgefill-cache"] == "MISS"
+    fetched = len(origin.requests())
+    assert fetched == 4  # one ranged request per 256 KiB slice
+    assert all("bytes=" in line for line in origin.requests())
+
+    second = httpx.get(url, timeout=10)
+    assert (second.content, second.headers["x-edgefill-cache"]) == (data, "HIT")
+    ranged = httpx.get(url, headers={"Range": f"bytes={SLICE - 10}-{SLICE + 9}"}, timeout=10)
+    assert (ranged.status_code, ranged.content) == (206, data[SLICE - 10 : SLICE + 10])
+    assert len(origin.requests()) == fetched  # all from the cache
+
+
+def test_concurrent_misses_make_one_origin_fetch_per_slice(
+    fallback_appliance: RunningAppliance, origin: Origin
+) -> None:
+    data = os.urandom(SLICE)
+    _put_at_origin(origin, KEY, data)
+    url = fallback_appliance.url(KEY)
+    bodies: list[bytes] = []
+    threads = [
+        threading.Thread(target=lambda: bodies.append(httpx.get(url, timeout=15).content))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert bodies == [data] * 8
+    assert len(origin.requests()) == 1  # proxy_cache_lock: the others waited for the first
+
+
+def test_fallback_still_checks_the_signature(
+    fallback_appliance: RunningAppliance, origin: Origin
+) -> None:
+    _put_at_origin(origin, KEY, b"secret bytes")
+    expired = fallback_appliance.url(KEY, expires=int(time.time()) - 1)
+    assert httpx.get(expired, timeout=5).status_code == 403
+    assert origin.requests() == []
+
+
+def test_object_missing_at_origin_too_is_404(
+    fallback_appliance: RunningAppliance, origin: Origin
+) -> None:
+    assert httpx.get(fallback_appliance.url(KEY), timeout=5).status_code == 404

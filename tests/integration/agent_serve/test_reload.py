@@ -1,0 +1,138 @@
+"""Config changes on a live nginx: graceful reloads lose nothing; bad configs never go live."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from appliance_agent.serve.errors import NginxConfigInvalid, ReloadFailed, TemplateRenderError
+from tests.integration.agent_serve.appliance_nginx import RunningAppliance, put_object
+
+pytestmark = pytest.mark.nginx
+
+KEY = "title-1/720p/seg_0001.ts"
+
+
+def _load(url: str, stop: threading.Event, results: list[tuple[int, int]]) -> None:
+    # A fresh connection per request: every request crosses the reload boundary on its own.
+    while not stop.is_set():
+        try:
+            response = httpx.get(url, timeout=10, headers={"Connection": "close"})
+            results.append((response.status_code, len(response.content)))
+        except httpx.HTTPError as exc:
+            results.append((-1, 0))
+            print(f"request failed: {exc!r}")
+
+
+def _long_download(url: str, out: list[int]) -> None:
+    # Reads slowly so it is still in flight across several reloads.
+    total = 0
+    with httpx.stream("GET", url, timeout=30) as response:
+        for chunk in response.iter_bytes(64 * 1024):
+            total += len(chunk)
+            time.sleep(0.01)
+    out.append(total)
+
+
+def test_reloads_under_load_lose_no_request(appliance: RunningAppliance) -> None:
+    small, large = os.urandom(256 * 1024), os.urandom(8 * 1024 * 1024)
+    put_object(appliance.settings, KEY, small)
+    put_object(appliance.settings, "title-1/1080p/big.ts", large)
+    url = appliance.url(KEY)
+    stop = threading.Event()
+    results: list[tuple[int, int]] = []
+    downloaded: list[int] = []
+    workers = [threading.Thread(target=_load, args=(url, stop, results)) for _ in range(4)]
+    slow = threading.Thread(
+        target=_long_download, args=(appliance.url("title-1/1080p/big.ts"), downloaded)
+    )
+    for thread in [*workers, slow]:
+        thread.start()
+    try:
+        time.sleep(0.3)
+        for _ in range(5):
+            result = appliance.install()
+            assert result.reloaded
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for thread in [*workers, slow]:
+            thread.join(timeout=60)
+    assert len(results) > 50, "the load generator made too few requests to mean anything"
+    assert all(r == (200, len(small)) for r in results), [r for r in results if r[0] != 200][:5]
+    assert downloaded == [len(large)]
+
+
+def test_config_refused_by_nginx_is_never_installed(
+    appliance: RunningAppliance, tmp_path: Path
+) -> None:
+    put_object(appliance.settings, KEY, b"still serving")
+    templates = tmp_path / "templates"
+    shutil.copytree(appliance.settings.template_dir, templates)
+    conf = templates / "etc" / "nginx" / "nginx.conf.j2"
+    conf.write_text(
+        conf.read_text().replace("sendfile on;", "sendfile on;\n    no_such_directive 1;")
+    )
+    broken = appliance.settings.model_copy(update={"template_dir": templates})
+    live_before = os.readlink(appliance.settings.config_root / "current")
+    releases_before = sorted(os.listdir(appliance.settings.config_root / "releases"))
+
+    with pytest.raises(NginxConfigInvalid, match="no_such_directive") as caught:
+        appliance.install(broken)
+
+    assert "unknown directive" in caught.value.output
+    assert os.readlink(appliance.settings.config_root / "current") == live_before
+    assert sorted(os.listdir(appliance.settings.config_root / "releases")) == releases_before
+    assert httpx.get(appliance.url(KEY), timeout=5).content == b"still serving"
+
+
+def test_template_that_does_not_render_is_refused(
+    appliance: RunningAppliance, tmp_path: Path
+) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(appliance.settings.template_dir, templates)
+    conf = templates / "etc" / "nginx" / "nginx.conf.j2"
+    conf.write_text(conf.read_text() + "\n{{ no_such_variable }}\n")
+    live_before = os.readlink(appliance.settings.config_root / "current")
+    with pytest.raises(TemplateRenderError, match="no_such_variable"):
+        appliance.install(appliance.settings.model_copy(update={"template_dir": templates}))
+    assert os.readlink(appliance.settings.config_root / "current") == live_before
+
+
+def test_reload_nginx_refuses_is_rolled_back(appliance: RunningAppliance) -> None:
+    # nginx -t passes (it binds nothing), but the master cannot bind the taken port on reload.
+    put_object(appliance.settings, KEY, b"old config")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        moved = appliance.settings.model_copy(update={"http_port": port})
+        live_before = os.readlink(appliance.settings.config_root / "current")
+        with pytest.raises(ReloadFailed, match="kept its old config"):
+            appliance.install(moved)
+    assert os.readlink(appliance.settings.config_root / "current") == live_before
+    assert httpx.get(appliance.url(KEY), timeout=5).content == b"old config"
+
+
+def test_reloads_are_debounced(appliance: RunningAppliance) -> None:
+    spaced = appliance.settings.model_copy(update={"reload_min_interval_s": 1.0})
+    appliance.install(spaced)
+    started = time.monotonic()
+    appliance.install(spaced)
+    assert time.monotonic() - started >= 0.9
+
+
+def test_old_releases_are_pruned(appliance: RunningAppliance) -> None:
+    for _ in range(appliance.settings.keep_releases + 2):
+        appliance.install()
+    releases = os.listdir(appliance.settings.config_root / "releases")
+    assert len(releases) == appliance.settings.keep_releases
+    current = os.readlink(appliance.settings.config_root / "current")
+    assert Path(current).name in releases
