@@ -4,7 +4,7 @@ Usage from the playback service::
 
     from control_plane.steering import FleetViewCache, S3OriginSigner, rank_sources
 
-    cache = FleetViewCache(settings=settings, ttl=timedelta(seconds=30))  # once per process (lands next)
+    cache = FleetViewCache(settings=settings, ttl=timedelta(seconds=30))  # once per process
     decision = rank_sources(
         view=cache.current(),
         client_ip="198.51.100.7",
@@ -23,12 +23,14 @@ Usage from the playback service::
 from __future__ import annotations
 
 from control_plane.steering.errors import InvalidClientAddress, SteeringError
+from control_plane.steering.loader import FleetViewCache
 from control_plane.steering.origin import S3OriginSigner
 from control_plane.steering.rank import OriginSigner, SteeringDecision, rank_sources
 from control_plane.steering.view import FleetView, SigningKey, SteerableAppliance, SteerableSite
 
 __all__ = [
     "FleetView",
+    "FleetViewCache",
     "InvalidClientAddress",
     "OriginSigner",
     "S3OriginSigner",

@@ -1,0 +1,150 @@
+"""Operator routes (`Authorization: Bearer <admin token>`): registry, state, secrets, jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from control_plane.fleet import registry
+from control_plane.fleet.deps import AdminAccess, Context, PathId
+from control_plane.fleet.inventory import Inventory, build_inventory
+from control_plane.fleet.lifecycle import apply_transition
+from control_plane.fleet.models import (
+    Appliance,
+    ApplianceSpec,
+    BootstrapTokenIssued,
+    Cluster,
+    ClusterSpec,
+    Site,
+    SiteSpec,
+    StateChangeRequest,
+)
+from control_plane.fleet.state_machine import Actor, StateChange, Transition
+from control_plane.popularity.models import StreamedEventBatch
+from edgefill_contracts.fleet_api import FLEET_PREFIX
+
+router = APIRouter(prefix=f"{FLEET_PREFIX}/admin", tags=["admin"], dependencies=[AdminAccess])
+inventory_router = APIRouter(prefix=FLEET_PREFIX, tags=["admin"], dependencies=[AdminAccess])
+
+
+@inventory_router.get("/inventory")
+def inventory(context: Context, include_retired: bool = False) -> Inventory:
+    return build_inventory(
+        context.store,
+        now=context.clock(),
+        policy=context.health_policy,
+        include_retired=include_retired,
+    )
+
+
+@router.put("/sites/{site_id}")
+def put_site(context: Context, site_id: PathId, body: SiteSpec) -> Site:
+    return registry.put_site(context.store, site_id=site_id, spec=body, now=context.clock())
+
+
+@router.get("/sites/{site_id}")
+def get_site(context: Context, site_id: PathId) -> Site:
+    return context.store.sites.require({"site_id": site_id}, f"site {site_id}").doc
+
+
+@router.put("/clusters/{cluster_id}")
+def put_cluster(context: Context, cluster_id: PathId, body: ClusterSpec) -> Cluster:
+    return registry.put_cluster(
+        context.store, cluster_id=cluster_id, spec=body, now=context.clock()
+    )
+
+
+@router.put("/appliances/{appliance_id}")
+def put_appliance(context: Context, appliance_id: PathId, body: ApplianceSpec) -> Appliance:
+    return registry.put_appliance(
+        context.store, appliance_id=appliance_id, spec=body, now=context.clock()
+    )
+
+
+@router.get("/appliances/{appliance_id}")
+def get_appliance(context: Context, appliance_id: PathId) -> Appliance:
+    return registry.get_appliance(context.store, appliance_id)
+
+
+@router.post("/appliances/{appliance_id}/bootstrap-token")
+def bootstrap_token(context: Context, appliance_id: PathId) -> BootstrapTokenIssued:
+    return registry.issue_bootstrap_token(
+        context.store, appliance_id=appliance_id, now=context.clock()
+    )
+
+
+@router.post("/appliances/{appliance_id}/drain")
+def drain(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+    return apply_transition(
+        context.store,
+        appliance_id=appliance_id,
+        transition=Transition.DRAIN,
+        actor=Actor.ADMIN,
+        reason=body.reason,
+        now=context.clock(),
+    )
+
+
+@router.post("/appliances/{appliance_id}/drained")
+def mark_drained(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+    return apply_transition(
+        context.store,
+        appliance_id=appliance_id,
+        transition=Transition.DRAINED,
+        actor=Actor.ADMIN,
+        reason=body.reason,
+        force=body.force,
+        now=context.clock(),
+    )
+
+
+@router.post("/appliances/{appliance_id}/undrain")
+def undrain(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+    return apply_transition(
+        context.store,
+        appliance_id=appliance_id,
+        transition=Transition.UNDRAIN,
+        actor=Actor.ADMIN,
+        reason=body.reason,
+        now=context.clock(),
+    )
+
+
+@router.post("/appliances/{appliance_id}/retire")
+def retire(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+    return registry.retire(
+        context.store,
+        appliance_id=appliance_id,
+        reason=body.reason,
+        force=body.force,
+        now=context.clock(),
+    )
+
+
+@router.post("/appliances/{appliance_id}/revoke")
+def revoke(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+    return registry.revoke(
+        context.store, appliance_id=appliance_id, reason=body.reason, now=context.clock()
+    )
+
+
+@router.get("/appliances/{appliance_id}/audit")
+def audit(
+    context: Context,
+    appliance_id: PathId,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[StateChange]:
+    registry.get_appliance(context.store, appliance_id)
+    return context.store.audit.query(appliance_id, newest_first=True, limit=limit)
+
+
+@router.post("/signing-secrets/rotate")
+def rotate_signing_secret(context: Context) -> dict[str, str]:
+    fresh = context.secrets.rotate(now=context.clock())
+    return {"secret_id": fresh.secret_id}
+
+
+@router.post("/popularity/events")
+def popularity_events(context: Context, body: StreamedEventBatch) -> dict[str, int]:
+    return {"units_updated": context.popularity.record(body.events)}

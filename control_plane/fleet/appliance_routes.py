@@ -1,0 +1,99 @@
+"""Routes an appliance calls with its own credential (paths from edgefill_contracts.fleet_api)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from control_plane.common.errors import NotFound
+from control_plane.fleet import registry
+from control_plane.fleet.deps import CallingAppliance, Context
+from control_plane.fleet.heartbeats import ingest_heartbeat
+from control_plane.fleet.signing_secrets import as_contract
+from edgefill_contracts.fleet_api import FLEET_PREFIX, HeartbeatAck, SigningSecretSet
+from edgefill_contracts.heartbeat import Heartbeat
+from edgefill_contracts.identity import RegistrationRequest, RegistrationResponse
+from edgefill_contracts.manifest import Manifest
+
+router = APIRouter(prefix=FLEET_PREFIX, tags=["appliance"])
+
+
+@router.post("/register", response_model=RegistrationResponse)
+def register(context: Context, body: RegistrationRequest) -> Response:
+    response = registry.register(context.store, request=body, now=context.clock())
+    # The credential's secret is shown exactly once, here; SecretStr would mask it.
+    payload = response.model_dump(mode="json")
+    payload["credential"]["secret"] = response.credential.secret.get_secret_value()
+    return Response(
+        content=_json(payload), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post("/appliances/{appliance_id}/credential", response_model=RegistrationResponse)
+def rotate_credential(context: Context, appliance: CallingAppliance) -> Response:
+    response = registry.rotate_credential(context.store, appliance=appliance, now=context.clock())
+    payload = response.model_dump(mode="json")
+    payload["credential"]["secret"] = response.credential.secret.get_secret_value()
+    return Response(
+        content=_json(payload), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post("/appliances/{appliance_id}/heartbeat")
+def heartbeat(context: Context, appliance: CallingAppliance, body: Heartbeat) -> HeartbeatAck:
+    return ingest_heartbeat(
+        context.store,
+        secrets=context.secrets,
+        manifests=context.manifests,
+        appliance=appliance,
+        heartbeat=body,
+        policy=context.health_policy,
+        now=context.clock(),
+    )
+
+
+@router.get(
+    "/appliances/{appliance_id}/manifest",
+    response_model=Manifest,
+    responses={304: {"description": "If-None-Match matched the current version"}},
+)
+def manifest(
+    context: Context,
+    appliance: CallingAppliance,
+    if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
+) -> Response:
+    stored = context.manifests.latest(appliance.appliance_id)
+    if stored is None:
+        raise NotFound(
+            f"no manifest has been written for {appliance.appliance_id} yet; "
+            "it appears before the site's next fill window"
+        )
+    etag = f'"{stored.version}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and _etag_matches(if_none_match, stored.version):
+        return Response(status_code=304, headers=headers)
+    return Response(content=stored.body, media_type="application/json", headers=headers)
+
+
+@router.get("/appliances/{appliance_id}/signing-secrets", response_model=SigningSecretSet)
+def signing_secrets(context: Context, appliance: CallingAppliance) -> Response:
+    del appliance  # authenticated; every appliance accepts the same set
+    secret_set = as_contract(context.secrets.active(now=context.clock()))
+    payload = secret_set.model_dump(mode="json")
+    for entry, secret in zip(payload["secrets"], secret_set.secrets, strict=True):
+        entry["secret"] = secret.secret.get_secret_value()
+    return Response(
+        content=_json(payload), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _etag_matches(header: str, version: str) -> bool:
+    candidates = [part.strip().removeprefix("W/").strip('"') for part in header.split(",")]
+    return "*" in candidates or version in candidates
+
+
+def _json(payload: object) -> bytes:
+    import json
+
+    return json.dumps(payload, separators=(",", ":")).encode()

@@ -1,0 +1,47 @@
+"""Everything the fleet routes need, built once per app from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from control_plane.common.settings import ServiceSettings
+from control_plane.fleet.health import HealthPolicy
+from control_plane.fleet.manifests import ManifestStore
+from control_plane.fleet.signing_secrets import SigningSecretStore
+from control_plane.fleet.store import FleetStore
+from control_plane.popularity.store import PopularityStore
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class FleetContext:
+    settings: ServiceSettings
+    store: FleetStore
+    secrets: SigningSecretStore
+    manifests: ManifestStore
+    popularity: PopularityStore
+    health_policy: HealthPolicy = field(default_factory=HealthPolicy)
+    clock: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ServiceSettings,
+        *,
+        health_policy: HealthPolicy | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> FleetContext:
+        return cls(
+            settings=settings,
+            store=FleetStore.from_settings(settings),
+            secrets=SigningSecretStore(settings=settings),
+            manifests=ManifestStore(settings=settings),
+            popularity=PopularityStore(settings=settings),
+            health_policy=health_policy or HealthPolicy(),
+            clock=clock,
+        )

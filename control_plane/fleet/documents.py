@@ -1,0 +1,169 @@
+"""Pydantic documents in DynamoDB with optimistic concurrency: the fleet's storage primitive.
+
+An item is its key attributes, ``doc`` (the model as JSON) and ``revision`` (an integer that
+every write bumps under a condition), so concurrent writers never lose each other's updates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from control_plane.common.aws import dynamodb
+from control_plane.common.errors import Conflict, NotFound, Unavailable
+from control_plane.common.settings import ServiceSettings
+from control_plane.common.tables import TableSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+_MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class Stored(Generic[M]):
+    doc: M
+    revision: int
+
+
+class DocumentTable(Generic[M]):
+    """One table of `model` documents, keyed by the attributes `key_of` returns."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        spec: TableSpec,
+        model: type[M],
+        key_of: Callable[[M], dict[str, str]],
+    ) -> None:
+        self._table: Table = dynamodb(settings).Table(settings.table_name(spec.name))
+        self._spec = spec
+        self._model = model
+        self._key_of = key_of
+
+    def get(self, key: dict[str, str]) -> Stored[M] | None:
+        item = _call(lambda: self._table.get_item(Key=key, ConsistentRead=True)).get("Item")
+        return None if item is None else self._parse(item)
+
+    def require(self, key: dict[str, str], what: str) -> Stored[M]:
+        stored = self.get(key)
+        if stored is None:
+            raise NotFound(f"{what} does not exist; check the id or create it first")
+        return stored
+
+    def create(self, doc: M, what: str) -> M:
+        """Write a new document; Conflict if one with the same key exists."""
+        key = self._key_of(doc)
+        if not self._write(
+            doc, revision=1, condition=f"attribute_not_exists({self._spec.hash_key.name})"
+        ):
+            raise Conflict(f"{what} already exists; update it instead of creating it again")
+        logger.debug("created %s %s", self._spec.name, key)
+        return doc
+
+    def update(self, key: dict[str, str], change: Callable[[M], M], what: str) -> M:
+        """Apply `change` to the stored document, retrying when another writer got in first."""
+        for _ in range(_MAX_ATTEMPTS):
+            stored = self.require(key, what)
+            updated = change(stored.doc)
+            if self._key_of(updated) != key:
+                raise Conflict(f"{what}: an update may not change the document's key")
+            if self._write(updated, revision=stored.revision + 1, expected=stored.revision):
+                return updated
+        raise Unavailable(f"{what} is being changed by others right now; retry in a moment")
+
+    def upsert(self, key: dict[str, str], *, initial: M, change: Callable[[M], M], what: str) -> M:
+        """`change` the stored document, or write `initial` when there is none yet."""
+        for _ in range(_MAX_ATTEMPTS):
+            if self.get(key) is None:
+                if self._write(
+                    initial,
+                    revision=1,
+                    condition=f"attribute_not_exists({self._spec.hash_key.name})",
+                ):
+                    return initial
+                continue
+            return self.update(key, change, what)
+        raise Unavailable(f"{what} is being changed by others right now; retry in a moment")
+
+    def put(self, doc: M) -> M:
+        """Write unconditionally (for append-only records such as audit events)."""
+        _call(lambda: self._table.put_item(Item=self._item(doc, revision=1)))
+        return doc
+
+    def scan(self) -> Iterator[M]:
+        kwargs: dict[str, Any] = {}
+        while True:
+            page = _call(lambda: self._table.scan(**kwargs))
+            for item in page.get("Items", []):
+                yield self._parse(item).doc
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def query(self, hash_value: str, *, newest_first: bool = False, limit: int = 100) -> list[M]:
+        """Documents sharing one hash key, in range-key order."""
+        from boto3.dynamodb.conditions import Key
+
+        page = _call(
+            lambda: self._table.query(
+                KeyConditionExpression=Key(self._spec.hash_key.name).eq(hash_value),
+                ScanIndexForward=not newest_first,
+                Limit=limit,
+            )
+        )
+        return [self._parse(item).doc for item in page.get("Items", [])]
+
+    def _write(
+        self, doc: M, *, revision: int, expected: int | None = None, condition: str | None = None
+    ) -> bool:
+        item = self._item(doc, revision=revision)
+        try:
+            if expected is not None:
+                self._table.put_item(
+                    Item=item,
+                    ConditionExpression="revision = :expected",
+                    ExpressionAttributeValues={":expected": expected},
+                )
+            elif condition is not None:
+                self._table.put_item(Item=item, ConditionExpression=condition)
+            else:
+                self._table.put_item(Item=item)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from exc
+        return True
+
+    def _item(self, doc: M, *, revision: int) -> dict[str, Any]:
+        return {**self._key_of(doc), "doc": doc.model_dump_json(), "revision": revision}
+
+    def _parse(self, item: dict[str, Any]) -> Stored[M]:
+        return Stored(
+            doc=self._model.model_validate_json(str(item["doc"])), revision=int(item["revision"])
+        )
+
+
+T = TypeVar("T")
+
+
+def _call(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ClientError as exc:
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: ClientError) -> Unavailable:
+    code = exc.response.get("Error", {}).get("Code", "unknown")
+    logger.error("DynamoDB call failed: %s", code)
+    return Unavailable(f"the fleet store failed ({code}); retry shortly")

@@ -1,0 +1,97 @@
+"""Heartbeat ingestion: damped health, the appliance's side of the state machine, the ack."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from control_plane.common.errors import BadRequest
+from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_heartbeat
+from control_plane.fleet.lifecycle import apply_transition, record_change
+from control_plane.fleet.manifests import ManifestStore
+from control_plane.fleet.models import Appliance
+from control_plane.fleet.signing_secrets import SigningSecretStore
+from control_plane.fleet.state_machine import Actor, Transition
+from control_plane.fleet.store import FleetStore
+from edgefill_contracts.fleet_api import HeartbeatAck
+from edgefill_contracts.heartbeat import ApplianceState, Heartbeat
+
+logger = logging.getLogger(__name__)
+
+
+def ingest_heartbeat(
+    store: FleetStore,
+    *,
+    secrets: SigningSecretStore,
+    manifests: ManifestStore,
+    appliance: Appliance,
+    heartbeat: Heartbeat,
+    policy: HealthPolicy,
+    now: datetime,
+) -> HeartbeatAck:
+    """Record the heartbeat and answer with the state, manifest and secrets the appliance needs.
+
+    The appliance moves its own state only toward draining: Serving -> Draining when it reports
+    Draining (it started draining itself), Draining -> Drained when it reports Drained (its
+    sessions have ended). Undraining is the operator's call: the ack's desired_state is what
+    the appliance must converge to (an agent that starts up Drained is told to serve, one that
+    reports Serving while drained is told to drain). Steering counts an appliance as Serving
+    only when both sides say so.
+    """
+    if heartbeat.appliance_id != appliance.appliance_id:
+        raise BadRequest(
+            f"heartbeat is for {heartbeat.appliance_id!r} but was sent to "
+            f"{appliance.appliance_id!r}; an appliance reports only for itself"
+        )
+    previous: list[bool] = []
+
+    def update(record: HealthRecord) -> HealthRecord:
+        previous[:] = [record.healthy]
+        return observe_heartbeat(record, heartbeat=heartbeat, now=now, policy=policy)
+
+    initial = observe_heartbeat(
+        HealthRecord(appliance_id=appliance.appliance_id),
+        heartbeat=heartbeat,
+        now=now,
+        policy=policy,
+    )
+    health = store.health.upsert(
+        {"appliance_id": appliance.appliance_id}, initial=initial, change=update, what="health"
+    )
+    if previous and previous[0] != health.healthy:
+        record_change(
+            store,
+            appliance_id=appliance.appliance_id,
+            from_state=None,
+            to_state=None,
+            actor=Actor.REGISTRY,
+            action="healthy" if health.healthy else "unhealthy",
+            reason=health.reason,
+            now=now,
+        )
+
+    state = appliance.state
+    reported = heartbeat.state
+    if state is ApplianceState.SERVING and reported is ApplianceState.DRAINING:
+        state = apply_transition(
+            store,
+            appliance_id=appliance.appliance_id,
+            transition=Transition.DRAIN,
+            actor=Actor.APPLIANCE,
+            reason=f"appliance reported {reported.value}",
+            now=now,
+        ).state
+    if state is ApplianceState.DRAINING and reported is ApplianceState.DRAINED:
+        state = apply_transition(
+            store,
+            appliance_id=appliance.appliance_id,
+            transition=Transition.DRAINED,
+            actor=Actor.APPLIANCE,
+            reason="appliance reported Drained",
+            now=now,
+        ).state
+    return HeartbeatAck(
+        desired_state=state,
+        manifest_version=manifests.latest_version(appliance.appliance_id),
+        signing_secret_ids=[s.secret_id for s in secrets.active(now=now)],
+    )

@@ -1,0 +1,92 @@
+"""State changes of one appliance, each written with its audit-trail entry."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+
+from control_plane.fleet.models import Appliance, Lifecycle
+from control_plane.fleet.state_machine import (
+    Actor,
+    InvalidTransition,
+    StateChange,
+    Transition,
+    next_state,
+)
+from control_plane.fleet.store import FleetStore
+from edgefill_contracts.heartbeat import ApplianceState
+
+logger = logging.getLogger(__name__)
+
+
+def record_change(
+    store: FleetStore,
+    *,
+    appliance_id: str,
+    from_state: ApplianceState | None,
+    to_state: ApplianceState | None,
+    actor: Actor,
+    action: str,
+    reason: str,
+    now: datetime,
+) -> StateChange:
+    event = StateChange(
+        appliance_id=appliance_id,
+        event_id=f"{now.isoformat()}#{secrets.token_hex(4)}",
+        at=now,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        action=action,
+        reason=reason[:500],
+    )
+    store.audit.put(event)
+    logger.info(
+        "appliance %s: %s by %s (%s -> %s): %s",
+        appliance_id,
+        action,
+        actor.value,
+        from_state,
+        to_state,
+        reason,
+    )
+    return event
+
+
+def apply_transition(
+    store: FleetStore,
+    *,
+    appliance_id: str,
+    transition: Transition,
+    actor: Actor,
+    reason: str,
+    now: datetime,
+    force: bool = False,
+) -> Appliance:
+    """Move the appliance's state (InvalidTransition if not allowed) and audit the change."""
+    before: list[ApplianceState] = []
+
+    def change(appliance: Appliance) -> Appliance:
+        if appliance.lifecycle is Lifecycle.RETIRED:
+            raise InvalidTransition(f"appliance {appliance_id} is retired; it has no serving state")
+        before[:] = [appliance.state]
+        target = next_state(appliance.state, transition, actor=actor, force=force)
+        return appliance.model_copy(
+            update={"state": target, "state_reason": reason, "updated_at": now}
+        )
+
+    updated = store.appliances.update(
+        {"appliance_id": appliance_id}, change, what=f"appliance {appliance_id}"
+    )
+    record_change(
+        store,
+        appliance_id=appliance_id,
+        from_state=before[0],
+        to_state=updated.state,
+        actor=actor,
+        action=transition.value,
+        reason=reason,
+        now=now,
+    )
+    return updated

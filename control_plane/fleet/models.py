@@ -1,0 +1,151 @@
+"""Fleet registry records: sites, clusters, appliances, credentials and the API's request bodies."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from edgefill_contracts.fill_window import FillWindow
+from edgefill_contracts.heartbeat import ApplianceState
+
+MAX_PREFIXES_PER_SITE = 10_000
+MAX_ADDRESSES = 8
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+FleetId = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+def _canonical_prefix(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not a network prefix with its host bits zero (e.g. 198.51.100.0/24)"
+        ) from exc
+
+
+def _canonical_address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from exc
+
+
+Prefix = Annotated[str, AfterValidator(_canonical_prefix)]
+Address = Annotated[str, AfterValidator(_canonical_address)]
+
+
+class SiteSpec(BaseModel):
+    """What an operator declares about a site: where it is and which client prefixes it serves."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    isp: FleetId
+    location: str = Field(min_length=1, max_length=200)
+    fill_window: FillWindow = FillWindow()
+    prefixes: list[Prefix] = Field(default_factory=list, max_length=MAX_PREFIXES_PER_SITE)
+
+    @field_validator("prefixes")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("prefixes must be distinct")
+        return value
+
+
+class Site(SiteSpec):
+    site_id: FleetId
+    updated_at: datetime
+
+
+class ClusterSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site_id: FleetId
+
+
+class Cluster(ClusterSpec):
+    cluster_id: FleetId
+    updated_at: datetime
+
+
+class ApplianceSpec(BaseModel):
+    """What an operator declares about an appliance before it first registers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site_id: FleetId
+    cluster_id: FleetId
+    byte_budget: int = Field(ge=0, le=1 << 60, description="Bytes placement may fill.")
+    addresses: list[Address] = Field(min_length=1, max_length=MAX_ADDRESSES)
+    public_base_url: HttpUrl = Field(description="https://<address>:<port> clients fetch from.")
+    max_connections: int = Field(default=10_000, ge=1, le=10_000_000)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _bare_origin(cls, value: HttpUrl) -> HttpUrl:
+        if value.path not in (None, "", "/") or value.query or value.fragment:
+            raise ValueError("public_base_url is scheme://host[:port] only, with no path")
+        return value
+
+
+class Lifecycle(StrEnum):
+    PROVISIONED = "provisioned"  # declared, never registered
+    ACTIVE = "active"  # registered, holds a credential
+    RETIRED = "retired"  # gone for good; credentials revoked
+
+
+class BootstrapToken(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    token_hash: str
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class Appliance(ApplianceSpec):
+    appliance_id: FleetId
+    lifecycle: Lifecycle = Lifecycle.PROVISIONED
+    state: ApplianceState = ApplianceState.DRAINED
+    state_reason: str = "not yet registered"
+    bootstrap: BootstrapToken | None = None
+    credential_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def base_url(self) -> str:
+        return str(self.public_base_url).rstrip("/")
+
+
+class Credential(BaseModel):
+    """An issued appliance credential: only the secret's SHA-256 is kept."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    credential_id: str
+    appliance_id: str
+    secret_sha256: str
+    issued_at: datetime
+    revoked_at: datetime | None = None
+
+
+class BootstrapTokenIssued(BaseModel):
+    """Shown once to the operator, who hands it to the appliance (e.g. Ansible vault)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    appliance_id: str
+    bootstrap_token: str
+    expires_at: datetime
+
+
+class StateChangeRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(default="operator request", min_length=1, max_length=500)
+    force: bool = False

@@ -1,0 +1,283 @@
+"""The fleet registry: sites, clusters and appliances, bootstrap tokens, credentials, retirement."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from control_plane.common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from control_plane.fleet.auth import (
+    PresentedCredential,
+    issue_credential,
+    matches,
+    new_bootstrap_token,
+    sha256_hex,
+)
+from control_plane.fleet.lifecycle import record_change
+from control_plane.fleet.models import (
+    Appliance,
+    ApplianceSpec,
+    BootstrapToken,
+    BootstrapTokenIssued,
+    Cluster,
+    ClusterSpec,
+    Lifecycle,
+    Site,
+    SiteSpec,
+)
+from control_plane.fleet.state_machine import Actor
+from control_plane.fleet.store import FleetStore
+from edgefill_contracts.heartbeat import ApplianceState
+from edgefill_contracts.identity import RegistrationRequest, RegistrationResponse
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BOOTSTRAP_TTL = timedelta(days=7)
+_REGISTRATION_REFUSED = (
+    "registration refused: the bootstrap token is unknown, used or expired; "
+    "ask an operator for a new one"
+)
+
+
+def put_site(store: FleetStore, *, site_id: str, spec: SiteSpec, now: datetime) -> Site:
+    """Create or replace a site; refuses a prefix another site already announces."""
+    mine = set(spec.prefixes)
+    for other in store.sites.scan():
+        if other.site_id != site_id and (clash := mine.intersection(other.prefixes)):
+            raise Conflict(
+                f"prefix {sorted(clash)[0]} is already announced at site {other.site_id}; "
+                "remove it there first (a more specific prefix is fine)"
+            )
+    site = Site(site_id=site_id, updated_at=now, **spec.model_dump())
+    store.sites.upsert(
+        {"site_id": site_id}, initial=site, change=lambda _: site, what=f"site {site_id}"
+    )
+    return site
+
+
+def put_cluster(store: FleetStore, *, cluster_id: str, spec: ClusterSpec, now: datetime) -> Cluster:
+    store.sites.require({"site_id": spec.site_id}, f"site {spec.site_id}")
+    existing = store.clusters.get({"cluster_id": cluster_id})
+    if existing is not None and existing.doc.site_id != spec.site_id:
+        raise Conflict(
+            f"cluster {cluster_id} belongs to site {existing.doc.site_id}; "
+            "clusters do not move between sites, create a new one"
+        )
+    cluster = Cluster(cluster_id=cluster_id, site_id=spec.site_id, updated_at=now)
+    store.clusters.upsert(
+        {"cluster_id": cluster_id}, initial=cluster, change=lambda _: cluster, what="cluster"
+    )
+    return cluster
+
+
+def put_appliance(
+    store: FleetStore, *, appliance_id: str, spec: ApplianceSpec, now: datetime
+) -> Appliance:
+    """Declare an appliance or update what an operator declares about it."""
+    store.sites.require({"site_id": spec.site_id}, f"site {spec.site_id}")
+    cluster = store.clusters.require({"cluster_id": spec.cluster_id}, f"cluster {spec.cluster_id}")
+    if cluster.doc.site_id != spec.site_id:
+        raise BadRequest(
+            f"cluster {spec.cluster_id} is at site {cluster.doc.site_id}, not {spec.site_id}"
+        )
+    initial = Appliance(
+        appliance_id=appliance_id, created_at=now, updated_at=now, **spec.model_dump()
+    )
+
+    def change(current: Appliance) -> Appliance:
+        if current.lifecycle is Lifecycle.RETIRED:
+            raise Conflict(f"appliance {appliance_id} is retired; declare a new id instead")
+        return current.model_copy(update={**spec.model_dump(), "updated_at": now})
+
+    return store.appliances.upsert(
+        {"appliance_id": appliance_id}, initial=initial, change=change, what="appliance"
+    )
+
+
+def get_appliance(store: FleetStore, appliance_id: str) -> Appliance:
+    return store.appliances.require({"appliance_id": appliance_id}, f"appliance {appliance_id}").doc
+
+
+def issue_bootstrap_token(
+    store: FleetStore, *, appliance_id: str, now: datetime, ttl: timedelta = DEFAULT_BOOTSTRAP_TTL
+) -> BootstrapTokenIssued:
+    """A new one-time token for the appliance (replacing any unused one)."""
+    token = new_bootstrap_token()
+    expires_at = now + ttl
+
+    def change(appliance: Appliance) -> Appliance:
+        if appliance.lifecycle is Lifecycle.RETIRED:
+            raise Conflict(f"appliance {appliance_id} is retired; it cannot register again")
+        bootstrap = BootstrapToken(token_hash=sha256_hex(token), expires_at=expires_at)
+        return appliance.model_copy(update={"bootstrap": bootstrap, "updated_at": now})
+
+    store.appliances.update(
+        {"appliance_id": appliance_id}, change, what=f"appliance {appliance_id}"
+    )
+    return BootstrapTokenIssued(
+        appliance_id=appliance_id, bootstrap_token=token, expires_at=expires_at
+    )
+
+
+def register(
+    store: FleetStore, *, request: RegistrationRequest, now: datetime
+) -> RegistrationResponse:
+    """Exchange a bootstrap token, once, for a credential; any earlier credential is revoked."""
+    token = request.bootstrap_token.get_secret_value()
+    record, issued = issue_credential(appliance_id=request.appliance_id, now=now)
+    previous: list[str | None] = []
+    first_time: list[bool] = []
+
+    def change(appliance: Appliance) -> Appliance:
+        bootstrap = appliance.bootstrap
+        if (
+            appliance.lifecycle is Lifecycle.RETIRED
+            or bootstrap is None
+            or bootstrap.used_at is not None
+            or bootstrap.expires_at <= now
+            or not matches(token, bootstrap.token_hash)
+        ):
+            raise Unauthorized(_REGISTRATION_REFUSED)
+        previous[:] = [appliance.credential_id]
+        first_time[:] = [appliance.lifecycle is Lifecycle.PROVISIONED]
+        update: dict[str, object] = {
+            "bootstrap": bootstrap.model_copy(update={"used_at": now}),
+            "credential_id": record.credential_id,
+            "lifecycle": Lifecycle.ACTIVE,
+            "updated_at": now,
+        }
+        if first_time[0]:
+            update |= {"state": ApplianceState.SERVING, "state_reason": "registered"}
+        return appliance.model_copy(update=update)
+
+    if store.appliances.get({"appliance_id": request.appliance_id}) is None:
+        raise Unauthorized(_REGISTRATION_REFUSED)
+    store.credentials.create(record, what="credential")
+    try:
+        store.appliances.update({"appliance_id": request.appliance_id}, change, what="appliance")
+    except Exception:
+        _revoke_credential(store, record.credential_id, now=now)
+        raise
+    if previous and previous[0]:
+        _revoke_credential(store, previous[0], now=now)
+    record_change(
+        store,
+        appliance_id=request.appliance_id,
+        from_state=ApplianceState.DRAINED if first_time[0] else None,
+        to_state=ApplianceState.SERVING if first_time[0] else None,
+        actor=Actor.REGISTRY,
+        action="register",
+        reason=f"registered with agent {request.agent_version}",
+        now=now,
+    )
+    return RegistrationResponse(credential=issued, issued_at=now)
+
+
+def authenticate(
+    store: FleetStore, *, presented: PresentedCredential, appliance_id: str
+) -> Appliance:
+    """The appliance the credential belongs to, if it is valid and for `appliance_id`."""
+    stored = store.credentials.get({"credential_id": presented.credential_id})
+    refused = Unauthorized("the appliance credential is unknown or revoked; register again")
+    if stored is None or stored.doc.revoked_at is not None:
+        raise refused
+    if not matches(presented.secret.get_secret_value(), stored.doc.secret_sha256):
+        raise refused
+    if stored.doc.appliance_id != appliance_id:
+        raise Forbidden("an appliance may only read and write its own records")
+    appliance = store.appliances.get({"appliance_id": appliance_id})
+    if appliance is None or appliance.doc.lifecycle is Lifecycle.RETIRED:
+        raise refused
+    if appliance.doc.credential_id != presented.credential_id:
+        raise refused
+    return appliance.doc
+
+
+def rotate_credential(
+    store: FleetStore, *, appliance: Appliance, now: datetime
+) -> RegistrationResponse:
+    """A new credential for an authenticated appliance; the one it used is revoked."""
+    record, issued = issue_credential(appliance_id=appliance.appliance_id, now=now)
+    store.credentials.create(record, what="credential")
+    store.appliances.update(
+        {"appliance_id": appliance.appliance_id},
+        lambda a: a.model_copy(update={"credential_id": record.credential_id, "updated_at": now}),
+        what="appliance",
+    )
+    if appliance.credential_id:
+        _revoke_credential(store, appliance.credential_id, now=now)
+    return RegistrationResponse(credential=issued, issued_at=now)
+
+
+def revoke(store: FleetStore, *, appliance_id: str, reason: str, now: datetime) -> Appliance:
+    """Revoke the appliance's credential; it must register again with a new bootstrap token."""
+    appliance = get_appliance(store, appliance_id)
+    if appliance.credential_id:
+        _revoke_credential(store, appliance.credential_id, now=now)
+    updated = store.appliances.update(
+        {"appliance_id": appliance_id},
+        lambda a: a.model_copy(update={"credential_id": None, "updated_at": now}),
+        what="appliance",
+    )
+    record_change(
+        store,
+        appliance_id=appliance_id,
+        from_state=None,
+        to_state=None,
+        actor=Actor.ADMIN,
+        action="revoke",
+        reason=reason,
+        now=now,
+    )
+    return updated
+
+
+def retire(
+    store: FleetStore, *, appliance_id: str, reason: str, force: bool, now: datetime
+) -> Appliance:
+    """Retire for good: only once Drained (or forced), and its credential stops working."""
+    before: list[ApplianceState] = []
+
+    def change(appliance: Appliance) -> Appliance:
+        if appliance.lifecycle is Lifecycle.RETIRED:
+            raise Conflict(f"appliance {appliance_id} is already retired")
+        if appliance.state is not ApplianceState.DRAINED and not force:
+            raise Conflict(
+                f"appliance {appliance_id} is {appliance.state.value}; drain it and wait for "
+                "Drained before retiring, or pass force=true"
+            )
+        before[:] = [appliance.state]
+        return appliance.model_copy(
+            update={
+                "lifecycle": Lifecycle.RETIRED,
+                "state": ApplianceState.DRAINED,
+                "state_reason": reason,
+                "updated_at": now,
+            }
+        )
+
+    updated = store.appliances.update({"appliance_id": appliance_id}, change, what="appliance")
+    if updated.credential_id:
+        _revoke_credential(store, updated.credential_id, now=now)
+    record_change(
+        store,
+        appliance_id=appliance_id,
+        from_state=before[0],
+        to_state=ApplianceState.DRAINED,
+        actor=Actor.ADMIN,
+        action="retire",
+        reason=reason,
+        now=now,
+    )
+    return updated
+
+
+def _revoke_credential(store: FleetStore, credential_id: str, *, now: datetime) -> None:
+    try:
+        store.credentials.update(
+            {"credential_id": credential_id},
+            lambda c: c if c.revoked_at else c.model_copy(update={"revoked_at": now}),
+            what="credential",
+        )
+    except NotFound:
+        logger.warning("credential %s to revoke was not found", credential_id)

@@ -1,0 +1,98 @@
+"""URL-signing secrets: the set appliances accept, rotated by an operator with a grace period."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from control_plane.common.errors import Unavailable
+from control_plane.common.settings import ServiceSettings
+from control_plane.fleet.documents import DocumentTable
+from control_plane.fleet.tables import SIGNING_SECRETS
+from edgefill_contracts.fleet_api import SigningSecret, SigningSecretSet
+
+logger = logging.getLogger(__name__)
+
+MAX_ACCEPTED = 4  # SigningSecretSet's limit
+DEFAULT_GRACE = timedelta(hours=24)
+
+
+class StoredSigningSecret(BaseModel):
+    """One secret as stored (the table is KMS-encrypted at rest); never returned as is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    secret_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    value: str = Field(min_length=16, repr=False)
+    created_at: datetime
+    not_after: datetime | None = None
+
+
+class SigningSecretStore:
+    def __init__(self, *, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._docs = DocumentTable(
+            settings=settings,
+            spec=SIGNING_SECRETS,
+            model=StoredSigningSecret,
+            key_of=lambda s: {"secret_id": s.secret_id},
+        )
+
+    def active(self, *, now: datetime) -> list[StoredSigningSecret]:
+        """Unexpired secrets, newest first (at most four); seeds the first from settings."""
+        found = [s for s in self._docs.scan() if s.not_after is None or s.not_after > now]
+        if not found:
+            found = [self._seed(now=now)]
+        return sorted(found, key=lambda s: s.created_at, reverse=True)[:MAX_ACCEPTED]
+
+    def rotate(self, *, now: datetime, grace: timedelta = DEFAULT_GRACE) -> StoredSigningSecret:
+        """Add a new secret; every older one stays accepted for `grace`, then expires."""
+        current = self.active(now=now)
+        fresh = StoredSigningSecret(
+            secret_id="s" + now.strftime("%Y%m%d%H%M%S") + secrets.token_hex(3),
+            value=secrets.token_urlsafe(32),
+            created_at=now,
+        )
+        self._docs.create(fresh, what=f"signing secret {fresh.secret_id}")
+        for old in current:
+            if old.not_after is None or old.not_after > now + grace:
+                self._docs.update(
+                    {"secret_id": old.secret_id},
+                    lambda s: s.model_copy(update={"not_after": now + grace}),
+                    what=f"signing secret {old.secret_id}",
+                )
+        logger.info("rotated URL-signing secret: new id %s", fresh.secret_id)
+        return fresh
+
+    def _seed(self, *, now: datetime) -> StoredSigningSecret:
+        value = self._settings.url_signing_secret.get_secret_value()
+        if len(value) < 16:
+            raise Unavailable(
+                "no URL-signing secret is configured: set EDGEFILL_URL_SIGNING_SECRET "
+                "(16+ characters) or rotate one in through the admin API"
+            )
+        seed = StoredSigningSecret(
+            secret_id="s0" + hashlib.sha256(value.encode()).hexdigest()[:8],
+            value=value,
+            created_at=datetime(2000, 1, 1, tzinfo=now.tzinfo),
+        )
+        existing = self._docs.get({"secret_id": seed.secret_id})
+        if existing is not None:
+            return existing.doc
+        self._docs.upsert(
+            {"secret_id": seed.secret_id}, initial=seed, change=lambda s: s, what="seed secret"
+        )
+        return seed
+
+
+def as_contract(stored: list[StoredSigningSecret]) -> SigningSecretSet:
+    return SigningSecretSet(
+        secrets=[
+            SigningSecret(secret_id=s.secret_id, secret=SecretStr(s.value), not_after=s.not_after)
+            for s in stored
+        ]
+    )

@@ -1,0 +1,113 @@
+"""A read of the whole fleet at one moment: what steering and the manifest job decide from."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_silence
+from control_plane.fleet.manifests import ManifestStore
+from control_plane.fleet.models import Appliance, Cluster, Lifecycle, Site
+from control_plane.fleet.signing_secrets import StoredSigningSecret
+from control_plane.fleet.store import FleetStore
+from control_plane.placement.holdings import held_units, manifest_units
+from edgefill_contracts.heartbeat import ApplianceState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ApplianceSnapshot:
+    appliance: Appliance
+    health: HealthRecord
+    held_units: frozenset[str]
+
+    @property
+    def accepted_secret_ids(self) -> frozenset[str]:
+        heartbeat = self.health.last_heartbeat
+        return frozenset(heartbeat.accepted_secret_ids) if heartbeat else frozenset()
+
+    @property
+    def serving(self) -> bool:
+        """Serving by the control plane's decision and by the appliance's own report."""
+        heartbeat = self.health.last_heartbeat
+        return (
+            self.appliance.state is ApplianceState.SERVING
+            and heartbeat is not None
+            and heartbeat.state is ApplianceState.SERVING
+        )
+
+    @property
+    def spare_capacity(self) -> float:
+        heartbeat = self.health.last_heartbeat
+        active = heartbeat.serving.active_connections if heartbeat else 0
+        return max(0.05, 1.0 - active / self.appliance.max_connections)
+
+
+@dataclass
+class HeldUnitsCache:
+    """Units per (appliance, applied manifest version): a manifest is read from S3 once."""
+
+    _units: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+    def units_for(self, manifests: ManifestStore, record: HealthRecord) -> frozenset[str]:
+        heartbeat = record.last_heartbeat
+        if heartbeat is None or heartbeat.held.manifest_version is None:
+            return frozenset()
+        version = heartbeat.held.manifest_version
+        cache_key = (record.appliance_id, version)
+        if cache_key not in self._units:
+            applied = manifests.version(record.appliance_id, version)
+            if applied is None:
+                logger.warning(
+                    "appliance %s reports manifest %s, which is not in S3; treating it as empty",
+                    record.appliance_id,
+                    version,
+                )
+            self._units[cache_key] = frozenset() if applied is None else manifest_units(applied)
+        return held_units(listed=self._units[cache_key], held=heartbeat.held)
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    taken_at: datetime
+    sites: dict[str, Site]
+    clusters: dict[str, Cluster]
+    appliances: list[ApplianceSnapshot]
+    signing_secrets: list[StoredSigningSecret]
+
+
+def take_snapshot(
+    store: FleetStore,
+    *,
+    manifests: ManifestStore,
+    signing_secrets: list[StoredSigningSecret],
+    policy: HealthPolicy,
+    now: datetime,
+    held_cache: HeldUnitsCache | None = None,
+) -> FleetSnapshot:
+    """Every non-retired appliance with its health as of `now` and what it holds."""
+    cache = held_cache or HeldUnitsCache()
+    health = {h.appliance_id: h for h in store.health.scan()}
+    appliances = []
+    for appliance in store.appliances.scan():
+        if appliance.lifecycle is Lifecycle.RETIRED:
+            continue
+        record = observe_silence(
+            health.get(appliance.appliance_id) or HealthRecord(appliance_id=appliance.appliance_id),
+            now=now,
+            policy=policy,
+        )
+        appliances.append(
+            ApplianceSnapshot(
+                appliance=appliance, health=record, held_units=cache.units_for(manifests, record)
+            )
+        )
+    return FleetSnapshot(
+        taken_at=now,
+        sites={s.site_id: s for s in store.sites.scan()},
+        clusters={c.cluster_id: c for c in store.clusters.scan()},
+        appliances=sorted(appliances, key=lambda a: a.appliance.appliance_id),
+        signing_secrets=signing_secrets,
+    )

@@ -1,0 +1,29 @@
+"""The fleet service's registry entry (imports no FastAPI)."""
+
+from __future__ import annotations
+
+from control_plane.fleet import tables
+from control_plane.popularity.tables import POPULARITY_TABLE
+from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec
+from edgefill_contracts.fleet_api import FLEET_PREFIX
+
+SERVICE = ServiceSpec(
+    name="fleet",
+    app_factory="control_plane.fleet.app:create_app",
+    tables=(*tables.ALL, POPULARITY_TABLE),
+    routes=(
+        RoutePrefix(prefix=f"{FLEET_PREFIX}/register", auth=RouteAuth.PUBLIC),
+        RoutePrefix(prefix=f"{FLEET_PREFIX}/appliances", auth=RouteAuth.APPLIANCE),
+        RoutePrefix(prefix=f"{FLEET_PREFIX}/admin", auth=RouteAuth.ADMIN),
+        RoutePrefix(prefix=f"{FLEET_PREFIX}/inventory", auth=RouteAuth.ADMIN),
+    ),
+    jobs=(
+        ScheduledJob(
+            name="fleet-manifests",
+            function="control_plane.placement.manifest_job:run",
+            schedule="cron(15 * * * ? *)",
+        ),
+    ),
+    reads_origin=True,
+    writes_manifests=True,
+)

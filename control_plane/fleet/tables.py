@@ -1,0 +1,19 @@
+"""The fleet service's DynamoDB tables (declarative; infra and the test stack create them)."""
+
+from __future__ import annotations
+
+from control_plane.common.tables import KeyAttribute, TableSpec
+
+SITES = TableSpec(name="fleet-sites", hash_key=KeyAttribute(name="site_id"))
+CLUSTERS = TableSpec(name="fleet-clusters", hash_key=KeyAttribute(name="cluster_id"))
+APPLIANCES = TableSpec(name="fleet-appliances", hash_key=KeyAttribute(name="appliance_id"))
+CREDENTIALS = TableSpec(name="fleet-credentials", hash_key=KeyAttribute(name="credential_id"))
+HEALTH = TableSpec(name="fleet-health", hash_key=KeyAttribute(name="appliance_id"))
+AUDIT = TableSpec(
+    name="fleet-audit",
+    hash_key=KeyAttribute(name="appliance_id"),
+    range_key=KeyAttribute(name="event_id"),
+)
+SIGNING_SECRETS = TableSpec(name="fleet-signing-secrets", hash_key=KeyAttribute(name="secret_id"))
+
+ALL = (SITES, CLUSTERS, APPLIANCES, CREDENTIALS, HEALTH, AUDIT, SIGNING_SECRETS)

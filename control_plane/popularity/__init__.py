@@ -1,0 +1,1 @@
+"""Popularity: bytes streamed / asset size per content unit, decayed daily."""
