@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -53,11 +55,11 @@ def cmd_fill(args: argparse.Namespace) -> int:
             print("no manifest: the control plane gave none and none is cached", file=sys.stderr)
             return EXIT_INCOMPLETE
         progress = RichProgress() if sys.stdout.isatty() else LogProgress()
-        with progress:
+        with progress, _stop_on_signals() as stop:
             report = cycle.fill(
                 manifest,
                 observer=progress,
-                stop=_stop_on_interrupt(),
+                stop=stop,
                 deadline=None if args.now or interval is None else interval.closes,
             )
     print(
@@ -159,16 +161,20 @@ def _config(args: argparse.Namespace) -> AgentConfig:
     return load_config(args.config)
 
 
-def _stop_on_interrupt() -> threading.Event:
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
     """An event SIGINT/SIGTERM set, so a one-shot fill parks its downloads and exits cleanly."""
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    return stop
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

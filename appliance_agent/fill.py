@@ -3,8 +3,8 @@
 Downloads run on `concurrency` threads under one global rate limit. Before each download the
 fill makes room: it evicts objects the manifest no longer lists when the byte budget or the
 free-space floor demands it, and never anything the manifest still lists; when no room can be
-made it stops with a disk-full error. Otherwise stale objects are evicted only after every
-missing object has been tried. A deadline (the window's end) stops new downloads; downloads in
+made it stops with a disk-full error. Otherwise stale objects are evicted only once every
+missing object is in. A deadline (the window's end) stops new downloads; downloads in
 flight may run `park_grace_s` longer and are then parked, their partial bytes kept for resume.
 """
 
@@ -167,12 +167,14 @@ class Fill:
         finally:
             watcher_done.set()
             watcher.join()
-        if report.stop_reason is None:
-            for entry in stale:
+        after = compute_delta(manifest, self._store.index.entries())
+        if not after.missing:
+            # Every new object is in: only now may what left the manifest go.
+            for entry in after.stale:
                 self._store.evict(entry.key)
                 report.objects_evicted += 1
         report.duration_s = time.monotonic() - started
-        report.missing_after = len(compute_delta(manifest, self._store.index.entries()).missing)
+        report.missing_after = len(after.missing)
         report.result = _result_of(report)
         self._write_status(manifest, report, running=False, total_bytes=delta.missing_bytes)
         logger.info(
@@ -222,6 +224,13 @@ class Fill:
                 with self._lock:
                     report.stop_reason = report.stop_reason or "disk full"
                     report.errors.append(str(exc))
+            except Exception as exc:
+                # A bug or an unforeseen store failure: stop the fill, keep what is verified.
+                logger.exception("fill stopped by an unexpected error on %s", obj.key)
+                self._park.set()
+                with self._lock:
+                    report.stop_reason = report.stop_reason or "internal error"
+                    report.errors.append(f"{obj.key}: {type(exc).__name__}: {exc}")
             finally:
                 with self._lock:
                     room.in_flight -= obj.size

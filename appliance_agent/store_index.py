@@ -11,8 +11,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
+
+from appliance_agent.errors import DiskFull, StoreError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -22,6 +26,17 @@ CREATE TABLE IF NOT EXISTS objects (
     verified_at REAL NOT NULL
 ) WITHOUT ROWID
 """
+
+
+@contextmanager
+def _disk_full_as_store_error(path: Path) -> Iterator[None]:
+    """Translate sqlite's errors into the agent's: a full disk is DiskFull, the rest StoreError."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+            raise DiskFull(f"the store index {path} cannot grow: the disk is full") from exc
+        raise StoreError(f"the store index {path} failed: {exc}") from exc
 
 
 class IndexEntry(NamedTuple):
@@ -60,18 +75,18 @@ class StoreIndex:
         return IndexEntry(*row) if row else None
 
     def put(self, *, key: str, size: int, sha256: str, verified_at: float | None = None) -> None:
-        with self._lock:
+        with self._lock, _disk_full_as_store_error(self.path):
             self._db.execute(
                 "INSERT OR REPLACE INTO objects (key, size, sha256, verified_at) VALUES (?, ?, ?, ?)",
                 (key, size, sha256, time.time() if verified_at is None else verified_at),
             )
 
     def remove(self, key: str) -> None:
-        with self._lock:
+        with self._lock, _disk_full_as_store_error(self.path):
             self._db.execute("DELETE FROM objects WHERE key = ?", (key,))
 
     def mark_verified(self, key: str, at: float) -> None:
-        with self._lock:
+        with self._lock, _disk_full_as_store_error(self.path):
             self._db.execute("UPDATE objects SET verified_at = ? WHERE key = ?", (at, key))
 
     def totals(self) -> tuple[int, int]:
