@@ -2,7 +2,7 @@
 again after M good ones in a row, so one lost heartbeat never moves traffic and nothing flaps.
 
 An interval is good when a heartbeat arrived in it reporting no errors, bad when the heartbeat
-reported errors or none arrived. Silence is counted lazily: `observe_silence` turns the time
+reported errors or none arrived within one and a half intervals. Silence is counted lazily: `observe_silence` turns the time
 since the last counted moment into missed intervals, so the steering view and the scheduled
 stale check reach the same verdict without a write per interval.
 """
@@ -104,7 +104,8 @@ def observe_silence(record: HealthRecord, *, now: datetime, policy: HealthPolicy
     """Count every whole interval since the last counted moment as a missed heartbeat."""
     if record.counted_until is None:
         return _with_components(record, now=now, policy=policy)
-    missed = int((now - record.counted_until) / policy.interval)
+    # Heartbeats jitter: an interval counts as missed only once half an interval more passed.
+    missed = int((now - record.counted_until - policy.interval / 2) / policy.interval)
     if missed <= 0:
         return _with_components(record, now=now, policy=policy)
     counted_until = record.counted_until + missed * policy.interval

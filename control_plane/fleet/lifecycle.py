@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import datetime
 
 from control_plane.fleet.models import Appliance, Lifecycle
@@ -33,7 +34,8 @@ def record_change(
 ) -> StateChange:
     event = StateChange(
         appliance_id=appliance_id,
-        event_id=f"{now.isoformat()}#{secrets.token_hex(4)}",
+        # Time, then a process-monotonic tiebreak for events of the same instant, then noise.
+        event_id=f"{now.isoformat()}#{time.monotonic_ns():020d}#{secrets.token_hex(3)}",
         at=now,
         from_state=from_state,
         to_state=to_state,

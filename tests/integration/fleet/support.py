@@ -1,0 +1,125 @@
+"""Helpers for the fleet integration tests: a controllable clock, an app client, fixtures' data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from control_plane.common.settings import ServiceSettings
+from control_plane.fleet.app import create_app
+from control_plane.fleet.context import FleetContext
+from control_plane.fleet.health import HealthPolicy
+from edgefill_contracts.heartbeat import (
+    ApplianceState,
+    DiskUsage,
+    FillProgress,
+    Heartbeat,
+    HeldDigest,
+    ServingCounters,
+)
+
+START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+POLICY = HealthPolicy(interval_seconds=10, window=5, unhealthy_after=3, healthy_after=2)
+
+
+@dataclass
+class Clock:
+    now: datetime = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class FleetHarness:
+    settings: ServiceSettings
+    clock: Clock
+    context: FleetContext
+    client: TestClient
+    admin: dict[str, str] = field(default_factory=dict)
+
+    def put_site(
+        self, site_id: str, *, isp: str = "isp-a", prefixes: list[str] | None = None
+    ) -> None:
+        body = {"isp": isp, "location": "Amsterdam", "prefixes": prefixes or ["198.51.100.0/24"]}
+        response = self.client.put(
+            f"/fleet/v1/admin/sites/{site_id}", json=body, headers=self.admin
+        )
+        assert response.status_code == 200, response.text
+
+    def put_cluster(self, cluster_id: str, site_id: str) -> None:
+        response = self.client.put(
+            f"/fleet/v1/admin/clusters/{cluster_id}", json={"site_id": site_id}, headers=self.admin
+        )
+        assert response.status_code == 200, response.text
+
+    def put_appliance(
+        self, appliance_id: str, *, site_id: str, cluster_id: str, budget: int = 10**9
+    ) -> None:
+        body = {
+            "site_id": site_id,
+            "cluster_id": cluster_id,
+            "byte_budget": budget,
+            "addresses": ["192.0.2.10"],
+            "public_base_url": f"https://{appliance_id}.example.net:8443",
+        }
+        response = self.client.put(
+            f"/fleet/v1/admin/appliances/{appliance_id}", json=body, headers=self.admin
+        )
+        assert response.status_code == 200, response.text
+
+    def register(self, appliance_id: str) -> dict[str, str]:
+        """Issue a bootstrap token and exchange it; returns the Authorization header."""
+        token = self.client.post(
+            f"/fleet/v1/admin/appliances/{appliance_id}/bootstrap-token", headers=self.admin
+        ).json()["bootstrap_token"]
+        response = self.client.post(
+            "/fleet/v1/register",
+            json={"appliance_id": appliance_id, "bootstrap_token": token, "agent_version": "1.0"},
+        )
+        assert response.status_code == 200, response.text
+        credential = response.json()["credential"]
+        return {"Authorization": f"Appliance {credential['credential_id']}.{credential['secret']}"}
+
+    def heartbeat(
+        self, appliance_id: str, auth: dict[str, str], **overrides: Any
+    ) -> dict[str, Any]:
+        response = self.client.post(
+            f"/fleet/v1/appliances/{appliance_id}/heartbeat",
+            content=make_heartbeat(
+                appliance_id, sent_at=self.clock.now, **overrides
+            ).model_dump_json(),
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def make_heartbeat(appliance_id: str, *, sent_at: datetime, **overrides: Any) -> Heartbeat:
+    fields: dict[str, Any] = {
+        "appliance_id": appliance_id,
+        "agent_version": "1.0",
+        "sent_at": sent_at,
+        "state": ApplianceState.SERVING,
+        "disk": DiskUsage(total_bytes=100, used_bytes=10, free_bytes=90),
+        "held": HeldDigest(),
+        "serving": ServingCounters(),
+        "fill": FillProgress(),
+    }
+    fields.update(overrides)
+    return Heartbeat(**fields)
+
+
+def make_harness(settings: ServiceSettings) -> FleetHarness:
+    clock = Clock()
+    context = FleetContext.from_settings(settings, health_policy=POLICY, clock=clock)
+    client = TestClient(create_app(settings, context=context))
+    admin = {"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"}
+    return FleetHarness(settings=settings, clock=clock, context=context, client=client, admin=admin)
