@@ -32,9 +32,12 @@ class DeclaredResource:
 
     type: str
     name: str
+    id: str
     inputs: Mapping[str, Any]
     outputs: Mapping[str, Any]
     custom: bool
+    # Top-level inputs the engine would store encrypted in the state.
+    secret_inputs: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -66,6 +69,25 @@ def stack_config_from_yaml(path: Path) -> dict[str, str]:
     }
 
 
+# How the engine marks a secret value on the wire (pulumi.runtime.rpc's signature keys).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG
+
+
+def _unwrap_secrets(value: Any) -> Any:
+    if _is_secret(value):
+        return _unwrap_secrets(value["value"])
+    if isinstance(value, dict):
+        return {key: _unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(item) for item in value]
+    return value
+
+
 def _short_id(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:12]
 
@@ -78,26 +100,45 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.account_id = account_id
         self.graph = ResourceGraph()
         self._lock = threading.Lock()
+        # The mock monitor gives each of its worker threads an event loop and never closes it.
+        self._thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def _note_thread_loop(self) -> None:
+        with self._lock:
+            self._thread_loops.add(asyncio.get_event_loop())
+
+    def close_thread_loops(self, *, keep: asyncio.AbstractEventLoop) -> None:
+        """Close the worker threads' loops (their sockets would leak) once the run is over."""
+        with self._lock:
+            loops, self._thread_loops = self._thread_loops, set()
+        for loop in loops:
+            if loop is not keep and not loop.is_closed():
+                loop.close()
 
     # -- the engine's two calls --------------------------------------------------------------
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        inputs = dict(args.inputs)
+        self._note_thread_loop()
+        secret_keys = frozenset(k for k, v in args.inputs.items() if _is_secret(v))
+        inputs = {key: _unwrap_secrets(value) for key, value in args.inputs.items()}
         physical_id, outputs = self.create(args.typ, args.name, inputs)
         with self._lock:
             self.graph.resources.append(
                 DeclaredResource(
                     type=args.typ,
                     name=args.name,
+                    id=physical_id,
                     inputs=inputs,
                     outputs=outputs,
                     custom=bool(args.custom),
+                    secret_inputs=secret_keys,
                 )
             )
         return physical_id, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:  # type: ignore[override]
         # A bare dict means "no check failures" to the mock monitor (a (dict, None) tuple breaks it).
+        self._note_thread_loop()
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account_id,
@@ -200,6 +241,8 @@ def run_program(
 
         pulumi.runtime.test(body)()
     finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        mocks.close_thread_loops(keep=loop)
         asyncio.set_event_loop(None)
         loop.close()
     return mocks.graph

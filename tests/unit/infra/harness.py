@@ -66,7 +66,7 @@ def run_stack(
 ) -> ResourceGraph:
     """The whole program under mocks, with the registry replaced by `services`."""
     config = dict(config if config is not None else dev_config())
-    mocks = mocks or RecordingMocks(region=config["aws:region"])
+    mocks = mocks or RecordingMocks(region=config.get("aws:region", "us-east-1"))
 
     def program() -> Mapping[str, object]:
         plane = build_control_plane(
