@@ -66,7 +66,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
         f"fill {report.result}: manifest {report.manifest_version}, fetched "
         f"{report.objects_fetched} objects ({report.bytes_transferred} bytes), failed "
         f"{report.objects_failed}, evicted {report.objects_evicted}, still missing "
-        f"{report.missing_after}"
+        f"{report.missing_after}, in {report.duration_s:.3f} s"
         + (f", stopped: {report.stop_reason}" if report.stop_reason else "")
     )
     return EXIT_OK if report.result == "ok" else EXIT_INCOMPLETE
