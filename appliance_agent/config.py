@@ -19,6 +19,8 @@ from pydantic import AnyHttpUrl, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from appliance_agent.errors import ConfigError
+from appliance_agent.health.settings import HealthSettings
+from appliance_agent.serve.settings import ServeSettings
 from edgefill_contracts import FillWindow
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,8 @@ class AgentConfig(BaseSettings):
     scrub_rate: int = Field(
         default=100_000_000, ge=0, description="Bytes per second re-hashed by verify; 0: no cap."
     )
+    serve: ServeSettings = ServeSettings()
+    health: HealthSettings = HealthSettings()
 
     @classmethod
     def settings_customise_sources(

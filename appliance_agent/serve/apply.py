@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from appliance_agent.serve.errors import SigningSecretsError
@@ -12,6 +13,7 @@ from appliance_agent.serve.render import render_tree
 from appliance_agent.serve.settings import ServeSettings
 from appliance_agent.serve.signing_secrets import SigningSecretStore
 from appliance_agent.serve.tls import CertificateManager
+from edgefill_contracts import SigningSecretSet
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +65,28 @@ def render_and_install(
             now=now,
         )
     )
+
+
+def refresh_signing_secrets(
+    settings: ServeSettings,
+    *,
+    fetch: Callable[[], SigningSecretSet],
+    certificates: CertificateManager | None,
+    now: datetime,
+) -> bool:
+    """Fetch the control plane's secret set; if it changed, store it and re-install nginx.
+
+    Returns True if nginx now runs with a new set. If the new tree is refused, the stored set
+    is put back, so what is on disk always matches what nginx accepts.
+    """
+    store = SigningSecretStore(settings.secrets_file)
+    previous = store.load()
+    if not store.save(fetch()):
+        return False
+    try:
+        render_and_install(settings, certificates=certificates, now=now)
+    except BaseException:
+        if previous is not None:
+            store.save(previous)
+        raise
+    return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -99,7 +100,7 @@ class DrainController:
     def _save(self, record: DrainRecord) -> DrainRecord:
         path = self.settings.state_file
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         staging.write_text(record.model_dump_json(), encoding="utf-8")
         os.replace(staging, path)
         logger.info("appliance state is now %s (%s)", record.state.value, record.reason)

@@ -1,20 +1,23 @@
 """Errors of the serving side; each message says what happened, why, and what to do.
 
-ServeError
-├── TemplateRenderError      a template is missing or broken; nothing was installed
-├── NginxConfigInvalid       `nginx -t` refused the rendered tree; the live config is unchanged
-├── NginxControlError        nginx could not be started, signalled or stopped
-│   └── ReloadFailed         the reload signal failed; the previous config was put back
-├── ConfigLockBusy           another agent process holds the nginx config lock
-├── SigningSecretsError      no usable signing secret (none stored, all expired, unsafe value)
-├── CertificateError         the TLS certificate or key is missing, expired or unreadable
-└── DrainStateError          the drain state file is unreadable or a transition is not allowed
+AgentError (appliance_agent.errors)
+└── ServeError
+    ├── TemplateRenderError  a template is missing or broken; nothing was installed
+    ├── NginxConfigInvalid   `nginx -t` refused the rendered tree; the live config is unchanged
+    ├── NginxControlError    nginx could not be started, signalled or stopped
+    │   └── ReloadFailed     the reload failed; the previous config was put back
+    ├── ConfigLockBusy       another agent process holds the nginx config lock
+    ├── SigningSecretsError  no usable signing secret (none stored, all expired, unsafe value)
+    ├── CertificateError     the TLS certificate or key is missing, expired or unreadable
+    └── DrainStateError      the drain state file is unreadable
 """
 
 from __future__ import annotations
 
+from appliance_agent.errors import AgentError
 
-class ServeError(Exception):
+
+class ServeError(AgentError):
     """Base of every serving error; `str(error)` is a complete sentence for an operator."""
 
 

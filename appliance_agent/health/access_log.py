@@ -1,0 +1,121 @@
+"""Serving counters from nginx's JSON access log (format: appliance_agent.serve.log_format).
+
+The tail follows the file across rotation (a new inode, or a file shorter than the offset,
+starts again at 0) and keeps a partial last line until nginx finishes writing it. Counters
+are cumulative since the agent started, as the heartbeat contract says.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgefill_contracts import ServingCounters
+
+logger = logging.getLogger(__name__)
+
+_READ_CHUNK = 1 << 20
+
+
+class AccessRecord(BaseModel):
+    """The fields of one log line the agent uses; the rest are for people and log shippers."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    status: int = Field(ge=100, le=599)
+    bytes_sent: int = Field(ge=0)
+    object: str = ""
+    cache: str = ""
+
+
+class AccessLogTail:
+    """Yields records appended since the last read."""
+
+    def __init__(self, path: Path, *, from_start: bool = False) -> None:
+        self.path = path
+        self._inode: int | None = None
+        self._offset = 0
+        self._partial = b""
+        self.malformed_lines = 0
+        if not from_start:
+            try:
+                stat = path.stat()
+                self._inode, self._offset = stat.st_ino, stat.st_size
+            except FileNotFoundError:
+                pass
+
+    def read_new(self) -> Iterator[AccessRecord]:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - closed below, also on rotation
+        except FileNotFoundError:
+            return
+        with handle:
+            stat = os.fstat(handle.fileno())
+            if stat.st_ino != self._inode or stat.st_size < self._offset:
+                if self._inode is not None:
+                    logger.info("access log %s was rotated; reading the new file", self.path)
+                self._inode, self._offset, self._partial = stat.st_ino, 0, b""
+            handle.seek(self._offset)
+            while chunk := handle.read(_READ_CHUNK):
+                self._offset += len(chunk)
+                lines = (self._partial + chunk).split(b"\n")
+                self._partial = lines.pop()
+                for line in lines:
+                    record = self._parse(line)
+                    if record is not None:
+                        yield record
+
+    def _parse(self, line: bytes) -> AccessRecord | None:
+        if not line.strip():
+            return None
+        try:
+            return AccessRecord.model_validate_json(line)
+        except ValidationError:
+            self.malformed_lines += 1
+            logger.debug("skipping malformed access-log line (%d so far)", self.malformed_lines)
+            return None
+
+
+class ServingTally:
+    """Cumulative requests, bytes and statuses; safe to read from the metrics thread."""
+
+    def __init__(self, tail: AccessLogTail) -> None:
+        self._tail = tail
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._bytes_sent = 0
+        self._by_status: Counter[str] = Counter()
+        self._origin_fallbacks = 0
+
+    def refresh(self) -> None:
+        """Fold in what nginx has logged since the last call."""
+        with self._lock:
+            for record in self._tail.read_new():
+                self._requests += 1
+                self._bytes_sent += record.bytes_sent
+                self._by_status[str(record.status)] += 1
+                if record.cache:
+                    self._origin_fallbacks += 1
+
+    def counters(self, *, active_connections: int = 0) -> ServingCounters:
+        with self._lock:
+            return ServingCounters(
+                requests=self._requests,
+                bytes_sent=self._bytes_sent,
+                by_status=dict(self._by_status),
+                active_connections=active_connections,
+            )
+
+    @property
+    def origin_fallbacks(self) -> int:
+        return self._origin_fallbacks
+
+    @property
+    def malformed_lines(self) -> int:
+        return self._tail.malformed_lines

@@ -1,0 +1,127 @@
+"""Build the serving and health objects from AgentConfig: what the CLI and the daemon call.
+
+The store path and the state directory come from AgentConfig (one place for each), so the
+serve section never names them a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from appliance_agent.config import AgentConfig
+from appliance_agent.health.access_log import AccessLogTail, ServingTally
+from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.health.heartbeat import HeartbeatTask
+from appliance_agent.health.metrics import HealthCollector
+from appliance_agent.health.registration import ensure_registered
+from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
+from appliance_agent.health.stub_status import StubStatus, read_stub_status
+from appliance_agent.serve.apply import refresh_signing_secrets
+from appliance_agent.serve.drain import DrainController
+from appliance_agent.serve.ktls import ktls_active
+from appliance_agent.serve.settings import ServeSettings, TlsSource
+from appliance_agent.serve.signing_secrets import SigningSecretStore
+from appliance_agent.serve.tls import CertificateManager
+from appliance_agent.status import StatusFile
+from edgefill_contracts import ApplianceCredential
+
+logger = logging.getLogger(__name__)
+
+
+def serve_settings(config: AgentConfig) -> ServeSettings:
+    """The serve section with the store and state paths taken from the agent's own."""
+    state = config.state_dir
+    return config.serve.model_copy(
+        update={
+            "store_dir": config.store_path,
+            "secrets_file": state / "signing-secrets.json",
+            "drain": config.serve.drain.model_copy(update={"state_file": state / "drain.json"}),
+        }
+    )
+
+
+def fleet_client(config: AgentConfig, credential: ApplianceCredential | None) -> FleetClient:
+    return FleetClient(
+        base_url=str(config.control_plane_url),
+        credential=credential,
+        timeout_s=config.health.request_timeout_s,
+    )
+
+
+def register(config: AgentConfig, client: FleetClient) -> ApplianceCredential:
+    return ensure_registered(
+        appliance_id=config.appliance_id,
+        credential_file=config.credential_file,
+        bootstrap_token_file=config.health.bootstrap_token_file,
+        client=client,
+    )
+
+
+def certificate_manager(config: AgentConfig, client: FleetClient | None) -> CertificateManager:
+    tls = config.serve.tls
+    return CertificateManager(
+        tls,
+        appliance_id=config.appliance_id,
+        issuer=client if tls.source is TlsSource.FLEET else None,
+    )
+
+
+def drain_controller(settings: ServeSettings) -> DrainController:
+    def active_connections() -> int:
+        return read_stub_status(settings.status_url).active
+
+    return DrainController(settings.drain, active_connections=active_connections)
+
+
+def health_monitor(config: AgentConfig, *, link: ControlPlaneLink) -> HealthMonitor:
+    settings = serve_settings(config)
+
+    def stub_status() -> StubStatus:
+        return read_stub_status(settings.status_url)
+
+    return HealthMonitor(
+        store_path=config.store_path,
+        status_file=StatusFile(config.state_dir),
+        tally=ServingTally(
+            AccessLogTail(settings.access_log, from_start=config.health.access_log_from_start)
+        ),
+        stub_status=stub_status,
+        drain=drain_controller(settings),
+        secrets=SigningSecretStore(settings.secrets_file),
+        ktls_active=ktls_active(
+            tls_enabled=settings.https_port is not None, ktls_requested=settings.tls.ktls
+        ),
+        link=link,
+    )
+
+
+def heartbeat_task(
+    config: AgentConfig, *, client: FleetClient, registry: CollectorRegistry | None = None
+) -> HeartbeatTask:
+    """The daemon's heartbeat; with `registry`, the same monitor also feeds /metrics."""
+    settings = serve_settings(config)
+    monitor = health_monitor(config, link=ControlPlaneLink())
+    certificates = certificate_manager(config, client) if settings.https_port else None
+
+    def refresh_secrets() -> None:
+        refresh_signing_secrets(
+            settings,
+            fetch=client.signing_secrets,
+            certificates=certificates,
+            now=datetime.now(UTC),
+        )
+
+    if registry is not None:
+        registry.register(HealthCollector(lambda: monitor.snapshot(datetime.now(UTC))))
+    return HeartbeatTask(
+        appliance_id=config.appliance_id,
+        settings=config.health,
+        monitor=monitor,
+        client=client,
+        drain=monitor.drain,
+        status_file=monitor.status_file,
+        refresh_secrets=refresh_secrets,
+    )

@@ -1,0 +1,140 @@
+"""The agent's client for the fleet API routes of edgefill_contracts.fleet_api.
+
+httpx errors are translated here, in one place, into FleetUnreachable / FleetRejected; URLs
+are logged redacted, and the credential never appears in a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from appliance_agent.health.errors import FleetError, FleetRejected, FleetUnreachable
+from edgefill_contracts import (
+    ApplianceCredential,
+    CertificateRequest,
+    CertificateResponse,
+    Heartbeat,
+    HeartbeatAck,
+    RegistrationRequest,
+    RegistrationResponse,
+    SigningSecretSet,
+    appliance_path,
+    register_path,
+)
+
+logger = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class FleetClient:
+    """One appliance's calls; `credential` is None only before registration."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credential: ApplianceCredential | None,
+        timeout_s: float,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.credential = credential
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> FleetClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def register(self, request: RegistrationRequest) -> RegistrationResponse:
+        # The bootstrap token is a SecretStr: serialize it by hand, model_dump would mask it.
+        body: dict[str, object] = {
+            "appliance_id": request.appliance_id,
+            "bootstrap_token": request.bootstrap_token.get_secret_value(),
+            "agent_version": request.agent_version,
+        }
+        return self._call("POST", register_path(), RegistrationResponse, body=body, auth=False)
+
+    def send_heartbeat(self, heartbeat: Heartbeat) -> HeartbeatAck:
+        path = appliance_path(self._appliance_id(), "heartbeat")
+        body = heartbeat.model_dump(mode="json")
+        return self._call("POST", path, HeartbeatAck, body=body)
+
+    def signing_secrets(self) -> SigningSecretSet:
+        path = appliance_path(self._appliance_id(), "signing-secrets")
+        return self._call("GET", path, SigningSecretSet)
+
+    def issue_certificate(self, request: CertificateRequest) -> CertificateResponse:
+        path = appliance_path(self._appliance_id(), "certificate")
+        return self._call("POST", path, CertificateResponse, body=request.model_dump(mode="json"))
+
+    def _appliance_id(self) -> str:
+        if self.credential is None:
+            raise FleetError(
+                "this call needs the appliance credential, and the agent has none yet; "
+                "register first (appliance-agent register)"
+            )
+        return self.credential.appliance_id
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[ModelT],
+        *,
+        body: dict[str, object] | None = None,
+        auth: bool = True,
+    ) -> ModelT:
+        headers: dict[str, str] = {}
+        if auth:
+            if self.credential is None:
+                raise FleetError(f"{method} {path} needs the appliance credential; register first")
+            headers["Authorization"] = self.credential.authorization_header()
+        content = json.dumps(body).encode() if body is not None else None
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self._client.request(method, path, content=content, headers=headers)
+        except httpx.TransportError as exc:
+            raise FleetUnreachable(
+                f"{method} {self._client.base_url}{path} failed: {type(exc).__name__}; "
+                "the control plane is unreachable, the appliance keeps serving what it holds "
+                "and retries with backoff"
+            ) from exc
+        if response.status_code >= 400:
+            raise FleetRejected(
+                f"{method} {path} answered {response.status_code}: {_detail(response)}",
+                status_code=response.status_code,
+            )
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise FleetError(
+                f"{method} {path} answered {response.status_code} with a body that is not a "
+                f"{model.__name__} ({exc.error_count()} errors); the control plane and agent "
+                "versions may not match"
+            ) from exc
+
+
+def _detail(response: httpx.Response) -> str:
+    """The error's message from the control plane's JSON body, cut short; never the request."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(payload, dict):
+        for key in ("message", "detail", "error"):
+            if key in payload:
+                return str(payload[key])[:200]
+    return str(payload)[:200]

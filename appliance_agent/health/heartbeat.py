@@ -1,0 +1,132 @@
+"""The heartbeat: every N seconds (with jitter) tell the control plane how the appliance is.
+
+The answer (HeartbeatAck) carries orders: the desired state (drain or serve) and the signing
+secret ids to accept. Secrets the appliance lacks are fetched and nginx is re-rendered, so
+the appliance accepts a new secret before the control plane signs with it.
+
+Static stability: when the control plane is unreachable, the heartbeat backs off
+(exponentially, capped, jittered), the outage is written once to the agent's status, and
+nothing else changes: nginx keeps serving the held content with its last good config.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from appliance_agent import __version__
+from appliance_agent.errors import AgentError
+from appliance_agent.health.errors import FleetError
+from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.health.settings import HealthSettings
+from appliance_agent.health.snapshot import HealthMonitor, HealthSnapshot
+from appliance_agent.serve.drain import DrainController
+from appliance_agent.status import StatusFile, with_error
+from edgefill_contracts import Heartbeat, HeartbeatAck
+
+logger = logging.getLogger(__name__)
+
+
+def build_heartbeat(snapshot: HealthSnapshot, *, appliance_id: str) -> Heartbeat:
+    return Heartbeat(
+        appliance_id=appliance_id,
+        agent_version=__version__,
+        sent_at=snapshot.taken_at,
+        state=snapshot.state,
+        disk=snapshot.disk,
+        held=snapshot.status.held_digest(),
+        serving=snapshot.serving,
+        fill=snapshot.status.fill_progress(),
+        accepted_secret_ids=snapshot.accepted_secret_ids,
+        ktls_active=snapshot.ktls_active,
+        errors=snapshot.errors,
+    )
+
+
+def next_delay(*, settings: HealthSettings, consecutive_failures: int, rng: random.Random) -> float:
+    """The interval with jitter; while failing, doubling per failure up to backoff_max_s."""
+    base = settings.heartbeat_interval_s
+    if consecutive_failures:
+        base = min(settings.backoff_max_s, base * 2 ** min(consecutive_failures, 30))
+    spread = settings.heartbeat_jitter
+    return base * rng.uniform(1 - spread, 1 + spread)
+
+
+class HeartbeatTask:
+    """A daemon task (see appliance_agent.daemon): beat, obey the ack, sleep, repeat."""
+
+    name = "heartbeat"
+
+    def __init__(
+        self,
+        *,
+        appliance_id: str,
+        settings: HealthSettings,
+        monitor: HealthMonitor,
+        client: FleetClient,
+        drain: DrainController,
+        status_file: StatusFile,
+        refresh_secrets: Callable[[], None],
+        rng: random.Random | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.appliance_id = appliance_id
+        self.settings = settings
+        self.monitor = monitor
+        self.client = client
+        self.drain = drain
+        self.status_file = status_file
+        self.refresh_secrets = refresh_secrets
+        self._rng = rng or random.Random()
+        self._clock = clock
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            stop.wait(self.beat())
+
+    def beat(self) -> float:
+        """Send one heartbeat and act on the answer; return seconds until the next one."""
+        now = self._clock()
+        link = self.monitor.link
+        try:
+            snapshot = self.monitor.snapshot(now)
+            ack = self.client.send_heartbeat(
+                build_heartbeat(snapshot, appliance_id=self.appliance_id)
+            )
+            self._obey(ack, snapshot, now)
+        except FleetError as exc:
+            if link.failed(now, str(exc)):
+                logger.warning("control plane unreachable, serving continues: %s", exc)
+                message = f"control plane unreachable: {exc}"
+                self.status_file.update(
+                    lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
+                )
+            else:
+                logger.info("control plane still unreachable (%d)", link.consecutive_failures)
+        except AgentError as exc:
+            logger.error("heartbeat could not act on the control plane's answer: %s", exc)
+        else:
+            outage_began = link.succeeded(now)
+            if outage_began is not None:
+                logger.info("control plane reachable again (unreachable since %s)", outage_began)
+        return next_delay(
+            settings=self.settings,
+            consecutive_failures=link.consecutive_failures,
+            rng=self._rng,
+        )
+
+    def _obey(self, ack: HeartbeatAck, snapshot: HealthSnapshot, now: datetime) -> None:
+        if ack.desired_state is not snapshot.state:
+            self.drain.request(ack.desired_state, now=now, reason="ordered by the control plane")
+            self.drain.advance(now=now)
+        wanted, accepted = set(ack.signing_secret_ids), set(snapshot.accepted_secret_ids)
+        if (wanted and wanted != accepted) or not accepted:
+            logger.info(
+                "control plane wants signing secrets %s, nginx accepts %s; fetching",
+                sorted(wanted),
+                sorted(accepted),
+            )
+            self.refresh_secrets()
