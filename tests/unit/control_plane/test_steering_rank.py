@@ -1,0 +1,270 @@
+"""Steering: prefix matching, eligibility, ordering, signing secrets and the origin fallback."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from control_plane.steering import (
+    FleetView,
+    InvalidClientAddress,
+    SigningKey,
+    SteerableAppliance,
+    SteerableSite,
+    SteeringDecision,
+    rank_sources,
+)
+from edgefill_contracts.signing import compute_token, parse_signed_path
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+OLD = SigningKey(
+    secret_id="k1", secret=SecretStr("old-secret-0123456789"), created_at=NOW - timedelta(days=9)
+)
+NEW = SigningKey(secret_id="k2", secret=SecretStr("new-secret-0123456789"), created_at=NOW)
+UNIT = "title-1/720p"
+
+
+def _origin(*, key: str, expires_at: datetime) -> str:
+    return f"https://origin.example/{key}"
+
+
+def appliance(
+    appliance_id: str,
+    site_id: str,
+    *,
+    serving: bool = True,
+    healthy: bool = True,
+    holds: bool = True,
+    secrets: tuple[str, ...] = ("k1", "k2"),
+    weight: float = 1.0,
+) -> SteerableAppliance:
+    return SteerableAppliance(
+        appliance_id=appliance_id,
+        site_id=site_id,
+        cluster_id=f"{site_id}-c1",
+        base_url=f"https://{appliance_id}.example:8443",
+        serving=serving,
+        healthy=healthy,
+        held_units=frozenset({UNIT}) if holds else frozenset(),
+        accepted_secret_ids=frozenset(secrets),
+        weight=weight,
+    )
+
+
+def make_view(
+    appliances: list[SteerableAppliance], sites: list[SteerableSite] | None = None
+) -> FleetView:
+    return FleetView(
+        sites=sites
+        or [
+            SteerableSite("ams", "isp-a", ("198.51.100.0/24", "2001:db8:1::/48")),
+            SteerableSite("ams-core", "isp-a", ("198.51.100.128/25",)),
+            SteerableSite("rtm", "isp-a", ("203.0.113.0/24",)),
+            SteerableSite("ber", "isp-b", ("192.0.2.0/24",)),
+        ],
+        appliances=appliances,
+        signing_keys=[OLD, NEW],
+        built_at=NOW,
+    )
+
+
+def steer(view: FleetView, client_ip: str, session_id: str = "session-1") -> SteeringDecision:
+    return rank_sources(
+        view=view,
+        client_ip=client_ip,
+        title_id="title-1",
+        rendition="720p",
+        origin_key="title-1/720p/index.m3u8",
+        session_id=session_id,
+        now=NOW,
+        ttl=timedelta(hours=1),
+        origin=_origin,
+    )
+
+
+def ids(decision: SteeringDecision) -> list[str | None]:
+    return [u.appliance_id for u in decision.urls]
+
+
+def test_longest_prefix_wins_then_other_sites_of_the_isp_then_origin() -> None:
+    view = make_view(
+        [
+            appliance("a1", "ams"),
+            appliance("c1", "ams-core"),
+            appliance("r1", "rtm"),
+            appliance("b1", "ber"),
+        ]
+    )
+    decision = steer(view, "198.51.100.200")
+    assert decision.client_site_id == "ams-core"
+    assert ids(decision)[0] == "c1"
+    assert set(ids(decision)[1:]) == {"a1", "r1"}  # same ISP; ber is another ISP
+    assert decision.origin.url == "https://origin.example/title-1/720p/index.m3u8"
+    assert decision.origin.appliance_id is None
+
+
+@pytest.mark.parametrize(
+    ("client_ip", "site"),
+    [
+        ("2001:db8:1::42", "ams"),
+        ("::ffff:198.51.100.7", "ams"),
+        ("198.51.100.127", "ams"),
+        ("198.51.100.128", "ams-core"),
+        ("10.0.0.1", None),
+        ("2001:db8:2::1", None),
+    ],
+)
+def test_prefix_matching_ipv4_ipv6_and_mapped(client_ip: str, site: str | None) -> None:
+    assert steer(make_view([]), client_ip).client_site_id == site
+
+
+def test_unknown_client_gets_only_the_origin() -> None:
+    decision = steer(make_view([appliance("a1", "ams")]), "10.9.9.9")
+    assert decision.urls == ()
+    assert decision.origin.url.startswith("https://origin.example/")
+
+
+@pytest.mark.parametrize("bad", ["", "not-an-ip", "example.com", "198.51.100.0/24", "1.2.3.4.5"])
+def test_a_client_address_that_is_not_an_ip_is_a_400(bad: str) -> None:
+    with pytest.raises(InvalidClientAddress) as caught:
+        steer(make_view([]), bad)
+    assert caught.value.status_code == 400
+    assert "not an IPv4 or IPv6 address" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "excluded",
+    [
+        appliance("x", "ams", serving=False),
+        appliance("x", "ams", healthy=False),
+        appliance("x", "ams", holds=False),
+    ],
+    ids=["not-serving", "unhealthy", "does-not-hold"],
+)
+def test_only_serving_healthy_holders_are_returned(excluded: SteerableAppliance) -> None:
+    decision = steer(make_view([excluded, appliance("a1", "ams")]), "198.51.100.1")
+    assert ids(decision) == ["a1"]
+
+
+def test_urls_are_signed_with_the_newest_secret_every_serving_appliance_accepts() -> None:
+    # a2 has not picked up k2 yet: the whole site must keep signing with k1.
+    view = make_view(
+        [appliance("a1", "ams"), appliance("a2", "ams", secrets=("k1",)), appliance("r1", "rtm")]
+    )
+    decision = steer(view, "198.51.100.1")
+    by_id = {u.appliance_id: u for u in decision.urls}
+    for appliance_id, key in (("a1", OLD), ("a2", OLD), ("r1", NEW)):
+        url = by_id[appliance_id].url
+        assert url.startswith(f"https://{appliance_id}.example:8443/t/{key.secret_id}/")
+        signed = parse_signed_path(url.split(":8443", 1)[1] + "720p/index.m3u8")
+        assert signed.title == "title-1"
+        assert signed.token == compute_token(
+            secret=key.secret.get_secret_value(), title="title-1", expires=signed.expires
+        )
+        assert signed.expires == int((NOW + timedelta(hours=1)).timestamp())
+
+
+def test_a_site_whose_appliances_share_no_known_secret_is_skipped() -> None:
+    view = make_view([appliance("a1", "ams", secrets=("k9",)), appliance("r1", "rtm")])
+    assert ids(steer(view, "198.51.100.1")) == ["r1"]
+
+
+def test_draining_appliances_do_not_vote_on_the_secret() -> None:
+    view = make_view(
+        [appliance("a1", "ams"), appliance("a2", "ams", serving=False, secrets=("k1",))]
+    )
+    assert f"/t/{NEW.secret_id}/" in steer(view, "198.51.100.1").urls[0].url
+
+
+def test_the_same_session_sticks_and_sessions_spread() -> None:
+    view = make_view([appliance(f"a{i}", "ams") for i in range(4)])
+    first = {ids(steer(view, "198.51.100.1", f"s{n}"))[0] for n in range(200)}
+    assert first == {"a0", "a1", "a2", "a3"}
+    assert ids(steer(view, "198.51.100.1", "s7")) == ids(steer(view, "198.51.100.1", "s7"))
+
+
+def test_spare_capacity_weights_the_spread() -> None:
+    view = make_view([appliance("busy", "ams", weight=0.1), appliance("idle", "ams", weight=1.0)])
+    firsts = [ids(steer(view, "198.51.100.1", f"s{n}"))[0] for n in range(400)]
+    assert firsts.count("idle") > 3 * firsts.count("busy") > 0
+
+
+def test_at_most_max_urls_appliance_urls() -> None:
+    view = make_view([appliance(f"a{i}", "ams") for i in range(10)])
+    assert len(steer(view, "198.51.100.1").urls) == 4
+
+
+# Random fleets: prefixes of random lengths over a small address space so that they nest.
+_octet = st.integers(min_value=0, max_value=3)
+
+
+@st.composite
+def fleets(draw: st.DrawFn) -> tuple[FleetView, list[SteerableSite]]:
+    site_count = draw(st.integers(min_value=1, max_value=6))
+    sites, seen = [], set()
+    for s in range(site_count):
+        prefixes = []
+        for _ in range(draw(st.integers(min_value=0, max_value=3))):
+            length = draw(st.sampled_from([8, 16, 24, 30]))
+            address = f"10.{draw(_octet)}.{draw(_octet)}.{draw(_octet) * 4}"
+            prefix = str(ipaddress.ip_network(f"{address}/{length}", strict=False))
+            if prefix not in seen:
+                seen.add(prefix)
+                prefixes.append(prefix)
+        sites.append(
+            SteerableSite(f"s{s}", draw(st.sampled_from(["isp-a", "isp-b"])), tuple(prefixes))
+        )
+    appliances = [
+        appliance(
+            f"a{i}",
+            f"s{draw(st.integers(min_value=0, max_value=site_count - 1))}",
+            serving=draw(st.booleans()),
+            healthy=draw(st.booleans()),
+            holds=draw(st.booleans()),
+        )
+        for i in range(draw(st.integers(min_value=0, max_value=12)))
+    ]
+    return make_view(appliances, sites), sites
+
+
+@settings(max_examples=150, deadline=None)
+@given(fleet=fleets(), client=st.tuples(_octet, _octet, st.integers(min_value=0, max_value=15)))
+def test_steering_properties(
+    fleet: tuple[FleetView, list[SteerableSite]], client: tuple[int, int, int]
+) -> None:
+    view, sites = fleet
+    client_ip = f"10.{client[0]}.{client[1]}.{client[2]}"
+    address = ipaddress.ip_address(client_ip)
+    decision = steer(view, client_ip)
+    covering = [
+        (ipaddress.ip_network(p).prefixlen, site.site_id)
+        for site in sites
+        for p in site.prefixes
+        if address in ipaddress.ip_network(p)
+    ]
+    by_id = {a.appliance_id: a for a in view.appliances}
+    if covering:
+        best_len = max(length for length, _ in covering)
+        assert decision.client_site_id in {s for length, s in covering if length == best_len}
+        isp = view.site(decision.client_site_id or "")
+        assert isp is not None
+        for url in decision.urls:
+            chosen = by_id[url.appliance_id or ""]
+            assert chosen.serving and chosen.healthy and UNIT in chosen.held_units
+            assert view.site(chosen.site_id) is not None
+            assert view.site(chosen.site_id).isp == isp.isp  # type: ignore[union-attr]
+        local = [
+            u
+            for u in decision.urls
+            if by_id[u.appliance_id or ""].site_id == decision.client_site_id
+        ]
+        assert decision.urls[: len(local)] == tuple(local), "the client's own site comes first"
+    else:
+        assert decision.client_site_id is None
+        assert decision.urls == ()
+    assert decision.origin.appliance_id is None
