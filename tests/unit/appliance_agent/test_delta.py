@@ -1,0 +1,86 @@
+"""The delta comes from the index alone: what is missing, changed or stale, by priority."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from appliance_agent.delta import compute_delta, summarize_holdings
+from appliance_agent.store import Store
+from appliance_agent.store_index import IndexEntry
+from edgefill_contracts import FillWindow, Manifest, ManifestObject
+
+
+def _obj(key: str, *, size: int = 10, digest: str = "a", priority: int = 0) -> ManifestObject:
+    return ManifestObject(
+        key=key,
+        size=size,
+        sha256=digest * 64,
+        priority=priority,
+        sources=["http://origin.example/x"],
+    )
+
+
+def _manifest(objects: list[ManifestObject]) -> Manifest:
+    return Manifest(
+        appliance_id="a1",
+        version="v1",
+        generated_at=datetime.now(UTC),
+        fill_window=FillWindow(),
+        byte_budget=10**12,
+        objects=objects,
+    )
+
+
+def _entry(key: str, *, size: int = 10, digest: str = "a") -> IndexEntry:
+    return IndexEntry(key=key, size=size, sha256=digest * 64, verified_at=0.0)
+
+
+def test_missing_changed_and_stale_objects_are_told_apart() -> None:
+    manifest = _manifest(
+        [_obj("t/held"), _obj("t/changed", digest="b"), _obj("t/resized", size=11), _obj("t/new")]
+    )
+    held = {key: _entry(key) for key in ("t/held", "t/changed", "t/resized", "t/gone")}
+    delta = compute_delta(manifest, held)
+    assert [o.key for o in delta.missing] == ["t/changed", "t/new", "t/resized"]
+    assert [e.key for e in delta.stale] == ["t/gone"]
+    assert delta.held_bytes_kept == 10
+    assert delta.missing_bytes == 31
+
+
+def test_higher_priority_is_fetched_first() -> None:
+    manifest = _manifest([_obj("t/a", priority=1), _obj("t/b", priority=9), _obj("t/c")])
+    assert [o.key for o in compute_delta(manifest, {}).missing] == ["t/b", "t/a", "t/c"]
+
+
+def test_nothing_to_do_is_an_empty_delta() -> None:
+    manifest = _manifest([_obj("t/a"), _obj("t/b")])
+    delta = compute_delta(manifest, {"t/a": _entry("t/a"), "t/b": _entry("t/b")})
+    assert delta.is_empty
+
+
+def test_the_delta_reads_the_index_not_the_directory(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    try:
+        store.index.put(key="t/a", size=10, sha256="a" * 64)
+        # No file exists under objects/: a directory walk would call it missing; the index
+        # (the source of truth between scrubs) says it is held.
+        delta = compute_delta(_manifest([_obj("t/a")]), store.index.entries())
+    finally:
+        store.close()
+    assert delta.is_empty
+
+
+def test_a_100k_object_manifest_with_nothing_new_is_one_dictionary_pass() -> None:
+    objects = [_obj(f"t/{n:06d}") for n in range(100_000)]
+    held = {o.key: _entry(o.key) for o in objects}
+    delta = compute_delta(_manifest(objects), held)
+    assert delta.is_empty and delta.held_bytes_kept == 1_000_000
+
+
+def test_holdings_count_only_what_matches_the_manifest() -> None:
+    manifest = _manifest([_obj("t/a"), _obj("t/b", digest="b"), _obj("t/c")])
+    held = {"t/a": _entry("t/a"), "t/b": _entry("t/b"), "t/x": _entry("t/x")}
+    holdings = summarize_holdings(manifest, held)
+    assert (holdings.objects_held, holdings.bytes_held) == (1, 10)
+    assert holdings.missing_keys == ["t/b", "t/c"]
