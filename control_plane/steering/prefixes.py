@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 
 import radix
@@ -35,17 +36,28 @@ class PrefixIndex:
         return self._count
 
     def site_for(self, client_ip: str) -> str | None:
-        """The site of the longest prefix covering `client_ip`, or None when none covers it."""
-        try:
-            address = ipaddress.ip_address(client_ip)
-        except ValueError as exc:
-            raise InvalidClientAddress(
-                f"client address {client_ip!r} is not an IPv4 or IPv6 address"
-            ) from exc
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        node = self._tree.search_best(packed=address.packed)
+        """The site of the longest prefix covering `client_ip`, or None when none covers it.
+
+        IPv4-mapped IPv6 addresses (``::ffff:a.b.c.d``) match as the IPv4 address they carry.
+        """
+        node = self._tree.search_best(packed=packed_address(client_ip))
         if node is None:
             return None
         site: str = node.data["site"]
         return site
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+
+
+def packed_address(client_ip: str) -> bytes:
+    """The 4 or 16 address bytes of `client_ip` (inet_pton: strict, in C, no DNS)."""
+    try:
+        if ":" in client_ip:
+            packed = socket.inet_pton(socket.AF_INET6, client_ip)
+            return packed[12:] if packed[:12] == _V4_MAPPED else packed
+        return socket.inet_pton(socket.AF_INET, client_ip)
+    except (OSError, ValueError) as exc:
+        raise InvalidClientAddress(
+            f"client address {client_ip!r} is not an IPv4 or IPv6 address"
+        ) from exc

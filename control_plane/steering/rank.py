@@ -3,28 +3,30 @@
 Order: eligible (Serving and healthy) appliances of the client's site that hold the rendition,
 then those of the ISP's other sites, then the origin. Among the appliances of one site the
 order is weighted rendezvous hashing on the session id, so one session sticks to one
-appliance and sessions spread in proportion to spare capacity.
+appliance and sessions spread in proportion to spare capacity; the other sites are visited
+around a ring from a per-session starting point.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from control_plane.placement.units import content_unit
-from control_plane.steering.view import FleetView, SigningKey, SteerableAppliance
+from control_plane.steering.view import FleetView, SteerableAppliance
 from edgefill_contracts.playback import PlaybackUrl
 from edgefill_contracts.signing import title_base_path
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_APPLIANCE_URLS = 4
-_HASH_SPACE = float(1 << 64)
+_PRIME = (1 << 61) - 1
 
 
 class OriginSigner(Protocol):
@@ -76,25 +78,25 @@ def rank_sources(
         return SteeringDecision(client_site_id=None, urls=(), origin=origin_url)
 
     unit = content_unit(title_id, rendition)
-    other_sites = sorted(
-        (s for s in view.sites_of_isp(site.isp) if s != site.site_id),
-        key=lambda s: _score(session_id, s, 1.0),
-        reverse=True,
-    )
+    session_hash = _session_hash(session_id)
     urls: list[PlaybackUrl] = []
-    for site_id in [site.site_id, *other_sites]:
-        holders = [a for a in view.eligible_appliances(site_id) if unit in a.held_units]
-        if not holders:
+    holders_by_site = view.holders_by_site(unit)
+    if not holders_by_site:
+        return SteeringDecision(client_site_id=site.site_id, urls=(), origin=origin_url)
+    for site_id in _site_order(view, site.site_id, session_hash, holders_by_site.keys()):
+        site_holders = holders_by_site.get(site_id)
+        if not site_holders:
             continue
         key = view.signing_key_for(site_id)
         if key is None:
-            logger.warning(
-                "site %s has no signing secret all its Serving appliances accept; skipping it",
-                site_id,
-            )
-            continue
-        base_path = _base_path(key, title_id, expires)
-        for appliance in _by_rendezvous(session_id, holders):
+            continue  # FleetView.__post_init__ logged it once
+        base_path = _base_path(key.secret_id, key.secret.get_secret_value(), title_id, expires)
+        holders = (
+            sorted(site_holders, key=lambda a: _score(session_hash, a), reverse=True)
+            if len(site_holders) > 1
+            else site_holders
+        )
+        for appliance in holders:
             urls.append(
                 PlaybackUrl(
                     url=appliance.base_url + base_path,
@@ -109,25 +111,45 @@ def rank_sources(
     return SteeringDecision(client_site_id=site.site_id, urls=tuple(urls), origin=origin_url)
 
 
-def _base_path(key: SigningKey, title_id: str, expires: int) -> str:
-    return title_base_path(
-        secret_id=key.secret_id,
-        secret=key.secret.get_secret_value(),
-        title=title_id,
-        expires=expires,
-    )
+def _site_order(
+    view: FleetView, client_site: str, session_hash: int, holder_sites: Collection[str]
+) -> Iterator[str]:
+    """The client's site, then the ISP's other sites around a ring from a per-session start.
+
+    Rotating a fixed ring (instead of sorting every site per request) spreads sessions over
+    the other sites; when few sites hold the unit, only those are placed on the ring.
+    """
+    yield client_site
+    others = view.other_sites_of_isp(client_site)
+    if not others:
+        return
+    start = session_hash % len(others)
+    if len(holder_sites) < len(others):
+        position = view.ring_position
+        ring = [s for s in holder_sites if s != client_site and s in position.get(client_site, {})]
+        yield from sorted(ring, key=lambda s: (position[client_site][s] - start) % len(others))
+        return
+    yield from others[start:]
+    yield from others[:start]
 
 
-def _by_rendezvous(
-    session_id: str, appliances: Iterable[SteerableAppliance]
-) -> list[SteerableAppliance]:
-    return sorted(
-        appliances, key=lambda a: _score(session_id, a.appliance_id, a.weight), reverse=True
-    )
+@functools.lru_cache(maxsize=16_384)
+def _base_path(secret_id: str, secret: str, title_id: str, expires: int) -> str:
+    """Signed title directory; cached, since every session of a title in one second shares it."""
+    return title_base_path(secret_id=secret_id, secret=secret, title=title_id, expires=expires)
 
 
-def _score(session_id: str, member: str, weight: float) -> float:
-    """Weighted rendezvous score: -weight / ln(h), with h uniform in (0, 1) from a stable hash."""
-    digest = hashlib.blake2b(f"{session_id}|{member}".encode(), digest_size=8).digest()
-    h = (int.from_bytes(digest, "big") + 0.5) / _HASH_SPACE
-    return -max(weight, 1e-6) / math.log(h)
+def _session_hash(session_id: str) -> int:
+    digest = hashlib.blake2b(session_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % _PRIME
+
+
+def _score(session_hash: int, appliance: SteerableAppliance) -> float:
+    """Weighted rendezvous score -weight / ln(u), u uniform in (0, 1) from (session, appliance).
+
+    u comes from the appliance's universal-hash coefficients (see SteerableAppliance), one
+    multiply and one modulo per candidate instead of a hash of the concatenated ids.
+    """
+    a, b = appliance.hash_coefficients
+    u = (((a * session_hash + b) % _PRIME) + 0.5) / _PRIME
+    return -appliance.weight / math.log(u)

@@ -7,6 +7,8 @@ precomputed here, so a decision is a trie lookup plus a few set tests per applia
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from datetime import datetime
 from pydantic import SecretStr
 
 from control_plane.steering.prefixes import PrefixIndex
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,12 @@ class SteerableAppliance:
     held_units: frozenset[str] = frozenset()
     accepted_secret_ids: frozenset[str] = frozenset()
     weight: float = 1.0
+    hash_coefficients: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.weight <= 1:
+            raise ValueError(f"appliance {self.appliance_id}: weight {self.weight} not in (0, 1]")
+        object.__setattr__(self, "hash_coefficients", _coefficients(self.appliance_id))
 
     @property
     def eligible(self) -> bool:
@@ -74,6 +84,9 @@ class FleetView:
     _eligible_by_site: dict[str, tuple[SteerableAppliance, ...]] = field(init=False)
     _key_by_site: dict[str, SigningKey] = field(init=False)
     _sites_by_isp: dict[str, tuple[str, ...]] = field(init=False)
+    _other_sites: dict[str, tuple[str, ...]] = field(init=False)
+    _holders: dict[str, dict[str, tuple[SteerableAppliance, ...]]] = field(init=False)
+    ring_position: dict[str, dict[str, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sites_by_id = {site.site_id: site for site in self.sites}
@@ -107,6 +120,44 @@ class FleetView:
             },
         )
         object.__setattr__(self, "_sites_by_isp", {k: tuple(v) for k, v in by_isp.items()})
+        holders: dict[str, dict[str, list[SteerableAppliance]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for appliance in self.appliances:
+            if appliance.eligible:
+                for unit in appliance.held_units:
+                    holders[unit][appliance.site_id].append(appliance)
+        object.__setattr__(
+            self,
+            "_holders",
+            {
+                unit: {site: tuple(members) for site, members in by_unit_site.items()}
+                for unit, by_unit_site in holders.items()
+            },
+        )
+        object.__setattr__(
+            self,
+            "_other_sites",
+            {
+                site.site_id: tuple(s for s in sorted(by_isp[site.isp]) if s != site.site_id)
+                for site in self.sites
+            },
+        )
+        self._index_rings()
+
+    def _index_rings(self) -> None:
+        positions = {}
+        for site in self.sites:
+            others = self._other_sites[site.site_id]
+            positions[site.site_id] = {other: i for i, other in enumerate(others)}
+        object.__setattr__(self, "ring_position", positions)
+        for site in self.sites:
+            if self._eligible_by_site.get(site.site_id) and site.site_id not in self._key_by_site:
+                logger.warning(
+                    "site %s: no signing secret all its Serving appliances accept; "
+                    "steering skips it until they report one",
+                    site.site_id,
+                )
 
     def site(self, site_id: str) -> SteerableSite | None:
         return self._sites_by_id.get(site_id)
@@ -120,12 +171,31 @@ class FleetView:
         """Serving and healthy appliances of one site."""
         return self._eligible_by_site.get(site_id, ())
 
+    def holders_by_site(self, unit: str) -> dict[str, tuple[SteerableAppliance, ...]]:
+        """Eligible appliances holding `unit`, per site (sites with none are absent)."""
+        return self._holders.get(unit, {})
+
     def signing_key_for(self, site_id: str) -> SigningKey | None:
         """The newest key every Serving appliance of the site accepts; None if there is none."""
         return self._key_by_site.get(site_id)
 
     def sites_of_isp(self, isp: str) -> tuple[str, ...]:
         return self._sites_by_isp.get(isp, ())
+
+    def other_sites_of_isp(self, site_id: str) -> tuple[str, ...]:
+        """The other sites of `site_id`'s ISP, in a fixed order."""
+        return self._other_sites.get(site_id, ())
+
+
+_PRIME = (1 << 61) - 1
+
+
+def _coefficients(appliance_id: str) -> tuple[int, int]:
+    """(a, b) of the appliance's hash u(session) = (a * h(session) + b) mod (2**61 - 1)."""
+    digest = hashlib.blake2b(appliance_id.encode(), digest_size=16).digest()
+    a = int.from_bytes(digest[:8], "big") % (_PRIME - 1) + 1
+    b = int.from_bytes(digest[8:], "big") % _PRIME
+    return a, b
 
 
 def _newest_accepted_by_all(
