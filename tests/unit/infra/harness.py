@@ -5,6 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel
+
+from control_plane.common import aws
+from control_plane.common.app_factory import create_service_app
+from control_plane.common.settings import ServiceSettings
 from control_plane.common.tables import GlobalIndex, KeyAttribute, TableSpec
 from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec, all_services
 from infra.config import load_stack_config
@@ -19,7 +25,7 @@ MOCK_ARCHIVE = "/nonexistent/control-plane.zip"
 # A service with one of everything the registry can declare.
 WIDGETS = ServiceSpec(
     name="widgets",
-    app_factory="tests.unit.infra.harness:no_app",
+    app_factory="tests.unit.infra.harness:widgets_app",
     tables=(
         TableSpec(
             name="widgets",
@@ -35,7 +41,9 @@ WIDGETS = ServiceSpec(
     ),
     jobs=(
         ScheduledJob(
-            name="nightly", function="tests.unit.infra.harness:no_job", schedule="cron(0 1 * * ? *)"
+            name="nightly",
+            function="tests.unit.infra.harness:count_widgets",
+            schedule="cron(0 1 * * ? *)",
         ),
     ),
     reads_origin=True,
@@ -45,7 +53,7 @@ WIDGETS = ServiceSpec(
 # A plain service that reads the other's table and has no jobs.
 GADGETS = ServiceSpec(
     name="gadgets",
-    app_factory="tests.unit.infra.harness:no_app",
+    app_factory="tests.unit.infra.harness:widgets_app",
     tables=(TableSpec(name="gadgets", hash_key=KeyAttribute(name="gadget_id")),),
     routes=(RoutePrefix(prefix="/gadgets", auth=RouteAuth.APPLIANCE),),
     reads_tables=("widgets",),
@@ -79,3 +87,39 @@ def run_stack(
 
 def registered_and_test_services() -> tuple[ServiceSpec, ...]:
     return (*all_services(), *TEST_SERVICES)
+
+
+class Widget(BaseModel):
+    widget_id: str
+    version: int
+    owner: str
+
+
+def widgets_app(settings: ServiceSettings) -> FastAPI:
+    """The test services' app: stores and reads widgets in the table the stack created."""
+    router = APIRouter()
+    table = aws.dynamodb(settings).Table(settings.table_name("widgets"))
+
+    @router.put("/widgets/v1/{widget_id}")
+    def put_widget(widget_id: str, widget: Widget) -> Widget:
+        table.put_item(Item=widget.model_dump())
+        return widget
+
+    @router.get("/widgets/v1/{widget_id}/{version}")
+    def get_widget(widget_id: str, version: int) -> Widget:
+        item = table.get_item(Key={"widget_id": widget_id, "version": version})["Item"]
+        return Widget.model_validate(item)
+
+    return create_service_app(service="widgets", settings=settings, routers=[router])
+
+
+def count_widgets(settings: ServiceSettings) -> dict[str, int]:
+    """The test service's scheduled job: counts widgets by owner through the GSI."""
+    table = aws.dynamodb(settings).Table(settings.table_name("widgets"))
+    found = table.query(
+        IndexName="by-owner",
+        KeyConditionExpression="#o = :o",
+        ExpressionAttributeNames={"#o": "owner"},
+        ExpressionAttributeValues={":o": "ops"},
+    )
+    return {"widgets_of_ops": len(found["Items"])}
