@@ -1,0 +1,195 @@
+"""Benchmark `steering`: one in-process steering decision on a fleet of production size.
+
+10,000 appliances in 2,000 sites (100 ISPs of 20 sites), 1,000,000 client prefixes (IPv4 /24s
+and IPv6 /48s, 500 per site), 8,000 content units of which each appliance holds 150. Clients
+are drawn from the announced prefixes, titles from a Zipf distribution. Every decision is a
+full `rank_sources`: trie lookup, eligibility, weighted rendezvous, signing with the site's
+secret and the origin URL from the real S3 presigner (cached per key; warmed first, and the
+clock is pinned for the run so the cache's minute bucket does not roll over mid-measurement).
+
+Result: decisions per CPU-second of the one thread that decides (one core) against the issue's
+floor of 20,000/s (ratio >= 1), with p50/p99 latency in the details, both wall-clock and
+thread-CPU time: the host is shared with other work (its load average is reported), and CPU time
+is what preemption does not distort. `ok` also requires p99 (the lower of the two) under 1 ms.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from pydantic import SecretStr
+
+from bench.result import emit, make_result
+from control_plane.common.settings import Environment, ServiceSettings
+from control_plane.steering import (
+    FleetView,
+    S3OriginSigner,
+    SigningKey,
+    SteerableAppliance,
+    SteerableSite,
+    rank_sources,
+)
+
+SITES = 2_000
+SITES_PER_ISP = 20
+APPLIANCES_PER_SITE = 5
+PREFIXES_PER_SITE = 500
+TITLES = 2_000
+RENDITIONS = ("480p", "720p", "1080p", "2160p")
+HELD_PER_APPLIANCE = 150
+DECISIONS = int(os.environ.get("EDGEFILL_BENCH_STEERING_DECISIONS", "200000"))
+FLOOR_PER_S = 20_000.0
+P99_LIMIT_S = 0.001
+
+
+def site_prefixes(site: int) -> list[str]:
+    """400 IPv4 /24s and 100 IPv6 /48s per site, none shared with another site."""
+    v4 = [
+        f"{10 + (site * 400 + i) // 65536}.{((site * 400 + i) // 256) % 256}.{(site * 400 + i) % 256}.0/24"
+        for i in range(400)
+    ]
+    v6 = [f"2001:db8:{site:x}:{i:x}00::/56" for i in range(100)]
+    return v4 + v6
+
+
+def build_view(rng: random.Random, now: datetime) -> tuple[FleetView, list[str]]:
+    units = [f"title-{t:05d}/{r}" for t in range(TITLES) for r in RENDITIONS]
+    weights = [1 / (i + 1) for i in range(len(units))]
+    head = units[:100]
+    sites, appliances = [], []
+    for s in range(SITES):
+        sites.append(
+            SteerableSite(f"site-{s:04d}", f"isp-{s // SITES_PER_ISP:03d}", tuple(site_prefixes(s)))
+        )
+        for a in range(APPLIANCES_PER_SITE):
+            held = set(head) | set(
+                rng.choices(units, weights=weights, k=HELD_PER_APPLIANCE - len(head))
+            )
+            appliances.append(
+                SteerableAppliance(
+                    appliance_id=f"app-{s:04d}-{a}",
+                    site_id=f"site-{s:04d}",
+                    cluster_id=f"site-{s:04d}-c1",
+                    base_url=f"https://app-{s:04d}-{a}.isp.example:8443",
+                    serving=rng.random() > 0.05,
+                    healthy=rng.random() > 0.02,
+                    held_units=frozenset(held),
+                    accepted_secret_ids=frozenset({"k1", "k2"} if rng.random() > 0.1 else {"k1"}),
+                    weight=rng.uniform(0.2, 1.0),
+                )
+            )
+    keys = [
+        SigningKey("k1", SecretStr("bench-secret-one-0123456789"), now - timedelta(days=3)),
+        SigningKey("k2", SecretStr("bench-secret-two-0123456789"), now),
+    ]
+    return FleetView(sites=sites, appliances=appliances, signing_keys=keys, built_at=now), units
+
+
+def client_ips(rng: random.Random, count: int) -> list[str]:
+    ips = []
+    for _ in range(count):
+        s = rng.randrange(SITES)
+        if rng.random() < 0.8:
+            i = s * 400 + rng.randrange(400)
+            ips.append(f"{10 + i // 65536}.{(i // 256) % 256}.{i % 256}.{rng.randrange(1, 255)}")
+        else:
+            ips.append(f"2001:db8:{s:x}:{rng.randrange(100):x}00::{rng.randrange(1, 65535):x}")
+    return ips
+
+
+def main() -> int:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    rng = random.Random(4)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    view, units = build_view(rng, now)
+    build_s = time.perf_counter() - started
+    print(f"built view: {len(view.prefix_index)} prefixes in {build_s:.1f} s", file=sys.stderr)
+
+    settings = ServiceSettings(
+        environment=Environment.DEVELOPMENT, origin_bucket="bench-origin", aws_region="us-east-1"
+    )
+    origin = S3OriginSigner(settings=settings, cache_size=len(units) * 2)
+    ttl = timedelta(hours=6)
+    cold = time.perf_counter()
+    for unit in units:
+        origin(key=f"{unit}/index.m3u8", expires_at=now + ttl)
+    presign_us = (time.perf_counter() - cold) / len(units) * 1e6
+
+    weights = [1 / (i + 1) for i in range(len(units))]
+    requests = list(
+        zip(
+            client_ips(rng, DECISIONS),
+            rng.choices(units, weights=weights, k=DECISIONS),
+            (f"session-{i}" for i in range(DECISIONS)),
+            strict=False,
+        )
+    )
+    gc.collect()
+    gc.freeze()
+    latencies, cpu_latencies = [], []
+    with_appliances = 0
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    wall, cpu = clock(), cpu_clock()
+    for ip, unit, session in requests:
+        title, rendition = unit.split("/")
+        t0, c0 = clock(), cpu_clock()
+        decision = rank_sources(
+            view=view,
+            client_ip=ip,
+            title_id=title,
+            rendition=rendition,
+            origin_key=f"{unit}/index.m3u8",
+            session_id=session,
+            now=now,
+            ttl=ttl,
+            origin=origin,
+        )
+        cpu_latencies.append(cpu_clock() - c0)
+        latencies.append(clock() - t0)
+        with_appliances += bool(decision.urls)
+    elapsed, cpu_elapsed = clock() - wall, cpu_clock() - cpu
+    latencies.sort()
+    cpu_latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[int(len(latencies) * 0.99)]
+    cpu_p99 = cpu_latencies[int(len(cpu_latencies) * 0.99)]
+    per_s = len(latencies) / cpu_elapsed
+    result = make_result(
+        name="steering",
+        metric="decisions_per_second_one_core",
+        value=per_s,
+        unit="decisions/s",
+        baseline=FLOOR_PER_S,
+        target=1.0,
+        p50_ms=round(p50 * 1e3, 4),
+        p99_ms=round(p99 * 1e3, 4),
+        mean_ms=round(statistics.fmean(latencies) * 1e3, 4),
+        cpu_p99_ms=round(cpu_p99 * 1e3, 4),
+        p99_limit_ms=P99_LIMIT_S * 1e3,
+        wall_decisions_per_second=round(len(latencies) / elapsed, 1),
+        load_average_1m=round(os.getloadavg()[0], 2),
+        decisions=len(latencies),
+        answered_by_appliances=round(with_appliances / len(latencies), 4),
+        appliances=len(view.appliances),
+        sites=len(view.sites),
+        prefixes=len(view.prefix_index),
+        view_build_s=round(build_s, 2),
+        cold_presign_us=round(presign_us, 1),
+        max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        baseline_is="the issue's floor of 20,000 decisions/s (no slower implementation to race)",
+    )
+    emit(result.model_copy(update={"ok": result.ok and min(p99, cpu_p99) < P99_LIMIT_S}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
