@@ -1,0 +1,126 @@
+"""Steering from the real fleet tables: the view loader, health gating and secret rotation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from control_plane.placement.manifest_job import write_due_manifests
+from control_plane.steering import FleetViewCache, SteeringDecision, rank_sources
+from edgefill_contracts.heartbeat import HeldDigest
+from edgefill_contracts.manifest import Manifest
+from edgefill_contracts.signing import compute_token, parse_signed_path
+from tests.integration.fleet.support import FleetHarness
+from tests.integration.fleet.test_fleet_manifests import _origin, _units
+
+
+def _steer(
+    fleet: FleetHarness, cache: FleetViewCache, client_ip: str = "198.51.100.9"
+) -> SteeringDecision:
+    return rank_sources(
+        view=cache.current(),
+        client_ip=client_ip,
+        title_id="title-000",
+        rendition="720p",
+        origin_key="title-000/720p/index.m3u8",
+        session_id="s1",
+        now=fleet.clock.now,
+        ttl=timedelta(hours=1),
+        origin=_origin,
+    )
+
+
+def _serve(
+    fleet: FleetHarness, appliance_id: str, auth: dict[str, str], secret_ids: list[str]
+) -> None:
+    body = fleet.client.get(f"/fleet/v1/appliances/{appliance_id}/manifest", headers=auth)
+    manifest = Manifest.model_validate_json(body.content)
+    fleet.heartbeat(
+        appliance_id,
+        auth,
+        held=HeldDigest(manifest_version=manifest.version),
+        accepted_secret_ids=secret_ids,
+    )
+
+
+def test_steering_sends_clients_to_healthy_holders_with_a_secret_they_accept(
+    fleet: FleetHarness,
+) -> None:
+    fleet.put_site("ams-1", prefixes=["198.51.100.0/24", "2001:db8:1::/48"])
+    fleet.put_cluster("ams-1-c1", "ams-1")
+    fleet.put_appliance("ams-a", site_id="ams-1", cluster_id="ams-1-c1", budget=100_000)
+    auth = fleet.register("ams-a")
+    write_due_manifests(context=fleet.context, units=_units(3), origin=_origin, now=fleet.clock.now)
+    cache = FleetViewCache(
+        settings=fleet.settings, ttl=timedelta(0), clock=fleet.clock, context=fleet.context
+    )
+    assert _steer(fleet, cache).urls == (), "no heartbeat yet: not healthy, holds nothing"
+
+    old_ids = fleet.heartbeat("ams-a", auth)["signing_secret_ids"]
+    for _ in range(2):
+        fleet.clock.advance(10)
+        _serve(fleet, "ams-a", auth, old_ids)
+    decision = _steer(fleet, cache)
+    assert decision.client_site_id == "ams-1"
+    assert [u.appliance_id for u in decision.urls] == ["ams-a"]
+    assert decision.urls[0].url.startswith(f"https://ams-a.example.net:8443/t/{old_ids[0]}/")
+    assert _steer(fleet, cache, "2001:db8:1::5").urls[0].appliance_id == "ams-a"
+
+    # Rotation: until the appliance reports the new secret, URLs keep using the old one.
+    rotated = fleet.client.post("/fleet/v1/admin/signing-secrets/rotate", headers=fleet.admin)
+    new_id = rotated.json()["secret_id"]
+    fleet.clock.advance(10)
+    _serve(fleet, "ams-a", auth, old_ids)
+    assert f"/t/{old_ids[0]}/" in _steer(fleet, cache).urls[0].url
+    secrets = fleet.client.get("/fleet/v1/appliances/ams-a/signing-secrets", headers=auth).json()
+    by_id = {s["secret_id"]: s["secret"] for s in secrets["secrets"]}
+    assert set(by_id) == {new_id, *old_ids}
+    fleet.clock.advance(10)
+    _serve(fleet, "ams-a", auth, [new_id, *old_ids])
+    url = _steer(fleet, cache).urls[0].url
+    signed = parse_signed_path(url.split(":8443", 1)[1] + "720p/index.m3u8")
+    assert signed.secret_id == new_id
+    assert signed.token == compute_token(
+        secret=by_id[new_id], title="title-000", expires=signed.expires
+    )
+
+    # Draining takes it out of steering at once; silence makes it unhealthy after K intervals.
+    fleet.client.post("/fleet/v1/admin/appliances/ams-a/drain", json={}, headers=fleet.admin)
+    assert _steer(fleet, cache).urls == ()
+    fleet.client.post("/fleet/v1/admin/appliances/ams-a/undrain", json={}, headers=fleet.admin)
+    assert _steer(fleet, cache).urls != ()
+    fleet.clock.advance(10)  # one missed heartbeat: still steered to
+    assert _steer(fleet, cache).urls != ()
+    fleet.clock.advance(30)
+    assert _steer(fleet, cache).urls == ()
+
+
+def test_the_cache_keeps_its_view_within_the_ttl(fleet: FleetHarness) -> None:
+    fleet.put_site("ams-1")
+    cache = FleetViewCache(
+        settings=fleet.settings, ttl=timedelta(seconds=30), clock=fleet.clock, context=fleet.context
+    )
+    first = cache.current()
+    fleet.put_site("rtm-1", prefixes=["203.0.113.0/24"])
+    assert cache.current() is first
+    fleet.clock.advance(31)
+    assert cache.current() is not first
+    assert cache.current().site("rtm-1") is not None
+
+
+def test_a_failed_refresh_keeps_the_previous_view(
+    fleet: FleetHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleet.put_site("ams-1")
+    cache = FleetViewCache(
+        settings=fleet.settings, ttl=timedelta(seconds=1), clock=fleet.clock, context=fleet.context
+    )
+    first = cache.current()
+    fleet.clock.advance(5)
+
+    def broken(now: datetime) -> None:
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(cache, "_build", broken)
+    assert cache.current() is first
