@@ -18,9 +18,12 @@ from types import FrameType
 from typing import Protocol
 
 from appliance_agent.config import AgentConfig
-from appliance_agent.fill_cycle import FillCycle
+from appliance_agent.fill import FillObserver, FillReport
+from appliance_agent.fill_cycle import FillCycle, ManifestRefresh
 from appliance_agent.progress import LogProgress
+from appliance_agent.status import StatusFile
 from appliance_agent.window import current_interval, next_interval
+from edgefill_contracts import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,24 @@ class PeriodicTask(Protocol):
     name: str
 
     def run(self, stop: threading.Event) -> None: ...
+
+
+class FillTarget(Protocol):
+    """What the scheduler drives: FillCycle in the agent."""
+
+    @property
+    def status(self) -> StatusFile: ...
+
+    def refresh(self) -> ManifestRefresh: ...
+
+    def fill(
+        self,
+        manifest: Manifest,
+        *,
+        observer: FillObserver | None = None,
+        stop: threading.Event | None = None,
+        deadline: datetime | None = None,
+    ) -> FillReport: ...
 
 
 @dataclass
@@ -60,7 +81,7 @@ class FillScheduler:
     def __init__(
         self,
         config: AgentConfig,
-        cycle: FillCycle,
+        cycle: FillTarget,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
@@ -134,9 +155,11 @@ def run_daemon(tasks: Sequence[PeriodicTask], *, stop: threading.Event | None = 
         )
         stop.set()
 
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+        previous = {
+            sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
     threads = [
         threading.Thread(target=task.run, args=(stop,), name=task.name, daemon=True)
         for task in tasks
@@ -150,4 +173,6 @@ def run_daemon(tasks: Sequence[PeriodicTask], *, stop: threading.Event | None = 
     stop.set()
     for thread in threads:
         thread.join()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
     logger.info("agent stopped")

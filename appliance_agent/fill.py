@@ -138,7 +138,9 @@ class Fill:
         keep = {self._store.partial_path(key=o.key, sha256=o.sha256) for o in delta.missing}
         self._store.remove_partials_except(keep)
         self._observer.started(objects=len(delta.missing), total_bytes=delta.missing_bytes)
-        self._write_status(manifest, report, running=True, total_bytes=delta.missing_bytes)
+        self._write_status(
+            manifest, report, running=True, total_bytes=delta.missing_bytes, entries=held
+        )
         logger.info(
             "fill of manifest %s: %d objects (%d bytes) to fetch, %d stale",
             manifest.version,
@@ -167,16 +169,20 @@ class Fill:
         finally:
             watcher_done.set()
             watcher.join()
-        after = compute_delta(manifest, self._store.index.entries())
+        entries = self._store.index.entries()
+        after = compute_delta(manifest, entries)
         if not after.missing:
             # Every new object is in: only now may what left the manifest go.
             for entry in after.stale:
                 self._store.evict(entry.key)
+                entries.pop(entry.key)
                 report.objects_evicted += 1
         report.duration_s = time.monotonic() - started
         report.missing_after = len(after.missing)
         report.result = _result_of(report)
-        self._write_status(manifest, report, running=False, total_bytes=delta.missing_bytes)
+        self._write_status(
+            manifest, report, running=False, total_bytes=delta.missing_bytes, entries=entries
+        )
         logger.info(
             "fill of manifest %s %s: fetched %d, failed %d, parked %d, evicted %d, %d bytes in "
             "%.1f s%s",
@@ -338,9 +344,17 @@ class Fill:
         self._write_status(manifest, report, running=True, total_bytes=None)
 
     def _write_status(
-        self, manifest: Manifest, report: FillReport, *, running: bool, total_bytes: int | None
+        self,
+        manifest: Manifest,
+        report: FillReport,
+        *,
+        running: bool,
+        total_bytes: int | None,
+        entries: dict[str, IndexEntry] | None = None,
     ) -> None:
-        holdings = summarize_holdings(manifest, self._store.index.entries())
+        """Write progress and holdings; `entries` is a fresh index snapshot if the caller has one."""
+        current = self._store.index.entries() if entries is None else entries
+        holdings = summarize_holdings(manifest, current)
         with self._lock:
             bytes_done = self._bytes_done
 

@@ -1,0 +1,145 @@
+"""The command line end to end, and the agent's behaviour when the control plane misbehaves."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from appliance_agent.cli import main
+from appliance_agent.fill_cycle import FillCycle, http_client
+from edgefill_contracts import ApplianceCredential
+from tests.integration.agent_fill.agent_lab import (
+    APPLIANCE_ID,
+    AgentLab,
+    make_objects,
+    manifest_body,
+    write_credential,
+    write_tree,
+)
+from tests.integration.agent_fill.static_nginx import StaticNginx, static_nginx
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Iterator[StaticNginx]:
+    root = tmp_path / "origin"
+    root.mkdir()
+    with static_nginx(root, tmp_path / "origin-nginx") as server:
+        yield server
+
+
+def _closed_window_now() -> dict[str, str]:
+    now = datetime.now(UTC)
+    start = (now + timedelta(hours=2)).strftime("%H:00")
+    end = (now + timedelta(hours=3)).strftime("%H:00")
+    return {"start": start, "end": end, "timezone": "UTC"}
+
+
+def test_fill_now_then_status_json_reports_what_is_held(
+    lab: AgentLab, origin: StaticNginx, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = make_objects(3, min_size=1000, max_size=5000, seed=30)
+    write_tree(origin.root, objects)
+    lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)], version="v9"))
+    config = str(lab.write_config_file())
+
+    assert main(["--config", config, "fill", "--now"]) == 0
+    assert "fill ok: manifest v9, fetched 3 objects" in capsys.readouterr().out
+
+    assert main(["--config", config, "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["manifest_version"] == "v9"
+    assert status["objects_held"] == 3
+    assert status["bytes_held"] == sum(o.size for o in objects)
+    assert status["fill"]["last_result"] == "ok"
+    assert status["activity"] == "idle"
+
+    assert main(["--config", config, "status"]) == 0
+    human = capsys.readouterr().out
+    assert "manifest version:  v9" in human and "objects held:      3" in human
+
+
+def test_fill_without_now_outside_the_window_does_nothing(
+    lab: AgentLab,
+    origin: StaticNginx,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = _closed_window_now()
+    monkeypatch.setenv("EDGEFILL_AGENT_FILL_WINDOW__START", window["start"])
+    monkeypatch.setenv("EDGEFILL_AGENT_FILL_WINDOW__END", window["end"])
+    config = str(lab.write_config_file())
+    assert main(["--config", config, "fill"]) == 0
+    assert "fill window is closed" in capsys.readouterr().out
+    assert lab.fleet.statuses == []
+
+
+def test_verify_exits_nonzero_when_it_quarantines(
+    lab: AgentLab, origin: StaticNginx, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = make_objects(2, min_size=1000, max_size=5000, seed=31)
+    write_tree(origin.root, objects)
+    lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)]))
+    config = str(lab.write_config_file())
+    assert main(["--config", config, "fill", "--now"]) == 0
+    assert main(["--config", config, "verify"]) == 0
+    (lab.objects_dir / objects[0].key).write_bytes(b"rot")
+
+    assert main(["--config", config, "verify"]) == 1
+    assert "1 quarantined" in capsys.readouterr().out
+    status = lab.status()
+    assert status.missing_keys == [objects[0].key] and status.objects_held == 1
+    assert any("quarantined" in e for e in status.errors)
+
+
+def test_a_bad_config_exits_2_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text('appliance_id = "a"\nbyte_budget = "lots"\n')
+    assert main(["--config", str(path), "status"]) == 2
+    err = capsys.readouterr().err
+    assert "configuration error" in err and "byte_budget" in err and "control_plane_url" in err
+
+
+def test_a_revoked_credential_keeps_the_current_content(lab: AgentLab, origin: StaticNginx) -> None:
+    objects = make_objects(2, min_size=1000, max_size=5000, seed=32)
+    write_tree(origin.root, objects)
+    lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)]))
+    lab.fill()
+    write_credential(
+        lab.credential_file,
+        ApplianceCredential(
+            appliance_id=APPLIANCE_ID, credential_id="cred-1", secret=SecretStr("wrong")
+        ),
+    )
+
+    report = lab.fill()
+
+    assert lab.fleet.statuses[-1] == 401
+    assert report.manifest_version == "v1" and report.result == "ok"
+    assert lab.served_files() == {o.key: o.sha256 for o in objects}
+    assert any("re-register" in e for e in lab.status().errors)
+
+
+def test_an_unreachable_control_plane_fills_by_the_cached_manifest(
+    lab: AgentLab, origin: StaticNginx
+) -> None:
+    objects = make_objects(2, min_size=1000, max_size=5000, seed=33)
+    write_tree(origin.root, objects)
+    lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)]))
+    lab.fill()
+    index_before = lab.index()
+
+    config = lab.config(control_plane_url=origin.base_url.replace(str(origin.port), "9"))
+    with http_client(config) as client:
+        cycle = FillCycle(config, client=client)
+        refresh = cycle.refresh()
+    assert refresh.manifest is not None and refresh.manifest.version == "v1"
+    assert not refresh.changed
+    assert lab.index() == index_before
+    assert any("cannot reach the fleet API" in e for e in lab.status().errors)
