@@ -11,7 +11,13 @@ from control_plane.fleet import registry
 from control_plane.fleet.deps import CallingAppliance, Context
 from control_plane.fleet.heartbeats import ingest_heartbeat
 from control_plane.fleet.signing_secrets import as_contract
-from edgefill_contracts.fleet_api import FLEET_PREFIX, HeartbeatAck, SigningSecretSet
+from edgefill_contracts.fleet_api import (
+    FLEET_PREFIX,
+    CertificateRequest,
+    CertificateResponse,
+    HeartbeatAck,
+    SigningSecretSet,
+)
 from edgefill_contracts.heartbeat import Heartbeat
 from edgefill_contracts.identity import RegistrationRequest, RegistrationResponse
 from edgefill_contracts.manifest import Manifest
@@ -85,6 +91,15 @@ def signing_secrets(context: Context, appliance: CallingAppliance) -> Response:
         entry["secret"] = secret.secret.get_secret_value()
     return Response(
         content=_json(payload), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.post("/appliances/{appliance_id}/certificate")
+def certificate(
+    context: Context, appliance: CallingAppliance, body: CertificateRequest
+) -> CertificateResponse:
+    return context.certificate_authority.issue(
+        appliance=appliance, request=body, now=context.clock()
     )
 
 

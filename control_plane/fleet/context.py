@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from control_plane.common.settings import ServiceSettings
+from control_plane.fleet.certificates import FleetCA
 from control_plane.fleet.health import HealthPolicy
 from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.signing_secrets import SigningSecretStore
@@ -25,6 +26,7 @@ class FleetContext:
     secrets: SigningSecretStore
     manifests: ManifestStore
     popularity: PopularityStore
+    certificate_authority: FleetCA
     health_policy: HealthPolicy = field(default_factory=HealthPolicy)
     clock: Callable[[], datetime] = utc_now
 
@@ -42,6 +44,7 @@ class FleetContext:
             secrets=SigningSecretStore(settings=settings),
             manifests=ManifestStore(settings=settings),
             popularity=PopularityStore(settings=settings),
+            certificate_authority=FleetCA(settings=settings),
             health_policy=health_policy or HealthPolicy(),
             clock=clock,
         )

@@ -16,4 +16,15 @@ AUDIT = TableSpec(
 )
 SIGNING_SECRETS = TableSpec(name="fleet-signing-secrets", hash_key=KeyAttribute(name="secret_id"))
 
-ALL = (SITES, CLUSTERS, APPLIANCES, CREDENTIALS, HEALTH, AUDIT, SIGNING_SECRETS)
+CERTIFICATE_AUTHORITY = TableSpec(name="fleet-ca", hash_key=KeyAttribute(name="ca_id"))
+
+ALL = (
+    SITES,
+    CLUSTERS,
+    APPLIANCES,
+    CREDENTIALS,
+    HEALTH,
+    AUDIT,
+    SIGNING_SECRETS,
+    CERTIFICATE_AUTHORITY,
+)
