@@ -75,6 +75,7 @@ def all_services() -> tuple[ServiceSpec, ...]:
 # Each module named here defines `SERVICE: ServiceSpec` (its spec module imports no FastAPI).
 _SERVICE_MODULES: tuple[str, ...] = (
     "control_plane.catalog.spec",
+    "control_plane.auth.spec",
     "control_plane.fleet.spec",
 )
 

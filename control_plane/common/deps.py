@@ -1,0 +1,27 @@
+"""FastAPI dependencies the services share, as Annotated aliases (`CurrentSubscriber`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from control_plane.auth.tokens import Subscriber, TokenVerifier
+from control_plane.common.errors import Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="A Cognito access token from /auth/login.")
+
+
+def current_subscriber(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Subscriber:
+    """The verified caller; 401 when the bearer token is missing or fails any check."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("send 'Authorization: Bearer <access token>' from /auth/login")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return verifier.verify(credentials.credentials)
+
+
+CurrentSubscriber = Annotated[Subscriber, Depends(current_subscriber)]
