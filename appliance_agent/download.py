@@ -179,8 +179,8 @@ class ObjectDownloader:
         if status >= 500 or status == 429:
             raise SourceUnavailable(f"HTTP {status}", url=url)
         if status == 200:
-            length = response.headers.get("content-length")
-            if length is not None and int(length) != obj.size:
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) != obj.size:
                 raise ChecksumMismatch(
                     f"Content-Length {length} differs from the manifest size {obj.size}", url=url
                 )

@@ -86,6 +86,18 @@ class FillCycle:
             logger.debug("manifest unchanged (ETag %s)", cached.etag if cached else None)
             return ManifestRefresh(manifest=cached.manifest if cached else None, changed=False)
         changed = cached is None or cached.manifest.version != fetched.manifest.version
+        if fetched.manifest.fill_window != self._config.fill_window:
+            logger.warning(
+                "manifest %s names fill window %s-%s %s but this appliance's config says "
+                "%s-%s %s; the config's window applies (it is set per site at provisioning)",
+                fetched.manifest.version,
+                fetched.manifest.fill_window.start,
+                fetched.manifest.fill_window.end,
+                fetched.manifest.fill_window.timezone,
+                self._config.fill_window.start,
+                self._config.fill_window.end,
+                self._config.fill_window.timezone,
+            )
         self._cache.save(CachedManifest(etag=fetched.etag, manifest=fetched.manifest))
         logger.info(
             "manifest %s accepted: %d objects, %d bytes",

@@ -237,3 +237,10 @@ def test_a_parked_download_keeps_its_partial_and_publishes_nothing(store: Store)
         downloader.fetch(obj, [PEER])
     assert store.partial_path(key=KEY, sha256=obj.sha256).read_bytes() == DATA[:30_000]
     assert _served(store) is None
+
+
+def test_a_garbled_content_length_is_ignored_and_the_body_itself_checked(store: Store) -> None:
+    obj = _object()
+    garbled = httpx.Response(200, headers={"Content-Length": "lots"}, content=iter([DATA]))
+    result = _downloader(store, lambda _r: garbled).fetch(obj, [PEER])
+    assert result.bytes_transferred == len(DATA) and _served(store) == DATA

@@ -1,0 +1,78 @@
+"""The store layout: keys stay inside objects/, publish and evict keep index and files in step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance_agent.store import Store
+from edgefill_contracts import ContractError
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(tmp_path / "store")
+    yield store
+    store.close()
+
+
+def _publish(store: Store, key: str, data: bytes = b"data") -> None:
+    partial = store.partial_path(key=key, sha256="a" * 64)
+    partial.write_bytes(data)
+    store.publish(partial, key=key, size=len(data), sha256="a" * 64)
+
+
+@pytest.mark.parametrize("key", ["../outside/x", "/etc/passwd", "t/../../x", "t/a\x00b"])
+def test_no_key_resolves_outside_the_served_tree(store: Store, key: str) -> None:
+    with pytest.raises(ContractError):
+        store.object_path(key)
+
+
+def test_publish_moves_the_partial_into_place_and_indexes_it(store: Store) -> None:
+    _publish(store, "title/r1/a.bin")
+    assert (store.objects_dir / "title/r1/a.bin").read_bytes() == b"data"
+    assert list(store.partial_dir.iterdir()) == []
+    entry = store.index.get("title/r1/a.bin")
+    assert entry is not None and entry.size == 4
+    assert store.index.totals() == (1, 4)
+
+
+def test_evict_removes_the_row_the_file_and_empty_directories(store: Store) -> None:
+    _publish(store, "title/r1/a.bin")
+    _publish(store, "title/r2/b.bin")
+    store.evict("title/r1/a.bin")
+    assert store.index.get("title/r1/a.bin") is None
+    assert not (store.objects_dir / "title/r1").exists()
+    assert (store.objects_dir / "title/r2/b.bin").exists()
+
+
+def test_quarantine_moves_the_file_out_of_the_served_tree(store: Store) -> None:
+    _publish(store, "title/r1/a.bin")
+    where = store.quarantine("title/r1/a.bin")
+    assert where is not None and where.parent == store.quarantine_dir
+    assert where.read_bytes() == b"data"
+    assert store.index.get("title/r1/a.bin") is None
+    assert not (store.objects_dir / "title").exists()
+
+
+def test_a_new_version_of_an_object_never_resumes_the_old_partial(store: Store) -> None:
+    old = store.partial_path(key="t/a.bin", sha256="a" * 64)
+    new = store.partial_path(key="t/a.bin", sha256="b" * 64)
+    other = store.partial_path(key="t/b.bin", sha256="a" * 64)
+    assert len({old, new, other}) == 3
+
+
+def test_stale_partials_are_cleaned_but_resumable_ones_kept(store: Store) -> None:
+    keep = store.partial_path(key="t/a.bin", sha256="a" * 64)
+    drop = store.partial_path(key="t/b.bin", sha256="b" * 64)
+    keep.write_bytes(b"1")
+    drop.write_bytes(b"2")
+    assert store.remove_partials_except({keep}) == 1
+    assert keep.exists() and not drop.exists()
+
+
+def test_disk_usage_reports_the_store_file_system(store: Store) -> None:
+    usage = store.disk_usage()
+    assert usage.total_bytes > 0 and usage.free_bytes <= usage.total_bytes
