@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from control_plane.fleet import registry
 from control_plane.fleet.deps import AdminAccess, Context, PathId
@@ -25,6 +25,14 @@ from control_plane.popularity.models import StreamedEventBatch
 from edgefill_contracts.fleet_api import FLEET_PREFIX
 
 router = APIRouter(prefix=f"{FLEET_PREFIX}/admin", tags=["admin"], dependencies=[AdminAccess])
+
+
+def _state_change(body: StateChangeRequest | None = None) -> StateChangeRequest:
+    """The optional body of drain/undrain/retire/revoke (Ansible's uri task sends none)."""
+    return body or StateChangeRequest()
+
+
+StateChangeBody = Annotated[StateChangeRequest, Depends(_state_change)]
 inventory_router = APIRouter(prefix=FLEET_PREFIX, tags=["admin"], dependencies=[AdminAccess])
 
 
@@ -75,7 +83,7 @@ def bootstrap_token(context: Context, appliance_id: PathId) -> BootstrapTokenIss
 
 
 @router.post("/appliances/{appliance_id}/drain")
-def drain(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+def drain(context: Context, appliance_id: PathId, body: StateChangeBody) -> Appliance:
     return apply_transition(
         context.store,
         appliance_id=appliance_id,
@@ -87,7 +95,7 @@ def drain(context: Context, appliance_id: PathId, body: StateChangeRequest) -> A
 
 
 @router.post("/appliances/{appliance_id}/drained")
-def mark_drained(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+def mark_drained(context: Context, appliance_id: PathId, body: StateChangeBody) -> Appliance:
     return apply_transition(
         context.store,
         appliance_id=appliance_id,
@@ -100,7 +108,7 @@ def mark_drained(context: Context, appliance_id: PathId, body: StateChangeReques
 
 
 @router.post("/appliances/{appliance_id}/undrain")
-def undrain(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+def undrain(context: Context, appliance_id: PathId, body: StateChangeBody) -> Appliance:
     return apply_transition(
         context.store,
         appliance_id=appliance_id,
@@ -112,7 +120,7 @@ def undrain(context: Context, appliance_id: PathId, body: StateChangeRequest) ->
 
 
 @router.post("/appliances/{appliance_id}/retire")
-def retire(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+def retire(context: Context, appliance_id: PathId, body: StateChangeBody) -> Appliance:
     return registry.retire(
         context.store,
         appliance_id=appliance_id,
@@ -123,7 +131,7 @@ def retire(context: Context, appliance_id: PathId, body: StateChangeRequest) -> 
 
 
 @router.post("/appliances/{appliance_id}/revoke")
-def revoke(context: Context, appliance_id: PathId, body: StateChangeRequest) -> Appliance:
+def revoke(context: Context, appliance_id: PathId, body: StateChangeBody) -> Appliance:
     return registry.revoke(
         context.store, appliance_id=appliance_id, reason=body.reason, now=context.clock()
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
@@ -109,6 +110,4 @@ def _etag_matches(header: str, version: str) -> bool:
 
 
 def _json(payload: object) -> bytes:
-    import json
-
     return json.dumps(payload, separators=(",", ":")).encode()

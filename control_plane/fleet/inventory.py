@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.fleet.health import HealthPolicy, HealthRecord, HealthStatus, observe_silence
 from control_plane.fleet.models import Lifecycle
 from control_plane.fleet.store import FleetStore
+from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.heartbeat import ApplianceState
 
 
 class InventoryAppliance(BaseModel):
+    """One host for the inventory (field names are what the `edgefill_fleet` plugin reads)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     appliance_id: str
-    site_id: str
-    cluster_id: str
+    site: str
+    cluster: str
     isp: str
     location: str
+    address: str = Field(description="The address Ansible connects to (the first one).")
     addresses: list[str]
     public_base_url: str
+    capacity_bytes: int
     state: ApplianceState
     lifecycle: Lifecycle
     health: HealthStatus
@@ -32,11 +37,23 @@ class InventoryAppliance(BaseModel):
     manifest_version_applied: str | None
 
 
+class InventorySite(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site: str
+    isp: str
+    location: str
+    timezone: str
+    fill_window: FillWindow
+    prefixes: list[str]
+
+
 class Inventory(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     generated_at: datetime
     appliances: list[InventoryAppliance]
+    sites: list[InventorySite]
 
 
 def build_inventory(
@@ -59,12 +76,14 @@ def build_inventory(
         entries.append(
             InventoryAppliance(
                 appliance_id=appliance.appliance_id,
-                site_id=appliance.site_id,
-                cluster_id=appliance.cluster_id,
+                site=appliance.site_id,
+                cluster=appliance.cluster_id,
                 isp=site.isp if site else "",
                 location=site.location if site else "",
+                address=appliance.addresses[0],
                 addresses=list(appliance.addresses),
                 public_base_url=appliance.base_url,
+                capacity_bytes=appliance.byte_budget,
                 state=appliance.state,
                 lifecycle=appliance.lifecycle,
                 health=record.status,
@@ -75,4 +94,18 @@ def build_inventory(
                 manifest_version_applied=heartbeat.held.manifest_version if heartbeat else None,
             )
         )
-    return Inventory(generated_at=now, appliances=entries)
+    return Inventory(
+        generated_at=now,
+        appliances=entries,
+        sites=[
+            InventorySite(
+                site=site.site_id,
+                isp=site.isp,
+                location=site.location,
+                timezone=site.fill_window.timezone,
+                fill_window=site.fill_window,
+                prefixes=list(site.prefixes),
+            )
+            for site in sorted(sites.values(), key=lambda s: s.site_id)
+        ],
+    )

@@ -120,12 +120,14 @@ def test_inventory_lists_site_cluster_isp_addresses_state_and_health(fleet: Flee
     entries = {e["appliance_id"]: e for e in inventory["appliances"]}
     assert entries["a1"] | {"components": None} == entries["a1"] | {
         "appliance_id": "a1",
-        "site_id": "ams-1",
-        "cluster_id": "c1",
+        "site": "ams-1",
+        "cluster": "c1",
         "isp": "isp-a",
         "location": "Amsterdam",
+        "address": "192.0.2.10",
         "addresses": ["192.0.2.10"],
         "public_base_url": "https://a1.example.net:8443",
+        "capacity_bytes": 10**9,
         "state": "Serving",
         "lifecycle": "active",
         "health": "OK",
@@ -135,6 +137,27 @@ def test_inventory_lists_site_cluster_isp_addresses_state_and_health(fleet: Flee
     }
     assert entries["a2"]["health"] == "Unknown"
     assert entries["a2"]["lifecycle"] == "provisioned"
+    assert inventory["sites"] == [
+        {
+            "site": "ams-1",
+            "isp": "isp-a",
+            "location": "Amsterdam",
+            "timezone": "UTC",
+            "fill_window": {"start": "02:00:00", "end": "14:00:00", "timezone": "UTC"},
+            "prefixes": ["198.51.100.0/24"],
+        }
+    ]
+
+
+def test_state_changes_accept_no_body_as_ansible_sends_them(fleet: FleetHarness) -> None:
+    fleet.put_site("ams-1")
+    fleet.put_cluster("c1", "ams-1")
+    fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1")
+    fleet.register("a1")
+    response = fleet.client.post("/fleet/v1/admin/appliances/a1/drain", headers=fleet.admin)
+    assert response.status_code == 200
+    assert response.json()["state"] == "Draining"
+    assert response.json()["state_reason"] == "operator request"
 
 
 def test_popularity_events_are_recorded(fleet: FleetHarness) -> None:
