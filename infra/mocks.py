@@ -210,7 +210,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             )
         elif typ == "random:index/randomPassword:RandomPassword":
             physical_id = "none"
-            outputs["result"] = "mock-" + hashlib.sha256(name.encode()).hexdigest()
+            length = int(inputs.get("length", 32))
+            digest = hashlib.sha256(name.encode()).hexdigest() * (1 + length // 64)
+            outputs["result"] = digest[:length]
         outputs.setdefault("arn", arn)
         outputs.setdefault("name", physical)
         return physical_id, outputs

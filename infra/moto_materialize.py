@@ -6,11 +6,13 @@ every data-plane resource is created in moto with the exact inputs the program d
 GSIs, TTL, PITR, encryption, versioning, public-access block, password policy...), and moto's
 ids and ARNs flow back into the program as outputs. Compute and routing (Lambda, API Gateway,
 EventBridge, alarms) stay synthesized: moto cannot run them without Docker, and the lab runs
-the same apps under uvicorn instead.
+the same apps under uvicorn instead. One deliberate difference: the buckets' TLS-only deny is
+not applied, because moto enforces bucket policies and listens on plain HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +49,11 @@ _BOTO_CONFIG = Config(connect_timeout=3, read_timeout=30, retries={"max_attempts
 
 def _tags(inputs: Mapping[str, Any]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in (inputs.get("tags") or {}).items()]
+
+
+def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
+    condition = statement.get("Condition") or {}
+    return statement.get("Effect") == "Deny" and "aws:SecureTransport" in condition.get("Bool", {})
 
 
 def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
@@ -175,7 +182,14 @@ class MotoMaterializer(RecordingMocks):
         )
 
     def _bucket_policy(self, name: str, inputs: dict[str, Any]) -> None:
-        self._s3.put_bucket_policy(Bucket=inputs["bucket"], Policy=inputs["policy"])
+        # moto enforces bucket policies and serves plain HTTP on loopback, so the TLS-only deny
+        # would refuse every request; it is the one statement not carried over (the policy
+        # tests check it on the program itself).
+        policy = json.loads(inputs["policy"])
+        kept = [s for s in policy.get("Statement", []) if not _denies_plain_http(s)]
+        if kept:
+            policy["Statement"] = kept
+            self._s3.put_bucket_policy(Bucket=inputs["bucket"], Policy=json.dumps(policy))
 
     def _bucket_lifecycle(self, name: str, inputs: dict[str, Any]) -> None:
         rules = []
