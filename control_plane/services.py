@@ -76,6 +76,7 @@ def all_services() -> tuple[ServiceSpec, ...]:
 _SERVICE_MODULES: tuple[str, ...] = (
     "control_plane.catalog.spec",
     "control_plane.auth.spec",
+    "control_plane.billing.spec",
     "control_plane.fleet.spec",
 )
 

@@ -1,0 +1,1 @@
+"""Billing service: plans, subscriptions, idempotent charges, renewals, the ledger, entitlement."""

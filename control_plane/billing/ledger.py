@@ -1,0 +1,96 @@
+"""The billing ledger: an append-only list of what happened to an account's money and plan."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from control_plane.billing.spec import LEDGER_TABLE
+from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import Table
+
+
+class EntryKind(StrEnum):
+    CHARGED = "charged"
+    DECLINED = "declined"
+    SUBSCRIBED = "subscribed"
+    PLAN_CHANGED = "plan_changed"
+    CANCELLED = "cancelled"
+    RENEWED = "renewed"
+    LAPSED = "lapsed"
+
+
+class LedgerEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    account_id: str
+    entry_id: str
+    at: datetime
+    kind: EntryKind
+    plan_id: str
+    amount_cents: int = 0
+    currency: str = "USD"
+    charge_id: str | None = None
+    idempotency_key: str | None = None
+
+
+class Ledger:
+    """Appends and reads entries; there is deliberately no update or delete."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Ledger:
+        return cls(dynamodb(settings).Table(settings.table_name(LEDGER_TABLE.name)))
+
+    def append(
+        self,
+        *,
+        account_id: str,
+        kind: EntryKind,
+        plan_id: str,
+        at: datetime | None = None,
+        amount_cents: int = 0,
+        currency: str = "USD",
+        charge_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> LedgerEntry:
+        when = at or datetime.now(UTC)
+        entry = LedgerEntry(
+            account_id=account_id,
+            # Sorts by time; the suffix keeps two entries of one microsecond apart.
+            entry_id=f"{when.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex[:8]}",
+            at=when,
+            kind=kind,
+            plan_id=plan_id,
+            amount_cents=amount_cents,
+            currency=currency,
+            charge_id=charge_id,
+            idempotency_key=idempotency_key,
+        )
+        with unavailable_on_aws_error("append to the billing ledger"):
+            self._table.put_item(
+                Item={
+                    "account_id": account_id,
+                    "entry_id": entry.entry_id,
+                    "doc": entry.model_dump_json(),
+                },
+                ConditionExpression="attribute_not_exists(entry_id)",
+            )
+        return entry
+
+    def entries(self, account_id: str) -> list[LedgerEntry]:
+        with unavailable_on_aws_error("read the billing ledger"):
+            items = self._table.query(
+                KeyConditionExpression="account_id = :a",
+                ExpressionAttributeValues={":a": account_id},
+            )["Items"]
+        return [LedgerEntry.model_validate_json(str(item["doc"])) for item in items]
