@@ -70,7 +70,7 @@ def test_concurrent_retries_of_one_key_charge_once(billing: Billing) -> None:
 
 
 def renewals_of(billing: Billing, account_id: str) -> int:
-    return [e.kind for e in billing.ledger.entries(account_id)].count("renewed")
+    return [str(e.kind) for e in billing.ledger.entries(account_id)].count("renewed")
 
 
 def test_renewal_charges_once_per_period_however_often_it_runs(
