@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Goes into an nginx location regex: letters and digits only.
+FileExtension = Annotated[str, Field(pattern=r"^[a-z0-9]{1,8}$")]
 
 
 class MissMode(StrEnum):
@@ -100,6 +102,11 @@ class ServeSettings(BaseModel):
         default=300, ge=1, description="Old workers finish long downloads within this, then go."
     )
     directio_threshold: str = Field(default="16m", pattern=r"^[0-9]+[km]?$")
+    threaded_io_extensions: tuple[FileExtension, ...] = Field(
+        default=("mp4", "m4v", "mkv", "mov", "webm"),
+        min_length=1,
+        description="Big progressive formats read with aio threads (and directio when large).",
+    )
     keepalive_timeout_s: int = Field(default=65, ge=0)
     access_log_flush_s: int = Field(default=1, ge=1, le=60)
     reload_min_interval_s: float = Field(

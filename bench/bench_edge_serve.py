@@ -1,0 +1,339 @@
+"""Benchmark `edge-serve`: the appliance's nginx config against a plain nginx, same files, same run.
+
+The appliance side is rendered and installed by the agent itself (render_and_install):
+signed URLs checked by secure_link, the buffered JSON access log on, aio threads, directio,
+open_file_cache. The baseline is a minimal static nginx (sendfile, tcp_nopush, no log, no
+checks) on the same store. Both run one worker; wrk runs 2 threads beside them on loopback.
+
+Scenarios:
+    http-2m        whole 2 MiB .ts segments over HTTP            target appliance/plain >= 0.95
+    http-range     64 KiB ranges of 8 MiB .m4s segments (206)    target appliance/plain >= 0.90
+    https-2m       whole 2 MiB segments over TLS, same cert      target appliance/plain >= 0.95
+    http-range-mp4 64 KiB ranges of 32 MiB .mp4 files: the appliance's aio-threads + directio
+                   path for big files, reported without a target (it trades CPU per request
+                   for never blocking a worker on disk and not evicting hot segments)
+and, without a target, HTTPS/HTTP for the appliance (user-space TLS costs CPU that wrk and
+nginx share on two cores).
+
+Each scenario runs EDGEFILL_BENCH_EDGE_ROUNDS (default 3) pairs, plain then appliance, each
+wrk run EDGEFILL_BENCH_EDGE_SECONDS (default 4) long; the reported figures are the pair with
+the median ratio, so a noisy neighbour on the machine hits both sides of a pair alike.
+
+Every response must be 2xx (a 403 would make the appliance look fast): any non-2xx or socket
+error fails the run. The result line's value is the http-2m ratio; `ok` holds only if all three
+targets are met. Data lives in a temp dir and is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from appliance_agent.serve.apply import nginx_for, render_and_install
+from appliance_agent.serve.nginx import Nginx
+from appliance_agent.serve.settings import ServeSettings, TlsSettings, TlsSource
+from appliance_agent.serve.signing_secrets import SigningSecretStore
+from bench.result import emit, make_result
+from edgefill_contracts import SigningSecret, SigningSecretSet, sign_path
+
+SECONDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_SECONDS", "4"))
+ROUNDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_ROUNDS", "3"))
+CONNECTIONS = 16
+SEGMENTS = 32
+SEGMENT_BYTES = 2 << 20
+RANGE_FILES = 8
+RANGE_FILE_BYTES = 8 << 20
+BIG_FILES = 2
+BIG_FILE_BYTES = 32 << 20
+RANGE_BYTES = 64 << 10
+SECRET_ID, SECRET = "bench", "bench-secret-0123456789abcdef"
+EXPIRES = 4_000_000_000
+TARGETS = {"http-2m": 0.95, "http-range": 0.90, "https-2m": 0.95}
+
+PLAIN_CONFIG = """\
+user root;
+worker_processes 1;
+pid {run}/nginx.pid;
+error_log {run}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {run}/body;
+    proxy_temp_path {run}/proxy;
+    fastcgi_temp_path {run}/fastcgi;
+    uwsgi_temp_path {run}/uwsgi;
+    scgi_temp_path {run}/scgi;
+    sendfile on;
+    tcp_nopush on;
+    access_log off;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    server {{
+        listen 127.0.0.1:{http_port};
+        listen 127.0.0.1:{https_port} ssl;
+        root {root};
+    }}
+}}
+"""
+
+WRK_SCRIPT = """\
+local paths = {{{paths}}}
+local range_slots = {range_slots}
+local i = 0
+request = function()
+    i = i + 1
+    local path = paths[(i % #paths) + 1]
+    if range_slots > 0 then
+        local start = ((i * 7919) % range_slots) * {range_bytes}
+        return wrk.format("GET", path, {{Range = "bytes=" .. start .. "-" .. (start + {range_bytes} - 1)}})
+    end
+    return wrk.format("GET", path)
+end
+"""
+
+
+@dataclass(frozen=True)
+class WrkRun:
+    requests_per_s: float
+    bytes_per_s: float
+    p99_ms: float
+
+    @property
+    def gbit_per_s(self) -> float:
+        return self.bytes_per_s * 8 / 1e9
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "requests_per_s": round(self.requests_per_s, 1),
+            "gbit_per_s": round(self.gbit_per_s, 3),
+            "p99_ms": round(self.p99_ms, 3),
+        }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _size(value: str) -> float:
+    units = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+    match = re.fullmatch(r"([0-9.]+)([KMGT]?B)", value)
+    if match is None:
+        raise ValueError(f"wrk size {value!r}")
+    return float(match[1]) * units[match[2]]
+
+
+def _duration_ms(value: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise ValueError(f"wrk duration {value!r}")
+    return float(match[1]) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[match[2]]
+
+
+def run_wrk(base_url: str, script: Path) -> WrkRun:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-s", str(script), base_url],
+        capture_output=True, text=True, timeout=SECONDS + 60, check=True,
+    ).stdout  # fmt: skip
+    for problem in ("Non-2xx or 3xx responses", "Socket errors"):
+        if problem in out:
+            raise RuntimeError(f"wrk against {base_url} saw errors, refusing the result:\n{out}")
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    transfer = re.search(r"Transfer/sec:\s+(\S+)", out)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
+    if rps is None or transfer is None or p99 is None:
+        raise RuntimeError(f"cannot parse wrk output:\n{out}")
+    return WrkRun(float(rps[1]), _size(transfer[1]), _duration_ms(p99[1]))
+
+
+def _script(path: Path, paths: list[str], *, file_bytes: int | None) -> Path:
+    """A wrk script cycling over `paths`; with `file_bytes`, 64 KiB ranges spread over the file."""
+    path.write_text(
+        WRK_SCRIPT.format(
+            paths=", ".join(f'"{p}"' for p in paths),
+            range_slots=file_bytes // RANGE_BYTES if file_bytes else 0,
+            range_bytes=RANGE_BYTES,
+        )
+    )
+    return path
+
+
+def _make_files(objects: Path, keys: list[str], size: int) -> list[str]:
+    for key in keys:
+        (objects / key).parent.mkdir(parents=True, exist_ok=True)
+        (objects / key).write_bytes(os.urandom(size))
+    return keys
+
+
+def _make_certificate(directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(mode=0o700)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+def _measure(
+    name: str, *, plain: tuple[str, Path], appliance: tuple[str, Path]
+) -> dict[str, WrkRun]:
+    """Warm both sides, then ROUNDS pairs (plain, appliance); keep the pair with the median ratio."""
+    run_wrk(*plain)
+    run_wrk(*appliance)
+    pairs = []
+    for _ in range(ROUNDS):
+        pair = {"plain": run_wrk(*plain), "appliance": run_wrk(*appliance)}
+        pairs.append(pair)
+        print(
+            f"{name}: plain {pair['plain'].as_dict()} appliance {pair['appliance'].as_dict()}",
+            file=sys.stderr,
+        )
+    pairs.sort(key=lambda p: p["appliance"].bytes_per_s / p["plain"].bytes_per_s)
+    return pairs[len(pairs) // 2]
+
+
+def _signed(key: str) -> str:
+    return sign_path(secret_id=SECRET_ID, secret=SECRET, key=key, expires=EXPIRES)
+
+
+def main() -> int:
+    for tool in ("wrk", "nginx", "openssl"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"edge-serve needs {tool}: run scripts/bootstrap.sh", file=sys.stderr)
+            return 2
+    with tempfile.TemporaryDirectory(prefix="edgefill-bench-edge-") as tmp:
+        return _run(Path(tmp))
+
+
+def _run(root: Path) -> int:
+    cert, key = _make_certificate(root / "tls")
+    http_port, https_port = free_port(), free_port()
+    settings = ServeSettings(
+        nginx_user="root",
+        config_root=root / "appliance" / "nginx",
+        runtime_dir=root / "appliance" / "run",
+        log_dir=root / "appliance" / "log",
+        store_dir=root / "store",
+        secrets_file=root / "appliance" / "secrets.json",
+        listen_address="127.0.0.1",
+        http_port=http_port,
+        https_port=https_port,
+        status_port=free_port(),
+        worker_processes=1,
+        worker_connections=1024,
+        worker_rlimit_nofile=None,
+        tls=TlsSettings(source=TlsSource.FILES, certificate_path=cert, key_path=key),
+    )
+    objects = settings.objects_dir
+    files = {
+        "2m": (_make_files(objects, [f"title-{n % 4}/1080p/seg_{n:04d}.ts" for n in range(SEGMENTS)], SEGMENT_BYTES), None),
+        "range": (_make_files(objects, [f"title-r{n}/fmp4/seg_{n:04d}.m4s" for n in range(RANGE_FILES)], RANGE_FILE_BYTES), RANGE_FILE_BYTES),
+        "range-mp4": (_make_files(objects, [f"title-m{n}/full/movie.mp4" for n in range(BIG_FILES)], BIG_FILE_BYTES), BIG_FILE_BYTES),
+    }  # fmt: skip
+    SigningSecretStore(settings.secrets_file).save(
+        SigningSecretSet(secrets=[SigningSecret(secret_id=SECRET_ID, secret=SecretStr(SECRET))])
+    )
+    render_and_install(settings, certificates=None, now=datetime.now(UTC))
+    appliance = nginx_for(settings)
+
+    plain_run = root / "plain"
+    plain_run.mkdir()
+    plain_ports = (free_port(), free_port())
+    (root / "plain.conf").write_text(
+        PLAIN_CONFIG.format(
+            run=plain_run, cert=cert, key=key, root=settings.objects_dir,
+            http_port=plain_ports[0], https_port=plain_ports[1],
+        )
+    )  # fmt: skip
+    plain = Nginx(
+        binary=settings.nginx_binary, runtime_dir=plain_run, pid_file=plain_run / "nginx.pid"
+    )
+
+    scripts = {
+        (side, kind): _script(
+            root / f"{side}-{kind}.lua",
+            [_signed(k) if side == "appliance" else f"/{k}" for k in keys],
+            file_bytes=file_bytes,
+        )
+        for side in ("plain", "appliance")
+        for kind, (keys, file_bytes) in files.items()
+    }
+    bases = {
+        ("appliance", "http"): f"http://127.0.0.1:{http_port}",
+        ("appliance", "https"): f"https://127.0.0.1:{https_port}",
+        ("plain", "http"): f"http://127.0.0.1:{plain_ports[0]}",
+        ("plain", "https"): f"https://127.0.0.1:{plain_ports[1]}",
+    }
+    scenarios = {
+        "http-2m": ("http", "2m"),
+        "http-range": ("http", "range"),
+        "https-2m": ("https", "2m"),
+        "http-range-mp4": ("http", "range-mp4"),
+    }
+    results: dict[str, dict[str, WrkRun]] = {}
+    appliance.start(settings.current_config)
+    try:
+        plain.start(root / "plain.conf")
+        try:
+            time.sleep(0.3)
+            for name, (scheme, kind) in scenarios.items():
+                results[name] = _measure(
+                    name,
+                    plain=(bases[("plain", scheme)], scripts[("plain", kind)]),
+                    appliance=(bases[("appliance", scheme)], scripts[("appliance", kind)]),
+                )
+        finally:
+            plain.stop(graceful=False)
+    finally:
+        appliance.stop(graceful=False)
+
+    ratios = {
+        name: runs["appliance"].bytes_per_s / runs["plain"].bytes_per_s
+        for name, runs in results.items()
+    }
+    verdicts = {name: ratios[name] >= target for name, target in TARGETS.items()}
+    targets: dict[str, float | None] = {name: TARGETS.get(name) for name in results}
+    https_over_http = (
+        results["https-2m"]["appliance"].bytes_per_s / results["http-2m"]["appliance"].bytes_per_s
+    )
+    result = make_result(
+        name="edge-serve",
+        metric="appliance/plain nginx throughput, 2 MiB segments over HTTP",
+        value=results["http-2m"]["appliance"].gbit_per_s,
+        unit="Gbit/s",
+        baseline=results["http-2m"]["plain"].gbit_per_s,
+        target=TARGETS["http-2m"],
+        scenarios={
+            name: {
+                "appliance": runs["appliance"].as_dict(),
+                "plain": runs["plain"].as_dict(),
+                "ratio": round(ratios[name], 4),
+                "target": targets[name],
+                "ok": verdicts.get(name),
+            }
+            for name, runs in results.items()
+        },
+        appliance_https_over_http=round(https_over_http, 4),
+        ok_means="every scenario meets its target",
+        wrk=f"-t2 -c{CONNECTIONS} -d{SECONDS}s x {ROUNDS} pairs (median), one nginx worker per side",
+    )
+    emit(result.model_copy(update={"ok": all(verdicts.values())}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
