@@ -1,0 +1,225 @@
+"""Bring the lab up in order: hosts, AWS in moto, control plane, content, fleet, provisioning,
+two fill rounds (the second one from peers), then the client plays; and take it down again."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+
+from control_plane.common.settings import ServiceSettings
+from control_plane.seed.media import default_cache_dir
+from control_plane.seed.upload import seed_catalog
+from lab import appliances
+from lab.aws import materialize, new_secret, service_env, start_moto
+from lab.control_plane import FleetAdmin, run_job, start_gateway
+from lab.errors import LabError
+from lab.image import ImageBuildError, ensure_image
+from lab.plan import LabPlan
+from lab.processes import ProcessTable
+from lab.wheelhouse import WheelhouseError
+from lab.wheelhouse import build as build_wheelhouse
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+STATE_DIR = REPO / "lab" / ".state"
+NAME_PREFIX = "edgefill-lab"
+MANIFEST_JOB = "fleet-manifests"
+
+
+class LabRuntime(BaseModel):
+    """What `make demo` leaves running, saved so `demo-down` and `demo-chaos` can find it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    control_plane_url: str
+    moto_url: str
+    admin_token: str
+    env: dict[str, str]
+    appliances: dict[str, str]  # appliance id -> https base URL
+
+    def settings(self) -> ServiceSettings:
+        return settings_from_env(self.env)
+
+    def save(self, state_dir: Path) -> None:
+        path = state_dir / "runtime.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        tmp.chmod(0o600)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> LabRuntime:
+        path = state_dir / "runtime.json"
+        if not path.exists():
+            raise LabError("the lab is not up (no lab/.state/runtime.json): run `make demo`")
+        return cls.model_validate_json(path.read_text())
+
+
+def settings_from_env(env: dict[str, str]) -> ServiceSettings:
+    """ServiceSettings as the service processes see them, built from their environment."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return ServiceSettings()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class Steps:
+    """Prints each step with its duration; a failing step says which one it was."""
+
+    console: Console
+
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        started = time.monotonic()
+        self.console.print(f"[bold]-> {title}[/bold]")
+        try:
+            yield
+        except LabError:
+            self.console.print(f"[red]   failed: {title}[/red]")
+            raise
+        self.console.print(f"   done in {time.monotonic() - started:.1f}s")
+
+
+def _wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1.0)
+    raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> LabRuntime:
+    """Everything up to a filled fleet; returns what is running (also saved to state_dir)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    processes = ProcessTable(state_dir)
+    steps = Steps(console)
+    admin_token, signing_secret = new_secret(), new_secret()
+
+    with steps.step("appliance image (debootstrap'd Debian 12 with systemd, cached)"):
+        try:
+            image = ensure_image()
+        except ImageBuildError as exc:
+            raise LabError(str(exc)) from exc
+    with steps.step(f"{len(plan.all_appliances())} appliance hosts as podman containers"):
+        appliances.start_hosts(plan, image)
+    with steps.step("agent wheelhouse (project wheel + locked base dependencies)"):
+        try:
+            wheelhouse = state_dir / "wheelhouse"
+            build_wheelhouse(wheelhouse)
+        except WheelhouseError as exc:
+            raise LabError(str(exc)) from exc
+    with steps.step("AWS stand-in: moto server, resources materialized from the Pulumi program"):
+        moto_url = start_moto(processes, bind_ip=plan.gateway_ip)
+        aws = materialize(moto_url, name_prefix=NAME_PREFIX)
+        env = service_env(aws, admin_token=admin_token, signing_secret=signing_secret)
+        settings = settings_from_env(env)
+    with steps.step("control plane: every service behind the local gateway (uvicorn)"):
+        api_url = start_gateway(processes, bind_ip=plan.gateway_ip, env=env)
+    with steps.step(f"content: {plan.titles} titles encoded to HLS with ffmpeg, into the origin"):
+        seed_catalog(
+            settings,
+            titles=plan.titles,
+            duration_s=plan.seconds_per_title,
+            cache_dir=default_cache_dir(),
+        )
+    admin = FleetAdmin(api_url, admin_token)
+    runtime = LabRuntime(
+        control_plane_url=api_url,
+        moto_url=moto_url,
+        admin_token=admin_token,
+        env=env,
+        appliances={
+            a.appliance_id: f"https://{plan.appliance_ip(a)}" for _s, a in plan.all_appliances()
+        },
+    )
+    runtime.save(state_dir)
+    try:
+        with steps.step("fleet: sites, clusters, appliances and bootstrap tokens"):
+            admin.declare(plan, forced_window={"start": "03:00", "end": "03:01"})
+            tokens = {
+                a.appliance_id: admin.bootstrap_token(a.appliance_id)
+                for _s, a in plan.all_appliances()
+            }
+        with steps.step(
+            "provision: ansible-playbook playbooks/site.yml over the podman connection"
+        ):
+            inventory = appliances.write_inventory(
+                plan,
+                state_dir / "inventory",
+                control_plane_url=api_url,
+                admin_token=admin_token,
+                bootstrap_tokens=tokens,
+                wheelhouse=wheelhouse,
+            )
+            appliances.provision(inventory, log=state_dir / "logs" / "site.yml.log")
+        fill_rounds(plan, settings, steps, console)
+    finally:
+        admin.close()
+    return runtime
+
+
+def fill_rounds(plan: LabPlan, settings: ServiceSettings, steps: Steps, console: Console) -> None:
+    """Round one fills from the origin; round two's manifests rank round one's holders first."""
+    console.print(
+        "   [yellow]the demo forces the fill window open: `appliance-agent fill --now`[/yellow]"
+    )
+    for number, members in (
+        (1, appliances.first_round(plan)),
+        (2, appliances.second_round(plan)),
+    ):
+        if not members:
+            continue
+        with steps.step(
+            f"fill round {number}: manifests, then {[a.appliance_id for a in members]}"
+        ):
+            run_job(MANIFEST_JOB, settings)
+            for appliance in members:
+                appliances.agent(appliance.appliance_id, "fill", "--now")
+            # The control plane learns what they hold from their next heartbeats.
+            for appliance in members:
+                _wait_until(
+                    partial(_reports_complete, appliance.appliance_id),
+                    timeout=120,
+                    what=f"{appliance.appliance_id} to report a complete fill",
+                )
+
+
+def _reports_complete(appliance_id: str) -> bool:
+    status = appliances.agent_status(appliance_id)
+    return bool(status.get("fill", {}).get("last_result") == "ok")
+
+
+def take_down(console: Console, state_dir: Path = STATE_DIR) -> None:
+    """Stop every process and remove every container and network the lab started."""
+    stopped = ProcessTable(state_dir).stop_all()
+    removed = appliances.remove_all()
+    runtime = state_dir / "runtime.json"
+    if runtime.exists():
+        runtime.unlink()
+    console.print(f"stopped processes: {', '.join(stopped) or 'none'}")
+    console.print(f"removed containers: {', '.join(removed) or 'none'}")
+
+
+def write_json(path: Path, data: object) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
