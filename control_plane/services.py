@@ -77,6 +77,7 @@ _SERVICE_MODULES: tuple[str, ...] = (
     "control_plane.catalog.spec",
     "control_plane.auth.spec",
     "control_plane.billing.spec",
+    "control_plane.recommendations.spec",
     "control_plane.fleet.spec",
 )
 

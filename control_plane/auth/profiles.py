@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -80,6 +81,18 @@ class ProfileStore:
                 ExpressionAttributeValues={":a": account_id},
             )["Items"]
         return [_profile(item) for item in items]
+
+    def scan(self) -> Iterator[Profile]:
+        """Every profile of every account (for batch jobs)."""
+        kwargs: dict[str, Any] = {}
+        while True:
+            with unavailable_on_aws_error("scan profiles"):
+                page = self._profiles.scan(**kwargs)
+            for item in page.get("Items", []):
+                yield _profile(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, *, account_id: str, profile_id: str) -> Profile:
         with unavailable_on_aws_error("read the profile"):

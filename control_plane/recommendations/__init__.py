@@ -1,0 +1,1 @@
+"""Recommendations service: viewing events per profile, the nightly batch, per-profile picks."""
