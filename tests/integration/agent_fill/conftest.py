@@ -17,8 +17,6 @@ from tests.integration.agent_fill.agent_lab import (
 )
 from tests.integration.agent_fill.fleet_stub import fleet_stub
 
-pytestmark = pytest.mark.nginx
-
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[AgentLab]:

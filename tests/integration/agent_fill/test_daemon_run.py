@@ -11,8 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.integration.agent_fill.agent_lab import AgentLab, make_objects, manifest_body, write_tree
 from tests.integration.agent_fill.static_nginx import static_nginx
+
+pytestmark = pytest.mark.nginx
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from tests.integration.agent_fill.agent_lab import (
     MIB,
     AgentLab,
@@ -14,6 +16,8 @@ from tests.integration.agent_fill.agent_lab import (
 )
 from tests.integration.agent_fill.conftest import S3Origin
 from tests.integration.agent_fill.static_nginx import static_nginx
+
+pytestmark = pytest.mark.nginx
 
 
 def test_clean_fill_from_the_origin_holds_exactly_the_manifest(

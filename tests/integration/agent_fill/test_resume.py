@@ -6,10 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from appliance_agent.fill import SilentObserver
 from appliance_agent.fill_cycle import FillCycle, http_client
 from tests.integration.agent_fill.agent_lab import (
     MIB,
@@ -20,7 +25,17 @@ from tests.integration.agent_fill.agent_lab import (
 )
 from tests.integration.agent_fill.static_nginx import static_nginx
 
+pytestmark = pytest.mark.nginx
+
 ROOT = Path(__file__).resolve().parents[3]
+
+
+def _eventually(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout_s} s")
+        time.sleep(0.02)
 
 
 def _wait_for_partial(partial_dir: Path, *, at_least: int, timeout_s: float = 30.0) -> None:
@@ -59,6 +74,8 @@ def test_resume_after_killing_the_agent_mid_object_refetches_no_completed_byte(
         kept = partial.stat().st_size
         assert 2 * MIB <= kept < big[0].size
         assert big[0].key not in lab.served_files()  # nothing partial is ever served
+        # nginx logs the cut-off request once it notices the closed connection: wait for it.
+        _eventually(lambda: len(origin.requests()) == len(objects))
         first_run = len(origin.requests())
 
         report = lab.fill()
@@ -73,6 +90,14 @@ def test_resume_after_killing_the_agent_mid_object_refetches_no_completed_byte(
     assert lab.served_files() == {o.key: o.sha256 for o in objects}
 
 
+class _CloseWindowOnFirstBytes(SilentObserver):
+    def __init__(self, closed: threading.Event) -> None:
+        self._closed = closed
+
+    def advanced(self, nbytes: int) -> None:
+        self._closed.set()
+
+
 def test_a_download_in_flight_at_the_window_end_is_parked_then_resumed(
     lab: AgentLab, tmp_path: Path
 ) -> None:
@@ -81,12 +106,21 @@ def test_a_download_in_flight_at_the_window_end_is_parked_then_resumed(
     write_tree(origin_root, objects)
     with static_nginx(origin_root, tmp_path / "origin-nginx") as origin:
         lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)]))
-        config = lab.config(max_fill_rate=4_000_000, window_park_grace_s=0.3)
+        config = lab.config(max_fill_rate=2_000_000, window_park_grace_s=60)
+        window_end = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)
+        # The clock stands just before the window's end until the first bytes arrive, then
+        # jumps past the end and its grace: the download is in flight when the window closes.
+        closed = threading.Event()
+        observer = _CloseWindowOnFirstBytes(closed)
+
+        def clock() -> datetime:
+            return window_end + timedelta(hours=1 if closed.is_set() else 0, seconds=-1)
+
         with http_client(config) as client:
-            cycle = FillCycle(config, client=client)
+            cycle = FillCycle(config, client=client, clock=clock)
             manifest = cycle.refresh().manifest
             assert manifest is not None
-            parked = cycle.fill(manifest, deadline=datetime.now(UTC) + timedelta(seconds=0.2))
+            parked = cycle.fill(manifest, deadline=window_end, observer=observer)
 
         (partial,) = (lab.store_path / ".partial").glob("*.part")
         kept = partial.stat().st_size
@@ -98,6 +132,38 @@ def test_a_download_in_flight_at_the_window_end_is_parked_then_resumed(
     assert lab.status().fill.last_result == "ok"
     assert resumed.bytes_transferred == objects[0].size - kept
     assert lab.served_files() == {objects[0].key: objects[0].sha256}
+
+
+def test_within_the_grace_the_download_in_flight_finishes_and_no_new_one_starts(
+    lab: AgentLab, tmp_path: Path
+) -> None:
+    objects = make_objects(2, min_size=MIB, max_size=MIB, seed=14)
+    origin_root = tmp_path / "origin"
+    write_tree(origin_root, objects)
+    with static_nginx(origin_root, tmp_path / "origin-nginx") as origin:
+        lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)]))
+        config = lab.config(concurrency=1, window_park_grace_s=3600)
+        window_end = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)
+        closed = threading.Event()
+
+        def clock() -> datetime:
+            # Past the end once bytes flow, but well inside the grace.
+            return window_end + timedelta(seconds=1 if closed.is_set() else -1)
+
+        with http_client(config) as client:
+            cycle = FillCycle(config, client=client, clock=clock)
+            manifest = cycle.refresh().manifest
+            assert manifest is not None
+            report = cycle.fill(
+                manifest, deadline=window_end, observer=_CloseWindowOnFirstBytes(closed)
+            )
+        requests = origin.requests()
+
+    assert (report.objects_fetched, report.objects_parked) == (1, 0)
+    assert report.stop_reason == "fill window closed"
+    assert report.result == "partial"
+    assert [r.uri for r in requests] == [f"/{objects[0].key}"]
+    assert set(lab.served_files()) == {objects[0].key}
 
 
 def test_no_download_starts_after_the_window_has_closed(lab: AgentLab, tmp_path: Path) -> None:

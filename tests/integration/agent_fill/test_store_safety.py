@@ -23,6 +23,8 @@ from tests.integration.agent_fill.agent_lab import (
 )
 from tests.integration.agent_fill.static_nginx import StaticNginx, static_nginx
 
+pytestmark = pytest.mark.nginx
+
 
 @pytest.fixture
 def origin_tree(tmp_path: Path) -> Path:
