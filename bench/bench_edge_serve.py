@@ -15,9 +15,10 @@ Scenarios:
 and, without a target, HTTPS/HTTP for the appliance (user-space TLS costs CPU that wrk and
 nginx share on two cores).
 
-Each scenario runs EDGEFILL_BENCH_EDGE_ROUNDS (default 3) pairs, plain then appliance, each
-wrk run EDGEFILL_BENCH_EDGE_SECONDS (default 4) long; the reported figures are the pair with
-the median ratio, so a noisy neighbour on the machine hits both sides of a pair alike.
+Each scenario runs EDGEFILL_BENCH_EDGE_ROUNDS (default 5) pairs, alternating which side goes
+first, each wrk run EDGEFILL_BENCH_EDGE_SECONDS (default 3) long; the reported figures are the
+pair with the median ratio, so a noisy neighbour on the machine hits both sides of a pair
+alike. nginx's worker CPU per request is reported too: it barely moves with machine load.
 
 Every response must be 2xx (a 403 would make the appliance look fast): any non-2xx or socket
 error fails the run. The result line's value is the http-2m ratio; `ok` holds only if all three
@@ -47,8 +48,8 @@ from appliance_agent.serve.signing_secrets import SigningSecretStore
 from bench.result import emit, make_result
 from edgefill_contracts import SigningSecret, SigningSecretSet, sign_path
 
-SECONDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_SECONDS", "4"))
-ROUNDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_ROUNDS", "3"))
+SECONDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_SECONDS", "3"))
+ROUNDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_ROUNDS", "5"))
 CONNECTIONS = 16
 SEGMENTS = 32
 SEGMENT_BYTES = 2 << 20
@@ -188,21 +189,72 @@ def _make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _measure(
-    name: str, *, plain: tuple[str, Path], appliance: tuple[str, Path]
-) -> dict[str, WrkRun]:
-    """Warm both sides, then ROUNDS pairs (plain, appliance); keep the pair with the median ratio."""
-    run_wrk(*plain)
-    run_wrk(*appliance)
-    pairs = []
-    for _ in range(ROUNDS):
-        pair = {"plain": run_wrk(*plain), "appliance": run_wrk(*appliance)}
+def _worker_cpu_s(nginx: Nginx) -> float:
+    """User + system CPU seconds of nginx's workers (all their threads) so far."""
+    ticks = 0
+    for pid in nginx.worker_pids():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Side:
+    base_url: str
+    script: Path
+    nginx: Nginx
+
+
+def _run_side(side: Side) -> tuple[WrkRun, float]:
+    """One wrk run and nginx's CPU microseconds per request during it."""
+    before = _worker_cpu_s(side.nginx)
+    run = run_wrk(side.base_url, side.script)
+    cpu = _worker_cpu_s(side.nginx) - before
+    return run, 1e6 * cpu / max(run.requests_per_s * SECONDS, 1.0)
+
+
+@dataclass(frozen=True)
+class Pair:
+    plain: WrkRun
+    appliance: WrkRun
+    plain_cpu_us: float
+    appliance_cpu_us: float
+
+    @property
+    def ratio(self) -> float:
+        return self.appliance.bytes_per_s / self.plain.bytes_per_s
+
+    def as_dict(self, target: float | None) -> dict[str, object]:
+        return {
+            "plain": {
+                **self.plain.as_dict(),
+                "nginx_cpu_us_per_request": round(self.plain_cpu_us, 1),
+            },
+            "appliance": {
+                **self.appliance.as_dict(),
+                "nginx_cpu_us_per_request": round(self.appliance_cpu_us, 1),
+            },
+            "ratio": round(self.ratio, 4),
+            "target": target,
+            "ok": None if target is None else self.ratio >= target,
+        }
+
+
+def _measure(name: str, *, plain: Side, appliance: Side) -> Pair:
+    """Warm both sides, then ROUNDS pairs, alternating which side goes first so that neither
+    always meets the machine in the same state; keep the pair with the median ratio."""
+    run_wrk(plain.base_url, plain.script)
+    run_wrk(appliance.base_url, appliance.script)
+    pairs: list[Pair] = []
+    for round_no in range(ROUNDS):
+        if round_no % 2 == 0:
+            (p_run, p_cpu), (a_run, a_cpu) = _run_side(plain), _run_side(appliance)
+        else:
+            (a_run, a_cpu), (p_run, p_cpu) = _run_side(appliance), _run_side(plain)
+        pair = Pair(plain=p_run, appliance=a_run, plain_cpu_us=p_cpu, appliance_cpu_us=a_cpu)
         pairs.append(pair)
-        print(
-            f"{name}: plain {pair['plain'].as_dict()} appliance {pair['appliance'].as_dict()}",
-            file=sys.stderr,
-        )
-    pairs.sort(key=lambda p: p["appliance"].bytes_per_s / p["plain"].bytes_per_s)
+        print(f"{name}: {pair.as_dict(TARGETS.get(name))}", file=sys.stderr)
+    pairs.sort(key=lambda p: p.ratio)
     return pairs[len(pairs) // 2]
 
 
@@ -284,7 +336,7 @@ def _run(root: Path) -> int:
         "https-2m": ("https", "2m"),
         "http-range-mp4": ("http", "range-mp4"),
     }
-    results: dict[str, dict[str, WrkRun]] = {}
+    results: dict[str, Pair] = {}
     appliance.start(settings.current_config)
     try:
         plain.start(root / "plain.conf")
@@ -293,43 +345,32 @@ def _run(root: Path) -> int:
             for name, (scheme, kind) in scenarios.items():
                 results[name] = _measure(
                     name,
-                    plain=(bases[("plain", scheme)], scripts[("plain", kind)]),
-                    appliance=(bases[("appliance", scheme)], scripts[("appliance", kind)]),
+                    plain=Side(bases[("plain", scheme)], scripts[("plain", kind)], plain),
+                    appliance=Side(
+                        bases[("appliance", scheme)], scripts[("appliance", kind)], appliance
+                    ),
                 )
         finally:
             plain.stop(graceful=False)
     finally:
         appliance.stop(graceful=False)
 
-    ratios = {
-        name: runs["appliance"].bytes_per_s / runs["plain"].bytes_per_s
-        for name, runs in results.items()
-    }
-    verdicts = {name: ratios[name] >= target for name, target in TARGETS.items()}
-    targets: dict[str, float | None] = {name: TARGETS.get(name) for name in results}
-    https_over_http = (
-        results["https-2m"]["appliance"].bytes_per_s / results["http-2m"]["appliance"].bytes_per_s
-    )
+    verdicts = {name: results[name].ratio >= target for name, target in TARGETS.items()}
+    http, https = results["http-2m"], results["https-2m"]
     result = make_result(
         name="edge-serve",
         metric="appliance/plain nginx throughput, 2 MiB segments over HTTP",
-        value=results["http-2m"]["appliance"].gbit_per_s,
+        value=http.appliance.gbit_per_s,
         unit="Gbit/s",
-        baseline=results["http-2m"]["plain"].gbit_per_s,
+        baseline=http.plain.gbit_per_s,
         target=TARGETS["http-2m"],
-        scenarios={
-            name: {
-                "appliance": runs["appliance"].as_dict(),
-                "plain": runs["plain"].as_dict(),
-                "ratio": round(ratios[name], 4),
-                "target": targets[name],
-                "ok": verdicts.get(name),
-            }
-            for name, runs in results.items()
-        },
-        appliance_https_over_http=round(https_over_http, 4),
-        ok_means="every scenario meets its target",
-        wrk=f"-t2 -c{CONNECTIONS} -d{SECONDS}s x {ROUNDS} pairs (median), one nginx worker per side",
+        scenarios={name: pair.as_dict(TARGETS.get(name)) for name, pair in results.items()},
+        appliance_https_over_http=round(
+            https.appliance.bytes_per_s / http.appliance.bytes_per_s, 4
+        ),
+        ok_means="every scenario with a target meets it",
+        wrk=f"-t2 -c{CONNECTIONS} -d{SECONDS}s, {ROUNDS} alternating pairs (median ratio), "
+        "one nginx worker per side, loopback",
     )
     emit(result.model_copy(update={"ok": all(verdicts.values())}))
     return 0
