@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from appliance_agent.fill import SilentObserver
+from appliance_agent.fill_cycle import FillCycle, http_client
 from appliance_agent.scrub import scrub_store
 from appliance_agent.store import Store
 from tests.integration.agent_fill.agent_lab import (
@@ -56,6 +56,27 @@ def small_filesystem(lab: AgentLab) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(lab.store_path)], check=True)
 
 
+class _FillDiskAfter(SilentObserver):
+    """Writes a ballast file until ENOSPC once `nbytes` have been downloaded."""
+
+    def __init__(self, ballast: Path, *, nbytes: int) -> None:
+        self._ballast = ballast
+        self._threshold = nbytes
+        self._seen = 0
+
+    def advanced(self, nbytes: int) -> None:
+        self._seen += nbytes
+        if self._seen < self._threshold or self._ballast.exists():
+            return
+        with open(self._ballast, "wb") as out:
+            try:
+                while True:
+                    out.write(b"\0" * 65536)
+                    out.flush()
+            except OSError:
+                return
+
+
 def _assert_store_consistent(lab: AgentLab, objects: list[ContentObject]) -> None:
     """Everything indexed is served and correct, and nothing served is wrong."""
     expected = {o.key: o.sha256 for o in objects}
@@ -73,35 +94,23 @@ def test_disk_full_mid_object_stops_cleanly_and_leaves_a_true_store(
     write_tree(origin_tree, objects)
     lab.fleet.serve(manifest_body(objects, lambda o: [nginx_origin.url(o.key)]))
     ballast = small_filesystem / "ballast"
-
-    def fill_the_disk_once_a_download_is_under_way() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            parts = list((small_filesystem / ".partial").glob("*.part"))
-            if any(p.stat().st_size > MIB for p in parts) and len(lab.index()) >= 1:
-                break
-            time.sleep(0.01)
-        with open(ballast, "wb") as out:
-            try:
-                while True:
-                    out.write(b"\0" * 65536)
-                    out.flush()
-            except OSError:
-                return
-
-    filler = threading.Thread(target=fill_the_disk_once_a_download_is_under_way)
-    filler.start()
-    report = lab.fill(concurrency=1, max_fill_rate=6_000_000)
-    filler.join()
+    # Another writer takes all the free space while the second object is streaming in.
+    observer = _FillDiskAfter(ballast, nbytes=objects[0].size + 256 * 1024)
+    config = lab.config(concurrency=1)
+    with http_client(config) as client:
+        cycle = FillCycle(config, client=client)
+        manifest = cycle.refresh().manifest
+        assert manifest is not None
+        report = cycle.fill(manifest, observer=observer)
 
     assert report.stop_reason == "disk full"
     assert report.result == "failed"
-    assert 1 <= report.objects_fetched < 3
+    assert report.objects_fetched == 1
     _assert_store_consistent(lab, objects)
     status = lab.status()
     assert status.fill.last_result == "failed"
     assert any("file system is full" in error for error in status.errors), status.errors
-    assert status.missing_count == 3 - report.objects_fetched
+    assert status.missing_count == 2
 
     ballast.unlink()
     again = lab.fill()
