@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -36,11 +37,14 @@ class StoredManifest:
     body: bytes
 
 
-def content_version(objects: list[ManifestObject], byte_budget: int) -> str:
-    """A version that changes whenever what the appliance must hold does (sources excluded:
-    a presigned origin URL changes on every run and must not force a new fill)."""
+def content_version(
+    objects: list[ManifestObject], byte_budget: int, *, fill_opens: datetime
+) -> str:
+    """A version that changes whenever what the appliance must hold does, and once per fill
+    window (whose opening it names), so each window's sources are fresh. Sources themselves are
+    excluded: a presigned origin URL differs on every run and must not force a rewrite."""
     digest = hashlib.sha256()
-    digest.update(str(byte_budget).encode())
+    digest.update(f"{byte_budget} {fill_opens.isoformat()}".encode())
     for obj in sorted(objects, key=lambda o: o.key):
         digest.update(f"\n{obj.key} {obj.size} {obj.sha256} {obj.priority}".encode())
     return "m" + digest.hexdigest()[:32]

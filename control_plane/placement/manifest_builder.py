@@ -52,6 +52,7 @@ def build_cluster_manifests(
     signing_keys: Sequence[SigningKey],
     origin: OriginSigner,
     fill_window: FillWindow,
+    fill_opens: datetime,
     sources_expire_at: datetime,
     now: datetime,
 ) -> list[Manifest]:
@@ -104,7 +105,7 @@ def build_cluster_manifests(
         manifests.append(
             Manifest(
                 appliance_id=member.appliance_id,
-                version=content_version(objects, member.byte_budget),
+                version=content_version(objects, member.byte_budget, fill_opens=fill_opens),
                 generated_at=now,
                 fill_window=fill_window,
                 byte_budget=member.byte_budget,

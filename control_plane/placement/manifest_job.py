@@ -1,15 +1,18 @@
 """The scheduled manifest job: before each site's fill window opens, place and write manifests.
 
-EventBridge (or the lab's timer) calls `run(settings)` hourly. A site is due when its next
-window opens within `lead`, or when one of its appliances has no manifest yet. Writing is
-idempotent: a manifest's version is a hash of its content, so an unchanged one is not rewritten.
+EventBridge (or the lab's timer) calls `run(settings)` hourly. Outside a site's fill window
+every run recomputes the site's manifests for its next window, so the last run before the
+window opens writes what the window fills, from the freshest popularity; while the window is
+open nothing changes under a running fill (except for an appliance with no manifest at all).
+Writing is idempotent: a version hashes the content and the window it is for, so an unchanged
+manifest is not rewritten within one cycle, and each window gets sources valid through it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from control_plane.common.settings import ServiceSettings
@@ -25,7 +28,6 @@ from control_plane.steering.rank import OriginSigner
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_LEAD = timedelta(hours=2)
 SOURCE_GRACE = timedelta(hours=1)
 
 
@@ -47,9 +49,7 @@ def write_due_manifests(
     origin: OriginSigner,
     now: datetime,
     policy: PlacementPolicy | None = None,
-    lead: timedelta = DEFAULT_LEAD,
     force: bool = False,
-    is_due: Callable[[str], bool] | None = None,
 ) -> dict[str, object]:
     """Write manifests for every due site's clusters; returns counts for the job's log."""
     catalog = {u.unit_id: u for u in units}
@@ -72,15 +72,14 @@ def write_due_manifests(
     for site_id, site in sorted(snapshot.sites.items()):
         window = next_window(site.fill_window, now=now)
         site_appliances = [a for a in snapshot.appliances if a.appliance.site_id == site_id]
-        due = (
-            force
-            or window.opens - now <= lead
-            or any(
-                context.manifests.latest_version(a.appliance.appliance_id) is None
-                for a in site_appliances
-            )
-            or (is_due is not None and is_due(site_id))
-        )
+        filling = window.opens <= now < window.closes and not force
+        # Mid-fill, only an appliance with no manifest at all gets one (its peers keep theirs).
+        writable = {
+            a.appliance.appliance_id
+            for a in site_appliances
+            if not filling or context.manifests.latest_version(a.appliance.appliance_id) is None
+        }
+        due = bool(writable)
         if not due or not site_appliances:
             continue
         due_sites.append(site_id)
@@ -95,10 +94,13 @@ def write_due_manifests(
                 signing_keys=as_signing_keys(secrets),
                 origin=origin,
                 fill_window=site.fill_window,
+                fill_opens=window.opens,
                 sources_expire_at=window.closes + SOURCE_GRACE,
                 now=now,
             )
             for manifest in manifests:
+                if manifest.appliance_id not in writable:
+                    continue
                 if context.manifests.write(manifest):
                     written += 1
                 else:

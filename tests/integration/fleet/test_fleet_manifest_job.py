@@ -74,36 +74,41 @@ def test_the_scheduled_job_writes_manifests_with_presigned_origin_urls(fleet: Fl
     assert "X-Amz-Signature=" in origin
 
 
-def test_sites_are_due_only_shortly_before_their_window(fleet: FleetHarness) -> None:
+def test_manifests_do_not_change_during_a_fill_and_renew_for_each_window(
+    fleet: FleetHarness,
+) -> None:
     _seed_catalog(fleet, 1)
     fleet.put_site("ams-1")  # window 02:00-14:00 UTC
     fleet.put_cluster("c1", "ams-1")
     fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1", budget=10_000)
-    units = list(units_from_catalog(fleet.settings))
 
     def origin(*, key: str, expires_at: datetime) -> str:
-        return f"https://origin.example/{key}"
+        return f"https://origin.example/{key}?until={int(expires_at.timestamp())}"
 
-    first = write_due_manifests(
-        context=fleet.context,
-        units=units,
-        origin=origin,
-        now=datetime(2026, 3, 1, 16, 0, tzinfo=UTC),
-    )
-    assert first["sites"] == ["ams-1"], "an appliance without a manifest is always due"
+    def job(at: datetime) -> dict[str, object]:
+        units = list(units_from_catalog(fleet.settings))
+        return write_due_manifests(context=fleet.context, units=units, origin=origin, now=at)
+
+    evening = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
+    assert job(evening) == {"written": 1, "unchanged": 0, "sites": ["ams-1"]}
+    assert job(evening + timedelta(hours=1)) == {"written": 0, "unchanged": 1, "sites": ["ams-1"]}
     _seed_catalog(fleet, 2)
-    units = list(units_from_catalog(fleet.settings))
-    afternoon = write_due_manifests(
-        context=fleet.context,
-        units=units,
-        origin=origin,
-        now=datetime(2026, 3, 1, 16, 0, tzinfo=UTC),
-    )
-    assert afternoon == {"written": 0, "unchanged": 0, "sites": []}
-    night = write_due_manifests(
-        context=fleet.context,
-        units=units,
-        origin=origin,
-        now=datetime(2026, 3, 2, 2, 0, tzinfo=UTC) - timedelta(hours=1),
-    )
-    assert night == {"written": 1, "unchanged": 0, "sites": ["ams-1"]}
+    assert job(evening + timedelta(hours=2)) == {"written": 1, "unchanged": 0, "sites": ["ams-1"]}
+    before = fleet.context.manifests.latest("a1")
+    assert before is not None
+    manifest = Manifest.model_validate_json(before.body)
+    assert str(manifest.objects[0].sources[-1]).endswith(
+        f"until={int(datetime(2026, 3, 2, 15, 0, tzinfo=UTC).timestamp())}"
+    ), "sources last through the coming window plus an hour"
+
+    _seed_catalog(fleet, 3)
+    during = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    assert job(during) == {"written": 0, "unchanged": 0, "sites": []}, "no change mid-fill"
+    fleet.put_appliance("a2", site_id="ams-1", cluster_id="c1", budget=10_000)
+    joined = job(during)
+    assert joined == {"written": 1, "unchanged": 0, "sites": ["ams-1"]}, "only the newcomer"
+    assert fleet.context.manifests.latest_version("a1") == before.version
+    after = job(datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
+    assert after == {"written": 2, "unchanged": 0, "sites": ["ams-1"]}
+    latest = fleet.context.manifests.latest("a1")
+    assert latest is not None and latest.version != before.version
