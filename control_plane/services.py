@@ -78,6 +78,7 @@ _SERVICE_MODULES: tuple[str, ...] = (
     "control_plane.auth.spec",
     "control_plane.billing.spec",
     "control_plane.recommendations.spec",
+    "control_plane.playback.spec",
     "control_plane.fleet.spec",
 )
 

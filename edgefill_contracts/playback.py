@@ -25,5 +25,9 @@ class PlaybackResponse(BaseModel):
     title_id: str
     rendition: str
     playlist: str = Field(description="Path of the playlist relative to each URL's base.")
+    files: list[str] = Field(
+        default_factory=list,
+        description="Every file of the rendition (playlist first), relative to each URL's base.",
+    )
     urls: list[PlaybackUrl]
     origin: PlaybackUrl

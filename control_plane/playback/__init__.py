@@ -1,0 +1,1 @@
+"""Playback service: entitled, maturity-checked, steered and signed URLs for one title."""

@@ -1,0 +1,32 @@
+"""The playback service's FastAPI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from control_plane.auth.app import install_subscriber_auth
+from control_plane.auth.profiles import ProfileStore
+from control_plane.billing.service import billing_from_settings
+from control_plane.catalog.store import CatalogStore
+from control_plane.common.app_factory import create_service_app
+from control_plane.common.settings import ServiceSettings
+from control_plane.playback.routes import router
+from control_plane.playback.service import Playback
+from control_plane.playback.title_cache import TitleCache
+from control_plane.recommendations.events import EventStore
+from control_plane.steering import S3OriginSigner
+from control_plane.steering.loader import FleetViewCache
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    app = create_service_app(service="playback", settings=settings, routers=[router])
+    install_subscriber_auth(app, settings)
+    app.state.playback = Playback(
+        profiles=ProfileStore.from_settings(settings),
+        billing=billing_from_settings(settings),
+        titles=TitleCache(CatalogStore.from_settings(settings)),
+        fleet=FleetViewCache(settings=settings),
+        origin=S3OriginSigner(settings=settings),
+        events=EventStore.from_settings(settings),
+    )
+    return app

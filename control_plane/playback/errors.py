@@ -1,0 +1,29 @@
+"""Why playback refused, each a 4xx through the shared app factory.
+
+Forbidden (403)
+├── NotEntitled: no active subscription
+├── MaturityRestricted: the title is rated above the profile's limit
+└── RenditionNotAllowed: the plan does not include that quality
+NotFound (404)
+└── RenditionMissing: the title has no such rendition
+"""
+
+from __future__ import annotations
+
+from control_plane.common.errors import Forbidden, NotFound
+
+
+class NotEntitled(Forbidden):
+    code = "not_entitled"
+
+
+class MaturityRestricted(Forbidden):
+    code = "maturity_restricted"
+
+
+class RenditionNotAllowed(Forbidden):
+    code = "rendition_not_allowed"
+
+
+class RenditionMissing(NotFound):
+    code = "rendition_missing"

@@ -1,0 +1,121 @@
+"""Starting playback: who, what, whether allowed, which rendition, from where; then record it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from control_plane.auth.profiles import ProfileStore
+from control_plane.auth.tokens import Subscriber
+from control_plane.billing.service import Billing, entitlement
+from control_plane.catalog.models import Rendition, Title
+from control_plane.playback.errors import (
+    MaturityRestricted,
+    NotEntitled,
+    RenditionMissing,
+    RenditionNotAllowed,
+)
+from control_plane.playback.title_cache import TitleCache
+from control_plane.recommendations.events import EventStore
+from control_plane.recommendations.models import EventKind, ViewingEvent
+from control_plane.steering import FleetView, OriginSigner, rank_sources
+from edgefill_contracts import PlaybackResponse
+
+logger = logging.getLogger(__name__)
+
+URL_TTL = timedelta(hours=6)
+
+
+class FleetViews(Protocol):
+    """The current fleet as steering sees it (steering.loader.FleetViewCache in service)."""
+
+    def current(self) -> FleetView: ...
+
+
+@dataclass(frozen=True)
+class Playback:
+    profiles: ProfileStore
+    billing: Billing
+    titles: TitleCache
+    fleet: FleetViews
+    origin: OriginSigner
+    events: EventStore
+    url_ttl: timedelta = URL_TTL
+
+
+def choose_rendition(title: Title, *, requested: str | None, max_rendition: str) -> Rendition:
+    """The requested rendition if the plan allows it, else the best one the plan allows."""
+    ceiling = int(max_rendition[:-1])
+    if requested is not None:
+        rendition = title.rendition(requested)
+        if rendition is None:
+            offered = ", ".join(r.name for r in title.renditions) or "none"
+            raise RenditionMissing(f"{title.title_id} has no {requested}; it offers: {offered}")
+        if rendition.height > ceiling:
+            raise RenditionNotAllowed(
+                f"your plan streams up to {max_rendition}; change plan for {requested}"
+            )
+        return rendition
+    allowed = [r for r in title.renditions if r.height <= ceiling]
+    if not allowed:
+        raise RenditionMissing(
+            f"{title.title_id} has no rendition at or below your plan's {max_rendition}"
+        )
+    return max(allowed, key=lambda r: r.height)
+
+
+def start_playback(
+    playback: Playback,
+    *,
+    subscriber: Subscriber,
+    profile_id: str,
+    title_id: str,
+    rendition: str | None,
+    client_ip: str,
+    now: datetime | None = None,
+) -> PlaybackResponse:
+    """Check profile, entitlement and maturity; pick the rendition; steer; record the play."""
+    now = now or datetime.now(UTC)
+    profile = playback.profiles.get(account_id=subscriber.account_id, profile_id=profile_id)
+    allowed = entitlement(playback.billing, account_id=subscriber.account_id)
+    if not allowed.entitled or allowed.max_rendition is None:
+        raise NotEntitled("this account has no active subscription; subscribe to a plan to play")
+    title = playback.titles.get(title_id)
+    if not profile.max_maturity.allows(title.maturity):
+        raise MaturityRestricted(
+            f"this profile is limited to {profile.max_maturity.value}; the title is rated "
+            f"{title.maturity.value}"
+        )
+    chosen = choose_rendition(title, requested=rendition, max_rendition=allowed.max_rendition)
+    decision = rank_sources(
+        view=playback.fleet.current(),
+        client_ip=client_ip,
+        title_id=title.title_id,
+        rendition=chosen.name,
+        origin_key=chosen.playlist,
+        session_id=subscriber.session_id,
+        now=now,
+        ttl=playback.url_ttl,
+        origin=playback.origin,
+    )
+    playback.events.record(
+        ViewingEvent(
+            title_id=title.title_id,
+            kind=EventKind.PLAY,
+            account_id=subscriber.account_id,
+            profile_id=profile.profile_id,
+            region=profile.region,
+            at=now,
+        )
+    )
+    prefix = f"{title.title_id}/"
+    return PlaybackResponse(
+        title_id=title.title_id,
+        rendition=chosen.name,
+        playlist=chosen.playlist.removeprefix(prefix),
+        files=[f.key.removeprefix(prefix) for f in chosen.files],
+        urls=list(decision.urls),
+        origin=decision.origin,
+    )

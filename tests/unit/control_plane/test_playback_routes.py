@@ -1,0 +1,176 @@
+"""Playback against moto: token, entitlement, maturity, rendition choice, steering, play event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from control_plane.auth.models import ProfileCreate
+from control_plane.auth.profiles import ProfileStore
+from control_plane.catalog.models import MaturityRating, Title
+from control_plane.common.settings import ServiceSettings
+from control_plane.playback.app import create_app
+from control_plane.recommendations.events import EventStore
+from edgefill_contracts import PlaybackResponse
+from edgefill_contracts.signing import compute_token, parse_signed_path
+from tests.support.playback_world import (
+    CLIENT_IP,
+    OUTSIDE_IP,
+    SECRET,
+    StaticFleet,
+    Viewer,
+    expiry_window,
+    put_titles,
+    subscribed_viewer,
+)
+from tests.support.subscriber import signed_in_user
+
+
+@pytest.fixture
+def titles(stack: ServiceSettings) -> list[Title]:
+    return put_titles(stack, 8)
+
+
+def make_client(stack: ServiceSettings, titles: list[Title], ip: str = CLIENT_IP) -> TestClient:
+    app = create_app(stack)
+    app.state.playback = replace(app.state.playback, fleet=StaticFleet(titles))
+    return TestClient(app, client=(ip, 40000))
+
+
+@pytest.fixture
+def client(stack: ServiceSettings, titles: list[Title]) -> Iterator[TestClient]:
+    with make_client(stack, titles) as client:
+        yield client
+
+
+@pytest.fixture
+def viewer(stack: ServiceSettings) -> Viewer:
+    return subscribed_viewer(stack)  # standard plan: up to 240p
+
+
+def title_rated(titles: list[Title], *ratings: MaturityRating) -> Title:
+    return next(t for t in titles if t.maturity in ratings)
+
+
+def test_play_returns_signed_ranked_urls_and_records_the_play(
+    client: TestClient, stack: ServiceSettings, viewer: Viewer, titles: list[Title]
+) -> None:
+    title = titles[0]
+    response = client.post(
+        "/playback/start",
+        json={"profile_id": viewer.profile_id, "title_id": title.title_id},
+        headers=viewer.user.headers,
+    )
+    assert response.status_code == 200, response.text
+    body = PlaybackResponse.model_validate(response.json())
+    assert body.rendition == "240p"  # the best the standard plan allows
+    assert body.playlist == "240p/index.m3u8"
+    assert body.files == ["240p/index.m3u8", "240p/seg_00001.ts"]
+    assert {u.appliance_id for u in body.urls} == {"appliance-1", "appliance-2"}
+    low, high = expiry_window()
+    for url in body.urls:
+        assert low < url.expires_at < high
+        signed = parse_signed_path("/" + url.url.split("/", 3)[3] + "x")
+        assert signed.title == title.title_id
+        assert signed.token == compute_token(
+            secret=SECRET.secret.get_secret_value(), title=title.title_id, expires=signed.expires
+        )
+    assert body.origin.appliance_id is None
+    assert f"{title.title_id}/240p/index.m3u8" in body.origin.url
+    events = list(EventStore.from_settings(stack).since(datetime(2020, 1, 1, tzinfo=UTC)))
+    assert [(e.title_id, e.kind.value, e.profile_id) for e in events] == [
+        (title.title_id, "play", viewer.profile_id)
+    ]
+
+
+def test_a_client_outside_every_site_gets_only_the_origin(
+    stack: ServiceSettings, titles: list[Title], viewer: Viewer
+) -> None:
+    with make_client(stack, titles, ip=OUTSIDE_IP) as client:
+        response = client.post(
+            "/playback/start",
+            json={"profile_id": viewer.profile_id, "title_id": titles[0].title_id},
+            headers=viewer.user.headers,
+        )
+    assert response.status_code == 200
+    assert response.json()["urls"] == [] and response.json()["origin"]["url"]
+
+
+def test_requested_rendition_within_the_plan(
+    client: TestClient, viewer: Viewer, titles: list[Title]
+) -> None:
+    response = client.post(
+        "/playback/start",
+        json={"profile_id": viewer.profile_id, "title_id": titles[0].title_id, "rendition": "144p"},
+        headers=viewer.user.headers,
+    )
+    assert response.json()["rendition"] == "144p"
+
+
+@pytest.mark.parametrize(
+    ("rendition", "status", "code"),
+    [("360p", 403, "rendition_not_allowed"), ("1080p", 404, "rendition_missing")],
+)
+def test_rendition_failures(
+    client: TestClient, viewer: Viewer, titles: list[Title], rendition: str, status: int, code: str
+) -> None:
+    response = client.post(
+        "/playback/start",
+        json={
+            "profile_id": viewer.profile_id,
+            "title_id": titles[0].title_id,
+            "rendition": rendition,
+        },
+        headers=viewer.user.headers,
+    )
+    assert (response.status_code, response.json()["error"]) == (status, code)
+
+
+def test_kids_profile_cannot_play_a_mature_title(
+    client: TestClient, viewer: Viewer, titles: list[Title]
+) -> None:
+    mature = title_rated(titles, MaturityRating.R, MaturityRating.NC_17, MaturityRating.PG_13)
+    response = client.post(
+        "/playback/start",
+        json={"profile_id": viewer.kids_profile_id, "title_id": mature.title_id},
+        headers=viewer.user.headers,
+    )
+    assert (response.status_code, response.json()["error"]) == (403, "maturity_restricted")
+
+
+def test_without_a_subscription_playback_is_refused(
+    client: TestClient, stack: ServiceSettings, titles: list[Title]
+) -> None:
+    user = signed_in_user(stack)
+    profile = ProfileStore.from_settings(stack).create(
+        account_id=user.account_id, profile=ProfileCreate(name="me")
+    )
+    response = client.post(
+        "/playback/start",
+        json={"profile_id": profile.profile_id, "title_id": titles[0].title_id},
+        headers=user.headers,
+    )
+    assert (response.status_code, response.json()["error"]) == (403, "not_entitled")
+
+
+def test_unknown_title_profile_and_token(client: TestClient, viewer: Viewer) -> None:
+    unknown_title = client.post(
+        "/playback/start",
+        json={"profile_id": viewer.profile_id, "title_id": "title-9999"},
+        headers=viewer.user.headers,
+    )
+    assert unknown_title.status_code == 404
+    unknown_profile = client.post(
+        "/playback/start",
+        json={"profile_id": "p-000000000000", "title_id": "title-0001"},
+        headers=viewer.user.headers,
+    )
+    assert unknown_profile.status_code == 404
+    no_token = client.post(
+        "/playback/start", json={"profile_id": viewer.profile_id, "title_id": "title-0001"}
+    )
+    assert no_token.status_code == 401
