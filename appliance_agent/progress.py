@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -25,7 +26,7 @@ logger = logging.getLogger(__name__)
 class RichProgress:
     """Two bars: objects (n/m) and bytes (size, rate, ETA). Use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -33,6 +34,7 @@ class RichProgress:
             DownloadColumn(),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
+            console=console,
         )
         self._objects: TaskID | None = None
         self._bytes: TaskID | None = None
