@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; pulumi dep
 
 from infra.config import PROJECT
 from infra.errors import InfraError
+
+logger = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"
 
@@ -232,6 +235,11 @@ def run_program(
     run and every output resolves, so checks inside them cannot pass silently.
     """
     loop = asyncio.new_event_loop()
+    # After a failure, the engine's leftover futures hold the same error the run raises;
+    # keep asyncio from printing each of them again when they are collected.
+    loop.set_exception_handler(
+        lambda _, context: logger.debug("after the run: %s", context.get("message"))
+    )
     asyncio.set_event_loop(loop)
     try:
         pulumi.runtime.set_all_config(dict(config), secret_keys)
@@ -243,6 +251,12 @@ def run_program(
 
         pulumi.runtime.test(body)()
     finally:
+        # A failed program leaves registrations pending; cancel and drain them so none is
+        # garbage-collected unawaited.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_default_executor())
         mocks.close_thread_loops(keep=loop)
         asyncio.set_event_loop(None)
