@@ -15,12 +15,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from appliance_agent import __version__
 from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.daemon import daemon_tasks, run_daemon
 from appliance_agent.errors import AgentError, ConfigError
 from appliance_agent.fill_cycle import FillCycle, http_client
+from appliance_agent.health.assembly import serving_tasks
+from appliance_agent.health.commands import add_commands as add_serving_commands
 from appliance_agent.manifest_cache import ManifestCache
 from appliance_agent.progress import LogProgress, RichProgress
 from appliance_agent.scrub import record_scrub, scrub_store
@@ -35,8 +38,8 @@ EXIT_CONFIG = 2
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
-    with http_client(config) as client:
-        run_daemon(daemon_tasks(config, FillCycle(config, client=client)))
+    with http_client(config) as client, serving_tasks(config) as serving:
+        run_daemon([*daemon_tasks(config, FillCycle(config, client=client)), *serving])
     return EXIT_OK
 
 
@@ -136,16 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="state, manifest, holdings, last fill, errors")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=cmd_status)
+    add_serving_commands(commands)  # register, render-nginx, drain, heartbeat
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     try:
         code: int = args.handler(args)
     except ConfigError as exc:
@@ -155,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
     return code
+
+
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever sys.stderr is now, so log lines print above a rich progress bar
+    (rich swaps sys.stderr while the bar is live) instead of through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def _config(args: argparse.Namespace) -> AgentConfig:
