@@ -124,3 +124,34 @@ def test_a_failed_refresh_keeps_the_previous_view(
 
     monkeypatch.setattr(cache, "_build", broken)
     assert cache.current() is first
+
+
+@pytest.mark.parametrize(
+    "held",
+    [
+        HeldDigest(manifest_version="m404"),
+        HeldDigest(manifest_version="../../etc"),
+        None,
+    ],
+    ids=["unknown-version", "hostile-version", "truncated-missing-list"],
+)
+def test_holdings_that_cannot_be_verified_are_not_steered_to(
+    fleet: FleetHarness, held: HeldDigest | None
+) -> None:
+    fleet.put_site("ams-1")
+    fleet.put_cluster("c1", "ams-1")
+    fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1", budget=100_000)
+    auth = fleet.register("a1")
+    write_due_manifests(context=fleet.context, units=_units(3), origin=_origin, now=fleet.clock.now)
+    manifest = Manifest.model_validate_json(
+        fleet.client.get("/fleet/v1/appliances/a1/manifest", headers=auth).content
+    )
+    report = held or HeldDigest(manifest_version=manifest.version, missing_truncated=True)
+    secret_ids = fleet.heartbeat("a1", auth)["signing_secret_ids"]
+    for _ in range(2):
+        fleet.clock.advance(10)
+        fleet.heartbeat("a1", auth, held=report, accepted_secret_ids=secret_ids)
+    cache = FleetViewCache(settings=fleet.settings, clock=fleet.clock, context=fleet.context)
+    view = cache.current()
+    assert view.eligible_appliances("ams-1"), "healthy and Serving"
+    assert _steer(fleet, cache).urls == ()
