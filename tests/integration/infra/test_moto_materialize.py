@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 
-from control_plane.common.settings import Environment, ServiceSettings
 from control_plane.services import all_services
 from infra.errors import MaterializeError
 from infra.moto_materialize import (
@@ -19,44 +16,9 @@ from infra.moto_materialize import (
     record_blueprint,
     replay_blueprint,
 )
+from tests.integration.infra.conftest import REGION, SERVICES, client, new_prefix, settings_for
 from tests.support.aws import MotoServer
 from tests.unit.infra.harness import TEST_SERVICES
-
-REGION = "us-east-1"
-SERVICES = (*all_services(), *TEST_SERVICES)
-
-
-def _prefix() -> str:
-    return "m" + uuid.uuid4().hex[:10]
-
-
-@pytest.fixture(scope="module")
-def materialized(moto_server: MotoServer) -> MaterializedStack:
-    """One materialization per module: running the whole program costs seconds on 2 cores."""
-    return materialize_stack(
-        endpoint_url=moto_server.endpoint_url,
-        name_prefix=_prefix(),
-        region=REGION,
-        services=SERVICES,
-    )
-
-
-def client(moto_server: MotoServer, service: Any) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=moto_server.endpoint_url)
-
-
-def settings_for(stack: MaterializedStack, moto_server: MotoServer) -> ServiceSettings:
-    exports = stack.exports
-    return ServiceSettings(
-        environment=Environment.DEVELOPMENT,
-        aws_region=REGION,
-        aws_endpoint_url=moto_server.endpoint_url,
-        name_prefix=exports["name_prefix"],
-        origin_bucket=exports["origin_bucket"],
-        manifest_bucket=exports["manifest_bucket"],
-        user_pool_id=exports["user_pool_id"],
-        user_pool_client_id=exports["user_pool_client_id"],
-    )
 
 
 def test_every_declared_table_exists_with_its_spec(
@@ -209,7 +171,7 @@ def test_replaying_the_blueprint_builds_what_the_program_builds(
 ) -> None:
     blueprint = record_blueprint(region=REGION, services=SERVICES)
     replayed = replay_blueprint(
-        blueprint, endpoint_url=moto_server.endpoint_url, name_prefix=_prefix()
+        blueprint, endpoint_url=moto_server.endpoint_url, name_prefix=new_prefix()
     )
     assert _describe(moto_server, dict(replayed.exports)) == _describe(
         moto_server, dict(materialized.exports)
@@ -235,7 +197,7 @@ def test_an_unreachable_moto_fails_with_the_endpoint_named() -> None:
     with pytest.raises(MaterializeError, match=r"is the moto server at http://127.0.0.1:9 up"):
         materialize_stack(
             endpoint_url="http://127.0.0.1:9",
-            name_prefix=_prefix(),
+            name_prefix=new_prefix(),
             region=REGION,
             services=TEST_SERVICES,
         )
