@@ -19,6 +19,11 @@ SERVICE = ServiceSpec(
     ),
     jobs=(
         ScheduledJob(
+            name="fleet-health-sweep",
+            function="control_plane.fleet.health_sweep:run",
+            schedule="rate(1 minute)",
+        ),
+        ScheduledJob(
             name="fleet-manifests",
             function="control_plane.placement.manifest_job:run",
             schedule="cron(15 * * * ? *)",

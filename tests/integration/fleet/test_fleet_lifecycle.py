@@ -143,3 +143,24 @@ def test_credential_rotation_revokes_the_old_secret(fleet: FleetHarness) -> None
         fleet.client.get("/fleet/v1/appliances/app-1/signing-secrets", headers=new_auth).status_code
         == 200
     )
+
+
+def test_the_health_sweep_records_a_silent_appliance_going_unhealthy(fleet: FleetHarness) -> None:
+    from control_plane.fleet.health_sweep import sweep
+
+    auth = _setup(fleet)
+    fleet.heartbeat("app-1", auth)
+    fleet.clock.advance(10)
+    fleet.heartbeat("app-1", auth)
+    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": []}
+    fleet.clock.advance(10)
+    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": []}, "one miss"
+    fleet.clock.advance(30)
+    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": ["app-1"]}
+    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": []}, "recorded once"
+    health = fleet.context.store.health.get({"appliance_id": "app-1"})
+    assert health is not None and not health.doc.healthy
+    assert "no heartbeat for" in health.doc.reason
+    audit = fleet.client.get("/fleet/v1/admin/appliances/app-1/audit", headers=fleet.admin).json()
+    assert audit[0]["action"] == "unhealthy"
+    assert "no heartbeat for" in audit[0]["reason"]

@@ -1,0 +1,62 @@
+"""The scheduled health sweep: silent appliances turn unhealthy in the table, with the reason.
+
+Steering and the inventory already judge silence on read (health.observe_silence); the sweep
+writes that verdict down, so the health table and the audit trail show when and why an
+appliance that stopped talking was taken out of steering.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from control_plane.common.settings import ServiceSettings
+from control_plane.fleet.context import FleetContext
+from control_plane.fleet.health import HealthRecord, observe_silence
+from control_plane.fleet.lifecycle import record_change
+from control_plane.fleet.models import Lifecycle
+from control_plane.fleet.state_machine import Actor
+
+logger = logging.getLogger(__name__)
+
+
+def run(settings: ServiceSettings) -> dict[str, object]:
+    """Entry point of the scheduled job (ScheduledJob.function)."""
+    return sweep(context=FleetContext.from_settings(settings), now=datetime.now(UTC))
+
+
+def sweep(*, context: FleetContext, now: datetime) -> dict[str, object]:
+    """Persist every health verdict that silence changed; returns the appliances that flipped."""
+    retired = {
+        a.appliance_id for a in context.store.appliances.scan() if a.lifecycle is Lifecycle.RETIRED
+    }
+    flipped: list[str] = []
+    for record in context.store.health.scan():
+        if record.appliance_id in retired:
+            continue
+        judged = observe_silence(record, now=now, policy=context.health_policy)
+        if judged.healthy == record.healthy:
+            continue
+
+        def persist(current: HealthRecord) -> HealthRecord:
+            # A heartbeat may have landed since the scan: judge the stored record again.
+            return observe_silence(current, now=now, policy=context.health_policy)
+
+        stored = context.store.health.update(
+            {"appliance_id": record.appliance_id}, persist, what="health"
+        )
+        if stored.healthy != record.healthy:
+            flipped.append(record.appliance_id)
+            record_change(
+                context.store,
+                appliance_id=record.appliance_id,
+                from_state=None,
+                to_state=None,
+                actor=Actor.REGISTRY,
+                action="healthy" if stored.healthy else "unhealthy",
+                reason=stored.reason,
+                now=now,
+            )
+    if flipped:
+        logger.warning("health sweep: %d appliances changed health: %s", len(flipped), flipped)
+    return {"flipped": flipped}
