@@ -1,0 +1,47 @@
+"""`make demo` / `make demo-down`: bring the local lab up and play titles, or take it down."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from rich.console import Console
+
+from lab.bring_up import STATE_DIR, bring_up, take_down
+from lab.errors import LabError
+from lab.plan import default_plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab.demo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="bring the lab up, fill, play titles, report")
+    up.add_argument("--titles", type=int, default=6)
+    commands.add_parser("down", help="stop every process and container the lab started")
+    args = parser.parse_args(argv)
+    console = Console()
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        filename=str(STATE_DIR / "lab.log") if STATE_DIR.exists() else None,
+    )
+    try:
+        if args.command == "down":
+            take_down(console)
+            return 0
+        plan = default_plan(titles=args.titles)
+        runtime = bring_up(plan, console)
+        console.print(f"control plane: {runtime.control_plane_url}")
+        for appliance_id, url in runtime.appliances.items():
+            console.print(f"appliance {appliance_id}: {url}")
+        console.print("stop it all with: make demo-down")
+        return 0
+    except LabError as exc:
+        console.print(f"[red]lab error:[/red] {exc}")
+        console.print("logs are in lab/.state/logs; `make demo-down` cleans up")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
