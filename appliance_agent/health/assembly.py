@@ -7,19 +7,23 @@ serve section never names them a second time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry
 
 from appliance_agent.config import AgentConfig
+from appliance_agent.daemon import EveryInterval, PeriodicTask
 from appliance_agent.health.access_log import AccessLogTail, ServingTally
 from appliance_agent.health.fleet_client import FleetClient
 from appliance_agent.health.heartbeat import HeartbeatTask
-from appliance_agent.health.metrics import HealthCollector
+from appliance_agent.health.metrics import HealthCollector, serve_metrics
 from appliance_agent.health.registration import ensure_registered
 from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
 from appliance_agent.health.stub_status import StubStatus, read_stub_status
-from appliance_agent.serve.apply import refresh_signing_secrets
+from appliance_agent.serve.apply import refresh_signing_secrets, render_and_install
 from appliance_agent.serve.drain import DrainController
 from appliance_agent.serve.ktls import ktls_active
 from appliance_agent.serve.settings import ServeSettings, TlsSource
@@ -96,6 +100,62 @@ def health_monitor(config: AgentConfig, *, link: ControlPlaneLink) -> HealthMoni
         ),
         link=link,
     )
+
+
+@contextmanager
+def serving_tasks(config: AgentConfig) -> Iterator[list[PeriodicTask]]:
+    """The daemon's serving side: register if needed, serve /metrics, heartbeat, renew TLS."""
+    with fleet_client(config, None) as client:
+        register(config, client)
+        registry = CollectorRegistry()
+        tasks: list[PeriodicTask] = [heartbeat_task(config, client=client, registry=registry)]
+        settings = serve_settings(config)
+        if settings.https_port is not None:
+            tasks.append(_tls_renewal(config, settings, client))
+        server = _start_metrics(config, registry)
+        try:
+            yield tasks
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+
+
+def _start_metrics(config: AgentConfig, registry: CollectorRegistry) -> WSGIServer | None:
+    """Metrics are worth less than serving: a port that cannot be bound is logged, not fatal."""
+    port = config.health.metrics_port
+    if port is None:
+        return None
+    try:
+        server, _thread = serve_metrics(registry, address=config.health.metrics_address, port=port)
+    except OSError as exc:
+        logger.error(
+            "cannot serve /metrics on %s:%d (%s); running without it, set health.metrics_port",
+            config.health.metrics_address,
+            port,
+            exc.strerror,
+        )
+        return None
+    return server
+
+
+def _tls_renewal(
+    config: AgentConfig, settings: ServeSettings, client: FleetClient
+) -> EveryInterval:
+    """Hourly: renew the certificate before it expires, then re-render and reload nginx.
+
+    Only renews: the first certificate is issued by the first render (render_and_install),
+    so an appliance that has never been set up to serve writes nothing here.
+    """
+    certificates = certificate_manager(config, client)
+
+    def renew() -> None:
+        if not settings.tls.certificate_path.exists():
+            return
+        if certificates.ensure(now=datetime.now(UTC)):
+            render_and_install(settings, certificates=certificates, now=datetime.now(UTC))
+
+    return EveryInterval(name="tls-renewal", interval_s=3600.0, action=renew)
 
 
 def heartbeat_task(

@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from appliance_agent.config import AgentConfig
+from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.credential import load_credential
 from appliance_agent.health import assembly
 from appliance_agent.health.heartbeat import build_heartbeat
@@ -92,10 +93,19 @@ def cmd_heartbeat(config: AgentConfig, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _with_config(
+    command: Callable[[AgentConfig, argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        return command(load_config(args.config), args)
+
+    return handler
+
+
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the subcommands; each parser's `command_handler` takes (config, args)."""
+    """Register the subcommands on cli.py's parser; each handler loads the config itself."""
     register = commands.add_parser("register", help="trade the bootstrap token for a credential")
-    register.set_defaults(config_handler=cmd_register)
+    register.set_defaults(handler=_with_config(cmd_register))
 
     render = commands.add_parser(
         "render-nginx", help="render nginx from templates, nginx -t, swap in, reload"
@@ -103,13 +113,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     render.add_argument(
         "--fetch-secrets", action="store_true", help="fetch the signing secrets first"
     )
-    render.set_defaults(config_handler=cmd_render_nginx)
+    render.set_defaults(handler=_with_config(cmd_render_nginx))
 
     drain = commands.add_parser("drain", help="Serving -> Draining (-> Drained)")
     drain.add_argument("--wait", action="store_true", help="wait until Drained")
     drain.add_argument("--undrain", action="store_true", help="back to Serving")
-    drain.set_defaults(config_handler=cmd_drain)
+    drain.set_defaults(handler=_with_config(cmd_drain))
 
     heartbeat = commands.add_parser("heartbeat", help="send one heartbeat now")
     heartbeat.add_argument("--dry-run", action="store_true", help="print it, do not send")
-    heartbeat.set_defaults(config_handler=cmd_heartbeat)
+    heartbeat.set_defaults(handler=_with_config(cmd_heartbeat))

@@ -91,27 +91,28 @@ class HeartbeatTask:
         """Send one heartbeat and act on the answer; return seconds until the next one."""
         now = self._clock()
         link = self.monitor.link
+        snapshot = self.monitor.snapshot(now)
         try:
-            snapshot = self.monitor.snapshot(now)
             ack = self.client.send_heartbeat(
                 build_heartbeat(snapshot, appliance_id=self.appliance_id)
             )
-            self._obey(ack, snapshot, now)
         except FleetError as exc:
             if link.failed(now, str(exc)):
-                logger.warning("control plane unreachable, serving continues: %s", exc)
-                message = f"control plane unreachable: {exc}"
+                logger.warning("heartbeat failed, serving continues as it is: %s", exc)
+                message = f"heartbeat failed: {exc}"
                 self.status_file.update(
                     lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
                 )
             else:
-                logger.info("control plane still unreachable (%d)", link.consecutive_failures)
-        except AgentError as exc:
-            logger.error("heartbeat could not act on the control plane's answer: %s", exc)
+                logger.info("heartbeat still failing (%d in a row)", link.consecutive_failures)
         else:
             outage_began = link.succeeded(now)
             if outage_began is not None:
-                logger.info("control plane reachable again (unreachable since %s)", outage_began)
+                logger.info("control plane reachable again (failing since %s)", outage_began)
+            try:
+                self._obey(ack, snapshot, now)
+            except AgentError as exc:
+                logger.error("could not act on the control plane's answer: %s", exc)
         return next_delay(
             settings=self.settings,
             consecutive_failures=link.consecutive_failures,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from appliance_agent.serve.settings import ZeroIsOff
 
 
 class HealthSettings(BaseModel):
@@ -23,7 +26,9 @@ class HealthSettings(BaseModel):
     backoff_max_s: float = Field(default=300.0, gt=0, description="Longest wait while failing.")
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
     metrics_address: str = "127.0.0.1"
-    metrics_port: int = Field(default=9110, ge=1, le=65535)
+    metrics_port: Annotated[int | None, ZeroIsOff] = Field(
+        default=9110, ge=1, le=65535, description="Prometheus /metrics; 0 (None) turns it off."
+    )
     access_log_from_start: bool = Field(
         default=False, description="Count the whole access log, not only lines after start-up."
     )

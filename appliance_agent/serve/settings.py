@@ -6,9 +6,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def _zero_is_off(value: object) -> object:
+    return None if value == 0 else value
+
+
+# TOML has no null: 0 turns an optional port or limit off (None in Python).
+ZeroIsOff = BeforeValidator(_zero_is_off)
 # Goes into an nginx location regex: letters and digits only.
 FileExtension = Annotated[str, Field(pattern=r"^[a-z0-9]{1,8}$")]
 
@@ -88,14 +96,14 @@ class ServeSettings(BaseModel):
     secrets_file: Path = Path("/var/lib/edgefill/signing-secrets.json")
 
     listen_address: str = "0.0.0.0"
-    https_port: int | None = Field(default=443, ge=1, le=65535)
-    http_port: int | None = Field(default=None, ge=1, le=65535)
+    https_port: Annotated[int | None, ZeroIsOff] = Field(default=443, ge=1, le=65535)
+    http_port: Annotated[int | None, ZeroIsOff] = Field(default=None, ge=1, le=65535)
     status_port: int = Field(default=8081, ge=1, le=65535, description="stub_status, loopback.")
 
     worker_processes: int | Literal["auto"] = "auto"
     worker_connections: int = Field(default=16384, ge=64)
-    worker_rlimit_nofile: int | None = Field(
-        default=65536, ge=1024, description="None leaves the limit systemd gave nginx."
+    worker_rlimit_nofile: Annotated[int | None, ZeroIsOff] = Field(
+        default=65536, ge=1024, description="0 (None) leaves the limit systemd gave nginx."
     )
     io_threads: int = Field(default=16, ge=1, le=512)
     worker_shutdown_timeout_s: int = Field(
