@@ -1,0 +1,163 @@
+"""The lab's viewers: sign up, subscribe, search, get picks, and play titles segment by segment
+from the URLs steering returned, moving to the next URL when one fails, as a player does."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from edgefill_contracts import PlaybackResponse
+from lab.errors import LabError
+from lab.plan import LabClient
+from lab.report import PlayReport
+
+logger = logging.getLogger(__name__)
+
+LAB_CLIENT_IP_HEADER = "X-Lab-Client-IP"
+ORIGIN = "origin"
+
+
+@dataclass
+class Viewer:
+    """One signed-up, subscribed account with one profile, calling from `client.ip`."""
+
+    client: LabClient
+    api: httpx.Client
+    profile_id: str
+    searches: list[str] = field(default_factory=list)
+
+
+def _check(response: httpx.Response, what: str) -> Any:
+    if response.status_code >= 400:
+        raise LabError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
+    return response.json() if response.content else None
+
+
+def sign_up_viewer(api_url: str, client: LabClient) -> Viewer:
+    """Sign up, confirm, log in, create a profile and subscribe (the test payment provider)."""
+    headers = {LAB_CLIENT_IP_HEADER: client.ip}
+    api = httpx.Client(base_url=api_url, headers=headers, timeout=30)
+    email = f"{client.name.split('@')[0]}+{uuid.uuid4().hex[:8]}@lab.example"
+    password = f"Lab-{uuid.uuid4().hex}-pw1!"
+    _check(api.post("/auth/signup", json={"email": email, "password": password}), "sign up")
+    # moto's Cognito accepts any code; a real pool e-mails it.
+    _check(api.post("/auth/confirm", json={"email": email, "code": "123456"}), "confirm")
+    tokens = _check(api.post("/auth/login", json={"email": email, "password": password}), "log in")
+    api.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+    profile = _check(api.post("/profiles", json={"name": client.name.split("@")[0]}), "profile")
+    _check(
+        api.post(
+            "/billing/subscription",
+            json={"plan_id": "standard", "payment_method": "pm_lab_card"},
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+        ),
+        "subscribe",
+    )
+    return Viewer(client=client, api=api, profile_id=profile["profile_id"])
+
+
+def browse(viewer: Viewer, query: str) -> list[str]:
+    """Search the catalog and fetch the profile's picks; return the title ids found."""
+    page = _check(viewer.api.get("/catalog/search", params={"q": query}), "search")
+    viewer.searches.append(query)
+    _check(viewer.api.get(f"/recommendations/profiles/{viewer.profile_id}"), "recommendations")
+    return [hit["title_id"] for hit in page["results"]]
+
+
+def _segments(playlist: str) -> list[str]:
+    return [
+        line.strip() for line in playlist.splitlines() if line.strip() and not line.startswith("#")
+    ]
+
+
+def play(
+    viewer: Viewer,
+    title_id: str,
+    *,
+    content: httpx.Client,
+) -> PlayReport:
+    """Start playback, then fetch the playlist and every segment, failing over URL by URL."""
+    response = viewer.api.post(
+        "/playback/start", json={"profile_id": viewer.profile_id, "title_id": title_id}
+    )
+    if response.status_code >= 400:
+        return PlayReport(
+            client=viewer.client.name,
+            client_ip=viewer.client.ip,
+            title_id=title_id,
+            rendition="-",
+            steered_to=[],
+            segments=0,
+            bytes_by_source={},
+            ok=False,
+            error=f"playback/start: HTTP {response.status_code}: {response.text[:200]}",
+        )
+    decision = PlaybackResponse.model_validate(response.json())
+    # Appliance URLs are signed title directories; the origin URL is the playlist itself.
+    bases = [(u.appliance_id or ORIGIN, u.url) for u in decision.urls]
+    origin_playlist = decision.origin.url
+    bytes_by_source: dict[str, int] = {}
+    failovers = 0
+    position = 0
+
+    def fetch(relative: str) -> bytes:
+        nonlocal position, failovers
+        while position <= len(bases):
+            if position == len(bases):
+                source = ORIGIN
+                url = (
+                    origin_playlist
+                    if relative == decision.playlist
+                    else urljoin(origin_playlist, relative.rsplit("/", 1)[-1])
+                )
+            else:
+                source, base = bases[position]
+                url = urljoin(base, relative)
+            try:
+                got = content.get(url)
+                if got.status_code == 200:
+                    bytes_by_source[source] = bytes_by_source.get(source, 0) + len(got.content)
+                    return got.content
+                logger.info("%s answered %d for %s; next URL", source, got.status_code, relative)
+            except httpx.TransportError as exc:
+                logger.info("%s failed for %s (%s); next URL", source, relative, exc)
+            position += 1
+            failovers += 1
+        raise LabError(f"every URL failed for {relative}")
+
+    steered = [u.appliance_id for u in decision.urls if u.appliance_id]
+    try:
+        playlist = fetch(decision.playlist).decode()
+        directory = decision.playlist.rsplit("/", 1)[0]
+        segments = _segments(playlist)
+        for segment in segments:
+            fetch(f"{directory}/{segment}")
+    except (LabError, UnicodeDecodeError) as exc:
+        return PlayReport(
+            client=viewer.client.name,
+            client_ip=viewer.client.ip,
+            title_id=title_id,
+            rendition=decision.rendition,
+            steered_to=steered,
+            segments=0,
+            bytes_by_source=bytes_by_source,
+            failovers=failovers,
+            ok=False,
+            error=str(exc),
+        )
+    return PlayReport(
+        client=viewer.client.name,
+        client_ip=viewer.client.ip,
+        title_id=title_id,
+        rendition=decision.rendition,
+        steered_to=steered,
+        segments=len(segments),
+        bytes_by_source=bytes_by_source,
+        failovers=max(0, failovers),
+        ok=True,
+    )
