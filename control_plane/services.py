@@ -57,6 +57,8 @@ class ServiceSpec(BaseModel):
     writes_manifests: bool = False
     # Logical names of other services' tables this one reads (its IAM role may read them only).
     reads_tables: tuple[str, ...] = ()
+    # Logical names of other services' tables this one also writes (read and write access).
+    writes_tables: tuple[str, ...] = ()
     # Calls Cognito admin APIs on the subscriber pool (sign-up, confirm, sign-in, disable).
     uses_user_pool: bool = False
 
