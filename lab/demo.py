@@ -8,9 +8,13 @@ import sys
 
 from rich.console import Console
 
-from lab.bring_up import STATE_DIR, bring_up, take_down
+from lab.bring_up import REPO, STATE_DIR, bring_up, take_down
 from lab.errors import LabError
 from lab.plan import default_plan
+from lab.playthrough import build_report
+from lab.report import print_report, write_report
+
+REPORT_DIR = REPO / "lab-report"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,11 +36,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         plan = default_plan(titles=args.titles)
         runtime = bring_up(plan, console)
+        console.print("[bold]-> clients sign up, subscribe, search and play[/bold]")
+        report = build_report(plan, runtime.control_plane_url)
+        print_report(report, console)
+        json_path, html_path = write_report(report, REPORT_DIR)
+        console.print(f"report: {json_path} and {html_path}")
         console.print(f"control plane: {runtime.control_plane_url}")
         for appliance_id, url in runtime.appliances.items():
             console.print(f"appliance {appliance_id}: {url}")
         console.print("stop it all with: make demo-down")
-        return 0
+        return 0 if report.all_plays_ok and not report.errors else 1
     except LabError as exc:
         console.print(f"[red]lab error:[/red] {exc}")
         console.print("logs are in lab/.state/logs; `make demo-down` cleans up")
