@@ -5,21 +5,28 @@ megabytes; a query touches only the postings of the words it matches. Past a few
 thousand titles, or when titles change faster than a service instance lives, the path is an
 OpenSearch domain behind the same `TitleSearch` protocol (see docs/search.md).
 
+Matching: every query word must match (the last one may be a prefix, any of them may carry a
+typo). Words that match no title at all are ignored; when nothing matches all the others,
+trailing words are dropped one by one, so a stray last word does not empty the page.
+
 Scoring of one query word against one title: the best of its matches, each the match quality
 (exact 1.0, prefix 0.7, one typo 0.6, two typos 0.4) times the field weight (name 3, cast 2,
-genre 1). A title's score is the sum over the query's words; a title whose name starts with
-the whole query gets a bonus. Titles that match more of the query's words rank first, then
-higher scores, then more popular titles, then by id so that pages are stable.
+genre 1). A title's score is the sum over the query's words, plus a bonus when its name starts
+with the first query word (exactly or as a prefix). Higher scores rank first, then more popular
+titles, then by id so that pages are stable.
+
+Everything that touches many titles is a set or dict operation done in C; Python loops run only
+over the titles matching every word of a multi-word query.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from itertools import chain
 from operator import itemgetter
 from typing import Protocol
 
@@ -31,7 +38,7 @@ MAX_PAGE = 50
 MAX_OFFSET = 1_000
 _FIELD_WEIGHTS = {"name": 3.0, "cast": 2.0, "genre": 1.0}
 _EXACT, _PREFIX, _TYPO = 1.0, 0.7, (1.0, 0.6, 0.4)
-_PREFIX_BONUS = 2.0
+_NAME_START_BONUS = 2.0
 _SHORT_PREFIX = 3  # prefixes this short use a precomputed list of their most frequent words
 _PREFIX_EXPANSIONS = 64
 _MIN_PREFIX = 2  # a one-letter prefix would match most of the catalogue
@@ -62,7 +69,12 @@ class SearchIndex:
     def __init__(self, titles: Iterable[Title]) -> None:
         # Documents are numbered by popularity, so a lower number is the tie-break winner.
         self._docs: list[Title] = sorted(titles, key=lambda t: (-t.popularity, t.title_id))
-        self._names = [fold(doc.name) for doc in self._docs]
+        first_word: dict[str, set[int]] = defaultdict(set)
+        for number, doc in enumerate(self._docs):
+            name_words = tokens(doc.name)
+            if name_words:
+                first_word[name_words[0]].add(number)
+        self._first_word = {word: frozenset(docs) for word, docs in first_word.items()}
         by_year: dict[int, set[int]] = defaultdict(set)
         by_genre: dict[str, set[int]] = defaultdict(set)
         by_rating: dict[MaturityRating, set[int]] = defaultdict(set)
@@ -126,12 +138,7 @@ class SearchIndex:
             total = len(matches)
             page = list(matches[offset : offset + limit])
         else:
-            ranks = self._rank(words, fold(query))
-            if allowed is not None:
-                ranks = {n: ranks[n] for n in ranks.keys() & allowed}
-            total = len(ranks)
-            best = heapq.nsmallest(offset + limit, ranks.items(), key=itemgetter(1))
-            page = [n for n, _ in best[offset:]]
+            total, page = self._ranked_page(words, allowed, offset=offset, limit=limit)
         return SearchPage(
             query=query,
             total=total,
@@ -160,34 +167,78 @@ class SearchIndex:
             allowed = in_years if allowed is None else allowed & in_years
         return allowed
 
-    def _rank(self, words: list[str], folded_query: str) -> dict[int, int]:
-        """Per matching document, a sort key: fewer is better (words matched, score, number)."""
-        per_word: list[dict[int, float]] = []
-        for position, word in enumerate(words):
-            layers: list[tuple[float, tuple[int, ...]]] = []
-            for term, quality in self._expand(word, last=position == len(words) - 1).items():
-                layers += [(quality * weight, docs) for weight, docs in self._postings[term]]
-            best: dict[int, float] = {}
-            for score, docs in sorted(layers, key=itemgetter(0)):
-                best.update(dict.fromkeys(docs, score))  # higher scores overwrite lower ones
-            per_word.append(best)
-        if len(per_word) == 1:
-            counts: dict[int, int] = dict.fromkeys(per_word[0], 1)
-            scores = per_word[0]
-        else:
-            counts = Counter(chain.from_iterable(per_word))
-            scores = defaultdict(float)
-            for best in per_word:
-                for number, score in best.items():
-                    scores[number] += score
-        size = len(self._docs) + 1
-        ranks: dict[int, int] = {}
-        for number, count in counts.items():
-            score = scores[number]
-            if self._names[number].startswith(folded_query):
-                score += _PREFIX_BONUS
-            ranks[number] = -(count * 1_000_000 + round(score * 1000)) * size + number
-        return ranks
+    def _ranked_page(
+        self, words: list[str], allowed: AbstractSet[int] | None, *, offset: int, limit: int
+    ) -> tuple[int, list[int]]:
+        """(number of matches, document numbers of the requested page) for a non-empty query."""
+        expansions = [self._expand(w, last=n == len(words) - 1) for n, w in enumerate(words)]
+        bonus = frozenset().union(
+            *(self._first_word.get(t, ()) for t, q in expansions[0].items() if q >= _PREFIX)
+        )
+        layers = [self._layers(expansion) for expansion in expansions]
+        # A word that matches nothing anywhere ('of' in 'queen of the night') is ignored.
+        layers = [word for word in layers if word] or layers[:1]
+        while True:
+            doc_sets = [frozenset().union(*(docs for _, docs in word)) for word in layers]
+            matches = frozenset.intersection(*doc_sets)
+            if allowed is not None:
+                matches = matches & allowed
+            if matches or len(layers) == 1:
+                break
+            layers.pop()  # nothing matches every word: drop the last one and try again
+        if len(layers) == 1:
+            return len(matches), self._page_by_layers(layers[0], matches, bonus, offset, limit)
+        best = [self._best_scores(word) for word in layers]
+        scores = {
+            n: sum(b[n] for b in best) + (_NAME_START_BONUS if n in bonus else 0.0) for n in matches
+        }
+        top = heapq.nsmallest(offset + limit, matches, key=lambda n: (-scores[n], n))
+        return len(matches), top[offset:]
+
+    def _layers(self, expansion: dict[str, float]) -> list[tuple[float, tuple[int, ...]]]:
+        """The documents a query word matches, grouped by score, best first."""
+        found = [
+            (quality * weight, docs)
+            for term, quality in expansion.items()
+            for weight, docs in self._postings[term]
+        ]
+        return sorted(found, key=itemgetter(0), reverse=True)
+
+    @staticmethod
+    def _best_scores(layers: list[tuple[float, tuple[int, ...]]]) -> dict[int, float]:
+        best: dict[int, float] = {}
+        for score, docs in reversed(layers):  # ascending: higher scores overwrite lower ones
+            best.update(dict.fromkeys(docs, score))
+        return best
+
+    @staticmethod
+    def _page_by_layers(
+        layers: list[tuple[float, tuple[int, ...]]],
+        matches: frozenset[int],
+        bonus: frozenset[int],
+        offset: int,
+        limit: int,
+    ) -> list[int]:
+        """A one-word page without scoring each document: walk score groups best first."""
+        groups: dict[float, set[int]] = defaultdict(set)
+        seen: set[int] = set()
+        for score, docs in layers:  # best first: a document keeps its best layer's score
+            fresh = matches.intersection(docs) - seen
+            seen |= fresh
+            groups[score + _NAME_START_BONUS] |= fresh & bonus
+            groups[score] |= fresh - bonus
+        page: list[int] = []
+        skip = offset
+        for score in sorted(groups, reverse=True):
+            group = groups[score]
+            if skip >= len(group):
+                skip -= len(group)
+                continue
+            page += sorted(group)[skip : skip + limit - len(page)]
+            skip = 0
+            if len(page) >= limit:
+                break
+        return page
 
     def _expand(self, word: str, *, last: bool) -> dict[str, float]:
         """Index words `word` may mean, with match quality: itself, completions, near misses."""

@@ -48,6 +48,12 @@ def _name(rng: random.Random) -> str:
     return " ".join(words)
 
 
+def _person(rng: random.Random) -> str:
+    """A cast member: a common first name, and a common or invented family name."""
+    family = rng.choice(_LAST) if rng.random() < 0.3 else _invented(rng)
+    return f"{rng.choice(_FIRST)} {family}"
+
+
 def title_id(number: int) -> str:
     return f"title-{number:04d}"
 
@@ -68,7 +74,7 @@ def synthetic_titles(
             name=_name(rng),
             synopsis=f"A generated title for tests and the lab (number {number}).",
             genres=tuple(sorted(rng.sample(GENRES, rng.randint(1, 3)))),
-            cast=tuple(f"{rng.choice(_FIRST)} {rng.choice(_LAST)}" for _ in range(3)),
+            cast=tuple(_person(rng) for _ in range(3)),
             year=rng.randint(1950, 2026),
             maturity=rng.choice(ratings),
             popularity=round(1000.0 / number**0.8 * rng.uniform(0.5, 1.5), 3),
