@@ -53,7 +53,11 @@ def cmd_fill(args: argparse.Namespace) -> int:
         return EXIT_OK
     with http_client(config) as client:
         cycle = FillCycle(config, client=client)
-        manifest = cycle.refresh().manifest
+        refresh = cycle.refresh()
+        if refresh.version is not None and cycle.holds_completely(refresh.version):
+            print(f"fill ok: manifest {refresh.version} is already held, nothing to do")
+            return EXIT_OK
+        manifest = cycle.manifest_for(refresh)
         if manifest is None:
             print("no manifest: the control plane gave none and none is cached", file=sys.stderr)
             return EXIT_INCOMPLETE

@@ -45,6 +45,8 @@ class FillTarget(Protocol):
 
     def refresh(self) -> ManifestRefresh: ...
 
+    def manifest_for(self, refresh: ManifestRefresh) -> Manifest | None: ...
+
     def fill(
         self,
         manifest: Manifest,
@@ -119,14 +121,16 @@ class FillScheduler:
         refresh = self._cycle.refresh()
         until_close = (interval.closes - self._clock()).total_seconds()
         next_step = max(0.0, min(self._config.manifest_poll_interval_s, until_close))
-        if refresh.manifest is None:
+        if refresh.version is None:
             logger.warning("no manifest yet: nothing to fill")
             return next_step
-        if refresh.changed or self._fill_incomplete(refresh.manifest.version):
+        if refresh.changed or self._fill_incomplete(refresh.version):
+            manifest = self._cycle.manifest_for(refresh)
+            if manifest is None:
+                logger.warning("the cached manifest is gone: fetching it again at the next poll")
+                return next_step
             with LogProgress() as progress:
-                self._cycle.fill(
-                    refresh.manifest, observer=progress, stop=stop, deadline=interval.closes
-                )
+                self._cycle.fill(manifest, observer=progress, stop=stop, deadline=interval.closes)
             until_close = (interval.closes - self._clock()).total_seconds()
             next_step = max(0.0, min(self._config.manifest_poll_interval_s, until_close))
         return next_step

@@ -33,6 +33,7 @@ from edgefill_contracts import FillProgress, Manifest, ManifestObject
 logger = logging.getLogger(__name__)
 
 STATUS_WRITE_INTERVAL_S = 1.0
+COMPLETE_META = "complete_manifest"
 FillResult = Literal["ok", "partial", "failed"]
 
 
@@ -126,6 +127,13 @@ class Fill:
     def run(self, manifest: Manifest) -> FillReport:
         started = time.monotonic()
         report = FillReport(manifest_version=manifest.version)
+        if is_complete(self._store, manifest.version):
+            # Wholly held, and nothing in the store changed since: no per-object work at all.
+            report.duration_s = time.monotonic() - started
+            logger.info("fill of manifest %s: nothing to do", manifest.version)
+            self._observer.started(objects=0, total_bytes=0)
+            self._observer.finished(report)
+            return report
         held = self._store.index.entries()
         delta = compute_delta(manifest, held)
         report.objects_missing_at_start = len(delta.missing)
@@ -180,6 +188,10 @@ class Fill:
         report.duration_s = time.monotonic() - started
         report.missing_after = len(after.missing)
         report.result = _result_of(report)
+        if not after.missing:
+            self._store.index.set_meta(
+                COMPLETE_META, _completion_mark(manifest.version, self._store.index.generation())
+            )
         self._write_status(
             manifest, report, running=False, total_bytes=delta.missing_bytes, entries=entries
         )
@@ -388,6 +400,17 @@ class Fill:
             )
 
         self._status.update(change)
+
+
+def _completion_mark(version: str, generation: int) -> str:
+    """What the index records after a complete fill: this version, held at this generation."""
+    return f"{generation}:{version}"
+
+
+def is_complete(store: Store, version: str) -> bool:
+    """True when the last complete fill was of `version` and the store has not changed since."""
+    mark = store.index.get_meta(COMPLETE_META)
+    return mark == _completion_mark(version, store.index.generation())
 
 
 def _result_of(report: FillReport) -> FillResult:

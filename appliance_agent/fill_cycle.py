@@ -14,7 +14,7 @@ from appliance_agent import __version__
 from appliance_agent.config import AgentConfig
 from appliance_agent.credential import load_credential
 from appliance_agent.errors import ControlPlaneError, ManifestRejected
-from appliance_agent.fill import Fill, FillObserver, FillReport
+from appliance_agent.fill import Fill, FillObserver, FillReport, is_complete
 from appliance_agent.manifest_cache import CachedManifest, ManifestCache
 from appliance_agent.manifest_client import ManifestClient
 from appliance_agent.status import StatusFile, with_error
@@ -26,10 +26,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ManifestRefresh:
-    """The manifest to fill by, and whether it changed in this refresh."""
+    """The version to fill by and whether it changed; `manifest` is set only when it was
+    fetched now (an unchanged one stays on disk until `FillCycle.current_manifest()`)."""
 
-    manifest: Manifest | None
+    version: str | None
     changed: bool
+    manifest: Manifest | None = None
 
 
 def http_client(config: AgentConfig) -> httpx.Client:
@@ -62,7 +64,7 @@ class FillCycle:
 
     def refresh(self) -> ManifestRefresh:
         """Ask the fleet API for a newer manifest; on any failure keep the cached one."""
-        cached = self._cache.load()
+        cached = self._cache.head()
         credential = load_credential(
             self._config.credential_file, appliance_id=self._config.appliance_id
         )
@@ -81,11 +83,11 @@ class FillCycle:
             self.status.update(
                 lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
             )
-            return ManifestRefresh(manifest=cached.manifest if cached else None, changed=False)
+            return ManifestRefresh(version=cached.version if cached else None, changed=False)
         if fetched is None:
             logger.debug("manifest unchanged (ETag %s)", cached.etag if cached else None)
-            return ManifestRefresh(manifest=cached.manifest if cached else None, changed=False)
-        changed = cached is None or cached.manifest.version != fetched.manifest.version
+            return ManifestRefresh(version=cached.version if cached else None, changed=False)
+        changed = cached is None or cached.version != fetched.manifest.version
         if fetched.manifest.fill_window != self._config.fill_window:
             logger.warning(
                 "manifest %s names fill window %s-%s %s but this appliance's config says "
@@ -105,7 +107,24 @@ class FillCycle:
             len(fetched.manifest.objects),
             fetched.manifest.total_bytes,
         )
-        return ManifestRefresh(manifest=fetched.manifest, changed=changed)
+        return ManifestRefresh(
+            version=fetched.manifest.version, changed=changed, manifest=fetched.manifest
+        )
+
+    def manifest_for(self, refresh: ManifestRefresh) -> Manifest | None:
+        """The manifest a refresh names: the one just fetched, else the cached one."""
+        if refresh.manifest is not None:
+            return refresh.manifest
+        cached = self._cache.load()
+        return cached.manifest if cached else None
+
+    def holds_completely(self, version: str) -> bool:
+        """True when `version` was filled completely and the store has not changed since."""
+        store = Store(self._config.store_path)
+        try:
+            return is_complete(store, version)
+        finally:
+            store.close()
 
     def fill(
         self,

@@ -1,7 +1,8 @@
 """The last accepted manifest and its ETag, kept in the state directory across restarts.
 
 With the control plane unreachable, or after it sends a bad manifest, the agent keeps filling
-and serving by this one.
+and serving by this one. A small head file (ETag and version) sits beside it, so a poll that
+gets 304 Not Modified never parses a manifest of 100k objects.
 """
 
 from __future__ import annotations
@@ -17,6 +18,14 @@ from edgefill_contracts import Manifest
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILE_NAME = "manifest.json"
+HEAD_FILE_NAME = "manifest.head.json"
+
+
+class CachedHead(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    etag: str | None
+    version: str
 
 
 class CachedManifest(BaseModel):
@@ -29,6 +38,17 @@ class CachedManifest(BaseModel):
 class ManifestCache:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / MANIFEST_FILE_NAME
+        self.head_path = state_dir / HEAD_FILE_NAME
+
+    def head(self) -> CachedHead | None:
+        """ETag and version of the cached manifest, without reading the manifest."""
+        try:
+            return CachedHead.model_validate_json(self.head_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError) as exc:
+            logger.warning("manifest head %s is unreadable (%s); ignoring it", self.head_path, exc)
+            return None
 
     def load(self) -> CachedManifest | None:
         try:
@@ -39,13 +59,22 @@ class ManifestCache:
             logger.warning(
                 "cached manifest %s is unreadable (%s); fetching a fresh one", self.path, exc
             )
+            # Without its manifest the head's ETag must not turn the next fetch into a 304.
+            self.head_path.unlink(missing_ok=True)
             return None
 
     def save(self, cached: CachedManifest) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as out:
-            out.write(cached.model_dump_json().encode())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        """Write the manifest, then its head: a head never names a manifest not on disk."""
+        _write_atomically(self.path, cached.model_dump_json().encode())
+        head = CachedHead(etag=cached.etag, version=cached.manifest.version)
+        _write_atomically(self.head_path, head.model_dump_json().encode())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)

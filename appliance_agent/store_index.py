@@ -4,6 +4,10 @@ Invariant: every row names a file in `<store>/objects/` whose size and sha256 we
 it was published (or re-checked by a scrub). Publishing renames first and inserts second;
 evicting deletes the row first and the file second. A crash in between leaves at worst a file
 the index does not list, never a row without its file.
+
+A `generation` counter, bumped by triggers on every change to the objects table, lets a fill
+record "manifest V is wholly held at generation G" and later skip all per-object work while
+the generation is unchanged: a no-op fill costs two small queries, whatever the object count.
 """
 
 from __future__ import annotations
@@ -24,7 +28,18 @@ CREATE TABLE IF NOT EXISTS objects (
     size INTEGER NOT NULL CHECK (size >= 0),
     sha256 TEXT NOT NULL,
     verified_at REAL NOT NULL
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (name, value) VALUES ('generation', '0');
+CREATE TRIGGER IF NOT EXISTS objects_insert AFTER INSERT ON objects BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation';
+END;
+CREATE TRIGGER IF NOT EXISTS objects_delete AFTER DELETE ON objects BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation';
+END;
+CREATE TRIGGER IF NOT EXISTS objects_update AFTER UPDATE OF key, size, sha256 ON objects BEGIN
+    UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'generation';
+END;
 """
 
 
@@ -55,7 +70,7 @@ class StoreIndex:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         with self._lock:
@@ -88,6 +103,25 @@ class StoreIndex:
     def mark_verified(self, key: str, at: float) -> None:
         with self._lock, _disk_full_as_store_error(self.path):
             self._db.execute("UPDATE objects SET verified_at = ? WHERE key = ?", (at, key))
+
+    def generation(self) -> int:
+        """Changes whenever an object is added, removed or replaced."""
+        with self._lock:
+            (value,) = self._db.execute(
+                "SELECT value FROM meta WHERE name = 'generation'"
+            ).fetchone()
+        return int(value)
+
+    def get_meta(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._lock, _disk_full_as_store_error(self.path):
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value)
+            )
 
     def totals(self) -> tuple[int, int]:
         """(object count, total bytes)."""

@@ -154,7 +154,7 @@ class AgentLab:
         config = self.config(**overrides)
         with http_client(config) as client:
             cycle = FillCycle(config, client=client)
-            manifest = cycle.refresh().manifest
+            manifest = cycle.manifest_for(cycle.refresh())
             if manifest is None:
                 raise AssertionError("the agent has no manifest to fill by")
             return cycle.fill(manifest)

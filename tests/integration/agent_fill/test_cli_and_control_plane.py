@@ -141,7 +141,47 @@ def test_an_unreachable_control_plane_fills_by_the_cached_manifest(
     with http_client(config) as client:
         cycle = FillCycle(config, client=client)
         refresh = cycle.refresh()
-    assert refresh.manifest is not None and refresh.manifest.version == "v1"
-    assert not refresh.changed
+    assert (refresh.version, refresh.changed, refresh.manifest) == ("v1", False, None)
     assert lab.index() == index_before
     assert any("cannot reach the fleet API" in e for e in lab.status().errors)
+
+
+def test_fill_now_with_nothing_new_costs_one_304_and_no_object_work(
+    lab: AgentLab, origin: StaticNginx, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = make_objects(3, min_size=1000, max_size=5000, seed=34)
+    write_tree(origin.root, objects)
+    lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)], version="v4"))
+    config = str(lab.write_config_file())
+    assert main(["--config", config, "fill", "--now"]) == 0
+    capsys.readouterr()
+    # The cached manifest is not even read on this path: breaking it changes nothing.
+    (lab.state_dir / "manifest.json").write_text("{ not json")
+    requests_before = len(origin.requests())
+
+    assert main(["--config", config, "fill", "--now"]) == 0
+
+    assert "manifest v4 is already held, nothing to do" in capsys.readouterr().out
+    assert lab.fleet.statuses == [200, 304]
+    assert len(origin.requests()) == requests_before
+
+
+def test_a_lost_cached_manifest_is_fetched_again_in_full(
+    lab: AgentLab, origin: StaticNginx
+) -> None:
+    objects = make_objects(2, min_size=1000, max_size=5000, seed=35)
+    write_tree(origin.root, objects)
+    lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)], version="v5"))
+    lab.fill()
+    (lab.state_dir / "manifest.json").write_text("{ not json")
+
+    config = lab.config()
+    with http_client(config) as client:
+        cycle = FillCycle(config, client=client)
+        unchanged = cycle.refresh()
+        assert (unchanged.version, unchanged.manifest) == ("v5", None)
+        assert cycle.manifest_for(unchanged) is None  # unreadable: forget its ETag too
+        again = cycle.refresh()
+
+    assert lab.fleet.statuses == [200, 304, 200]
+    assert again.manifest is not None and again.manifest.version == "v5"

@@ -45,7 +45,11 @@ class RecordingCycle:
 
     def refresh(self) -> ManifestRefresh:
         self.refreshes += 1
-        return ManifestRefresh(manifest=self.manifest, changed=self.changed)
+        version = self.manifest.version if self.manifest else None
+        return ManifestRefresh(version=version, changed=self.changed)
+
+    def manifest_for(self, refresh: ManifestRefresh) -> Manifest | None:
+        return self.manifest
 
     def fill(
         self,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance_agent.fill import COMPLETE_META, is_complete
 from appliance_agent.store import Store
 from edgefill_contracts import ContractError
 
@@ -76,3 +77,33 @@ def test_stale_partials_are_cleaned_but_resumable_ones_kept(store: Store) -> Non
 def test_disk_usage_reports_the_store_file_system(store: Store) -> None:
     usage = store.disk_usage()
     assert usage.total_bytes > 0 and usage.free_bytes <= usage.total_bytes
+
+
+def test_the_index_generation_moves_on_every_change_to_what_is_held(store: Store) -> None:
+    seen = [store.index.generation()]
+    _publish(store, "title/r1/a.bin")
+    seen.append(store.index.generation())
+    store.index.mark_verified("title/r1/a.bin", 123.0)  # a scrub's pass changes nothing held
+    assert store.index.generation() == seen[-1]
+    _publish(store, "title/r1/a.bin", b"other")
+    seen.append(store.index.generation())
+    store.evict("title/r1/a.bin")
+    seen.append(store.index.generation())
+    assert seen == sorted(set(seen))  # strictly increasing
+
+
+def test_a_completion_mark_holds_only_until_the_store_changes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    try:
+        _publish(store, "title/r1/a.bin")
+        store.index.set_meta(COMPLETE_META, f"{store.index.generation()}:v1")
+        assert is_complete(store, "v1") and not is_complete(store, "v2")
+    finally:
+        store.close()
+    reopened = Store(tmp_path / "store")
+    try:
+        assert is_complete(reopened, "v1")
+        reopened.quarantine("title/r1/a.bin")
+        assert not is_complete(reopened, "v1")
+    finally:
+        reopened.close()
