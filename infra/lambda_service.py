@@ -195,17 +195,19 @@ class LambdaService(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         def build(values: list[object]) -> str:
             account, secret, key, dlq, logs, origin, manifests, pool, *owned = values
+
+            def arns(logical_names: tuple[str, ...]) -> tuple[str, ...]:
+                return tuple(
+                    _table_arn(
+                        stack.region, str(account), physical_table_name(stack.name_prefix, name)
+                    )
+                    for name in logical_names
+                )
+
             return service_policy_document(
                 ServiceGrants(
-                    own_table_arns=tuple(str(arn) for arn in owned),
-                    read_table_arns=tuple(
-                        _table_arn(
-                            stack.region,
-                            str(account),
-                            physical_table_name(stack.name_prefix, logical),
-                        )
-                        for logical in spec.reads_tables
-                    ),
+                    own_table_arns=tuple(str(arn) for arn in owned) + arns(spec.writes_tables),
+                    read_table_arns=arns(spec.reads_tables),
                     origin_bucket_arn=str(origin) if spec.reads_origin else None,
                     manifest_bucket_arn=str(manifests) if spec.writes_manifests else None,
                     user_pool_arn=str(pool) if spec.uses_user_pool else None,

@@ -90,11 +90,11 @@ def check_registry(services: Sequence[ServiceSpec]) -> None:
                     )
                 route_owner[key] = spec.name
     for spec in services:
-        dangling = sorted(set(spec.reads_tables) - tables)
+        dangling = sorted((set(spec.reads_tables) | set(spec.writes_tables)) - tables)
         if dangling:
             raise RegistryError(
-                f"service {spec.name!r} reads tables {dangling} that no service declares; "
-                "fix reads_tables or add the table to its owner's spec"
+                f"service {spec.name!r} reads or writes tables {dangling} that no service "
+                "declares; fix reads_tables/writes_tables or add the table to its owner's spec"
             )
 
 

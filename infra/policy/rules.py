@@ -179,7 +179,9 @@ def _table_name_of(resource: str) -> str | None:
 def role_policy_least_privilege(services: Sequence[ServiceSpec]) -> Validator:
     """No wildcard actions or resources; DynamoDB only on the service's own or read tables."""
     allowed_logical = {
-        spec.name: {table.name for table in spec.tables} | set(spec.reads_tables)
+        spec.name: {table.name for table in spec.tables}
+        | set(spec.reads_tables)
+        | set(spec.writes_tables)
         for spec in services
     }
 

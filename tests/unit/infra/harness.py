@@ -58,7 +58,14 @@ GADGETS = ServiceSpec(
     routes=(RoutePrefix(prefix="/gadgets", auth=RouteAuth.APPLIANCE),),
     reads_tables=("widgets",),
 )
-TEST_SERVICES = (WIDGETS, GADGETS)
+# Writes the widgets table (beside its owner) and owns nothing.
+SPROCKETS = ServiceSpec(
+    name="sprockets",
+    app_factory="tests.unit.infra.harness:widgets_app",
+    routes=(RoutePrefix(prefix="/sprockets", auth=RouteAuth.PUBLIC),),
+    writes_tables=("widgets",),
+)
+TEST_SERVICES = (WIDGETS, GADGETS, SPROCKETS)
 
 
 def dev_config(**overrides: str) -> dict[str, str]:

@@ -197,6 +197,11 @@ def test_roles_are_scoped_to_their_own_resources(graph: ResourceGraph) -> None:
         a.endswith(("PutItem", "DeleteItem")) for a in gadgets["ReadOtherServicesTables"]["Action"]
     )
     assert not {"ReadOrigin", "WriteManifests", "ManageSubscribers"} & set(gadgets)
+    sprockets = statements(
+        one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-sprockets-access").inputs["policy"]
+    )
+    assert sprockets["OwnTables"]["Resource"] == [table_arn, f"{table_arn}/index/*"]
+    assert "dynamodb:PutItem" in sprockets["OwnTables"]["Action"]
 
 
 def test_routes_use_the_authorizer_their_service_declares(graph: ResourceGraph) -> None:
@@ -373,7 +378,7 @@ def _spec(name: str, **fields: Any) -> ServiceSpec:
             ),
             "route 'ANY /widgets/v1' is claimed by 'widgets' and 'clash'",
         ),
-        ((GADGETS,), "reads tables ['widgets'] that no service declares"),
+        ((GADGETS,), "reads or writes tables ['widgets'] that no service declares"),
     ],
 )
 def test_an_inconsistent_registry_is_refused(
