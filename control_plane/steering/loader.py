@@ -13,6 +13,7 @@ from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.context import FleetContext, utc_now
 from control_plane.fleet.signing_secrets import StoredSigningSecret
 from control_plane.fleet.snapshot import FleetSnapshot, HeldUnitsCache, take_snapshot
+from control_plane.steering.prefixes import PrefixIndex
 from control_plane.steering.view import FleetView, SigningKey, SteerableAppliance, SteerableSite
 
 logger = logging.getLogger(__name__)
@@ -25,12 +26,13 @@ def as_signing_keys(stored: list[StoredSigningSecret]) -> list[SigningKey]:
     ]
 
 
-def view_from_snapshot(snapshot: FleetSnapshot) -> FleetView:
+def view_from_snapshot(
+    snapshot: FleetSnapshot, *, prefix_index: PrefixIndex | None = None
+) -> FleetView:
+    """The steering view of a snapshot; pass `prefix_index` only if built from its prefixes."""
     return FleetView(
-        sites=[
-            SteerableSite(site_id=s.site_id, isp=s.isp, prefixes=tuple(s.prefixes))
-            for s in snapshot.sites.values()
-        ],
+        sites=_sites(snapshot),
+        prefix_index=prefix_index,
         appliances=[
             SteerableAppliance(
                 appliance_id=a.appliance.appliance_id,
@@ -50,11 +52,23 @@ def view_from_snapshot(snapshot: FleetSnapshot) -> FleetView:
     )
 
 
+def _sites(snapshot: FleetSnapshot) -> list[SteerableSite]:
+    return [
+        SteerableSite(site_id=s.site_id, isp=s.isp, prefixes=tuple(s.prefixes))
+        for s in sorted(snapshot.sites.values(), key=lambda s: s.site_id)
+    ]
+
+
+def _prefix_fingerprint(sites: list[SteerableSite]) -> int:
+    return hash(tuple((s.site_id, s.prefixes) for s in sites))
+
+
 class FleetViewCache:
     """The current FleetView, rebuilt from DynamoDB at most once per `ttl`.
 
     One per process (a Lambda container keeps it between invocations). A failed refresh keeps
-    serving the previous view and logs; only the very first build raises.
+    serving the previous view and logs; only the very first build raises. The prefix trie
+    (a million prefixes take seconds to index) is rebuilt only when some site's prefixes changed.
     """
 
     def __init__(
@@ -70,6 +84,7 @@ class FleetViewCache:
         self._clock = clock
         self._held = HeldUnitsCache()
         self._view: FleetView | None = None
+        self._prefixes: tuple[int, PrefixIndex] | None = None
         self._lock = threading.Lock()
 
     def current(self) -> FleetView:
@@ -100,4 +115,9 @@ class FleetViewCache:
             now=now,
             held_cache=self._held,
         )
-        return view_from_snapshot(snapshot)
+        fingerprint = _prefix_fingerprint(_sites(snapshot))
+        reuse = self._prefixes[1] if self._prefixes and self._prefixes[0] == fingerprint else None
+        view = view_from_snapshot(snapshot, prefix_index=reuse)
+        if view.prefix_index is not None:
+            self._prefixes = (fingerprint, view.prefix_index)
+        return view

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Iterable
 
@@ -27,8 +26,21 @@ class PrefixIndex:
             self.add(prefix, site_id)
 
     def add(self, prefix: str, site_id: str) -> None:
-        network = ipaddress.ip_network(prefix, strict=False)
-        node = self._tree.add(packed=network.network_address.packed, masklen=network.prefixlen)
+        """Map `prefix` ("a.b.c.d/n" or "x::/n"; host bits are ignored) to `site_id`.
+
+        Raises ValueError for anything else. Parsed with inet_pton rather than `ipaddress`:
+        a view of a million prefixes builds in a fraction of the time.
+        """
+        address, slash, length = prefix.partition("/")
+        try:
+            packed = socket.inet_pton(
+                socket.AF_INET6 if ":" in address else socket.AF_INET, address
+            )
+        except OSError as exc:
+            raise ValueError(f"{prefix!r} is not an IPv4 or IPv6 prefix") from exc
+        if not slash or not length.isdigit() or int(length) > len(packed) * 8:
+            raise ValueError(f"{prefix!r} has no valid prefix length")
+        node = self._tree.add(packed=packed, masklen=int(length))
         node.data["site"] = site_id
         self._count += 1
 

@@ -73,13 +73,18 @@ class SigningKey:
 
 @dataclass(frozen=True)
 class FleetView:
-    """Sites, appliances and signing keys at one moment, indexed for steering."""
+    """Sites, appliances and signing keys at one moment, indexed for steering.
+
+    `prefix_index` may be passed in when it was built from exactly these sites' prefixes
+    (the loader reuses the previous one when no site's prefixes changed); otherwise it is built.
+    """
 
     sites: Sequence[SteerableSite]
     appliances: Sequence[SteerableAppliance]
     signing_keys: Sequence[SigningKey]
     built_at: datetime
-    prefix_index: PrefixIndex = field(init=False)
+    prefix_index: PrefixIndex | None = field(default=None, repr=False)
+    _prefixes: PrefixIndex = field(init=False, repr=False)
     _sites_by_id: dict[str, SteerableSite] = field(init=False)
     _eligible_by_site: dict[str, tuple[SteerableAppliance, ...]] = field(init=False)
     _key_by_site: dict[str, SigningKey] = field(init=False)
@@ -90,7 +95,7 @@ class FleetView:
 
     def __post_init__(self) -> None:
         sites_by_id = {site.site_id: site for site in self.sites}
-        index = PrefixIndex(
+        index = self.prefix_index or PrefixIndex(
             (prefix, site.site_id) for site in self.sites for prefix in site.prefixes
         )
         by_site: dict[str, list[SteerableAppliance]] = defaultdict(list)
@@ -101,6 +106,7 @@ class FleetView:
             by_isp[site.isp].append(site.site_id)
         newest_first = sorted(self.signing_keys, key=lambda k: k.created_at, reverse=True)
         object.__setattr__(self, "prefix_index", index)
+        object.__setattr__(self, "_prefixes", index)
         object.__setattr__(self, "_sites_by_id", sites_by_id)
         object.__setattr__(
             self,
@@ -159,12 +165,16 @@ class FleetView:
                     site.site_id,
                 )
 
+    @property
+    def prefix_count(self) -> int:
+        return len(self._prefixes)
+
     def site(self, site_id: str) -> SteerableSite | None:
         return self._sites_by_id.get(site_id)
 
     def site_for(self, client_ip: str) -> SteerableSite | None:
         """The site whose longest announced prefix covers `client_ip`, if any."""
-        site_id = self.prefix_index.site_for(client_ip)
+        site_id = self._prefixes.site_for(client_ip)
         return None if site_id is None else self._sites_by_id.get(site_id)
 
     def eligible_appliances(self, site_id: str) -> tuple[SteerableAppliance, ...]:

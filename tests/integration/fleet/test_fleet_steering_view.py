@@ -105,8 +105,15 @@ def test_the_cache_keeps_its_view_within_the_ttl(fleet: FleetHarness) -> None:
     fleet.put_site("rtm-1", prefixes=["203.0.113.0/24"])
     assert cache.current() is first
     fleet.clock.advance(31)
-    assert cache.current() is not first
-    assert cache.current().site("rtm-1") is not None
+    second = cache.current()
+    assert second is not first
+    assert second.site("rtm-1") is not None
+    assert second.site_for("203.0.113.7") == second.site("rtm-1")
+    assert second.prefix_index is not first.prefix_index, "prefixes changed: trie rebuilt"
+    fleet.clock.advance(31)
+    third = cache.current()
+    assert third is not second
+    assert third.prefix_index is second.prefix_index, "same prefixes: trie reused"
 
 
 def test_a_failed_refresh_keeps_the_previous_view(
