@@ -94,6 +94,9 @@ class ObjectDownloader:
             try:
                 transferred = self._fetch_with_retries(obj, url)
             except SourceError as exc:
+                if isinstance(exc, ChecksumMismatch):
+                    # Nothing this source wrote can be trusted as a prefix for the next one.
+                    self._store.partial_path(key=obj.key, sha256=obj.sha256).unlink(missing_ok=True)
                 logger.warning(
                     "object %s: source %d/%d failed, moving on: %s",
                     obj.key,
@@ -136,6 +139,7 @@ class ObjectDownloader:
     def _fetch_once(self, obj: ManifestObject, url: str, counter: _Counter) -> None:
         partial = self._store.partial_path(key=obj.key, sha256=obj.sha256)
         hasher, have = _rehash_partial(partial, obj.size)
+        resumed = have > 0
         if have < obj.size or obj.size == 0:
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
@@ -160,6 +164,13 @@ class ObjectDownloader:
         digest = hasher.hexdigest()
         if digest != obj.sha256:
             partial.unlink(missing_ok=True)
+            if resumed:
+                # The bytes kept from an earlier attempt (maybe another source) were wrong;
+                # this source has not been proven wrong yet: retry it from byte zero.
+                raise SourceUnavailable(
+                    "sha256 mismatch after resuming a partial download; restarting from zero",
+                    url=url,
+                )
             raise ChecksumMismatch(
                 f"sha256 {digest} differs from the manifest's {obj.sha256}; bytes discarded",
                 url=url,
@@ -175,6 +186,7 @@ class ObjectDownloader:
             raise SourceNotFound(f"HTTP {status}", url=url)
         if status == 416:
             # Our partial disagrees with the source's idea of the object: start over.
+            self._store.partial_path(key=obj.key, sha256=obj.sha256).unlink(missing_ok=True)
             raise SourceUnavailable("HTTP 416 for our resume range; restarting the object", url=url)
         if status >= 500 or status == 429:
             raise SourceUnavailable(f"HTTP {status}", url=url)

@@ -244,3 +244,54 @@ def test_a_garbled_content_length_is_ignored_and_the_body_itself_checked(store: 
     garbled = httpx.Response(200, headers={"Content-Length": "lots"}, content=iter([DATA]))
     result = _downloader(store, lambda _r: garbled).fetch(obj, [PEER])
     assert result.bytes_transferred == len(DATA) and _served(store) == DATA
+
+
+def test_a_resumed_partial_with_wrong_bytes_is_refetched_from_zero(store: Store) -> None:
+    obj = _object()
+    store.partial_path(key=KEY, sha256=obj.sha256).write_bytes(b"\xee" * 40_000)
+    ranges: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        ranges.append(request.headers.get("range"))
+        if request.headers.get("range"):
+            return _streamed(
+                206, DATA[40_000:], {"Content-Range": f"bytes 40000-{len(DATA) - 1}/{len(DATA)}"}
+            )
+        return _streamed(200, DATA)
+
+    result = _downloader(store, handler).fetch(obj, [PEER])
+    assert ranges == ["bytes=40000-", None]
+    assert result.source_rank == 0 and _served(store) == DATA
+
+
+def test_bytes_from_a_source_that_sent_too_much_are_not_resumed_by_the_next(
+    store: Store,
+) -> None:
+    obj = _object()
+    ranges: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "peer.test":
+            return httpx.Response(200, content=iter([b"\xee" * 60_000, DATA]))
+        ranges.append(request.headers.get("range"))
+        return _streamed(200, DATA)
+
+    result = _downloader(store, handler).fetch(obj, [PEER, ORIGIN])
+    assert ranges == [None]  # the origin starts from zero, not after the peer's bytes
+    assert result.from_origin and _served(store) == DATA
+
+
+def test_a_416_discards_the_partial_so_the_retry_starts_over(store: Store) -> None:
+    obj = _object()
+    store.partial_path(key=KEY, sha256=obj.sha256).write_bytes(DATA[:1000])
+    ranges: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        ranges.append(request.headers.get("range"))
+        if request.headers.get("range"):
+            return httpx.Response(416)
+        return _streamed(200, DATA)
+
+    _downloader(store, handler).fetch(obj, [PEER])
+    assert ranges == ["bytes=1000-", None]
+    assert _served(store) == DATA
