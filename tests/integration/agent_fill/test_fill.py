@@ -118,3 +118,20 @@ def test_an_object_no_source_can_deliver_stays_missing_and_reported(
     assert status.missing_keys == [objects[1].key]
     assert status.held_digest().missing_keys == [objects[1].key]
     assert any(objects[1].key in error and "HTTP 404" in error for error in status.errors)
+
+
+def test_the_origin_only_peer_policy_never_asks_a_peer(
+    lab: AgentLab, origin: S3Origin, tmp_path: Path
+) -> None:
+    objects = make_objects(2, min_size=1000, max_size=2000, seed=6)
+    origin.put(objects)
+    peer_root = tmp_path / "peer"
+    write_tree(peer_root, objects)
+    with static_nginx(peer_root, tmp_path / "peer-nginx") as peer:
+        lab.fleet.serve(manifest_body(objects, lambda o: [peer.url(o.key), origin.url(o)]))
+        report = lab.fill(peer_policy="origin-only")
+        peer_requests = peer.requests()
+
+    assert report.result == "ok"
+    assert peer_requests == []
+    assert report.bytes_from_origin == sum(o.size for o in objects)
