@@ -1,7 +1,8 @@
 """Serving counters from nginx's JSON access log (format: appliance_agent.serve.log_format).
 
-The tail follows the file across rotation (a new inode, or a file shorter than the offset,
-starts again at 0) and keeps a partial last line until nginx finishes writing it. Counters
+The tail follows the file across rotation (a new inode, a file shorter than the offset, or a
+file whose first bytes changed, as after copytruncate and new writes, starts again at 0) and
+keeps a partial last line until nginx finishes writing it. Counters
 are cumulative since the agent started, as the heartbeat contract says.
 """
 
@@ -21,6 +22,7 @@ from edgefill_contracts import ServingCounters
 logger = logging.getLogger(__name__)
 
 _READ_CHUNK = 1 << 20
+_HEAD_BYTES = 256
 
 
 class AccessRecord(BaseModel):
@@ -42,11 +44,14 @@ class AccessLogTail:
         self._inode: int | None = None
         self._offset = 0
         self._partial = b""
+        self._head = b""
         self.malformed_lines = 0
         if not from_start:
             try:
-                stat = path.stat()
-                self._inode, self._offset = stat.st_ino, stat.st_size
+                with open(path, "rb") as handle:
+                    stat = os.fstat(handle.fileno())
+                    self._inode, self._offset = stat.st_ino, stat.st_size
+                    self._head = handle.read(_HEAD_BYTES)
             except FileNotFoundError:
                 pass
 
@@ -57,10 +62,16 @@ class AccessLogTail:
             return
         with handle:
             stat = os.fstat(handle.fileno())
-            if stat.st_ino != self._inode or stat.st_size < self._offset:
+            head = handle.read(_HEAD_BYTES)
+            if (
+                stat.st_ino != self._inode
+                or stat.st_size < self._offset
+                or head[: len(self._head)] != self._head
+            ):
                 if self._inode is not None:
                     logger.info("access log %s was rotated; reading the new file", self.path)
                 self._inode, self._offset, self._partial = stat.st_ino, 0, b""
+            self._head = head
             handle.seek(self._offset)
             while chunk := handle.read(_READ_CHUNK):
                 self._offset += len(chunk)

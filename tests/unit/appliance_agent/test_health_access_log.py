@@ -1,0 +1,83 @@
+"""Serving counters from the JSON access log: appends, partial lines, rotation, bad lines."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from appliance_agent.health.access_log import AccessLogTail, ServingTally
+
+
+def _line(status: int, sent: int, **extra: object) -> str:
+    record = {"time": "2026-11-25T12:00:00+00:00", "status": status, "bytes_sent": sent,
+              "body_bytes": sent, "duration": 0.001, "method": "GET", "secret_id": "k1",
+              "object": "t/a/1.ts", "range": "", "cache": "", "connection": 1, **extra}  # fmt: skip
+    return json.dumps(record) + "\n"
+
+
+def _append(path: Path, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def test_counts_only_lines_after_start_unless_asked(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(_line(200, 100))
+    fresh = ServingTally(AccessLogTail(log))
+    whole = ServingTally(AccessLogTail(log, from_start=True))
+    _append(log, _line(206, 50))
+    fresh.refresh()
+    whole.refresh()
+    assert fresh.counters().requests == 1
+    assert whole.counters().by_status == {"200": 1, "206": 1}
+
+
+def test_partial_last_line_waits_for_its_end(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    tally = ServingTally(AccessLogTail(log))
+    line = _line(200, 1234)
+    _append(log, line[:20])
+    tally.refresh()
+    assert tally.counters().requests == 0
+    _append(log, line[20:])
+    tally.refresh()
+    assert (tally.counters().requests, tally.counters().bytes_sent) == (1, 1234)
+
+
+def test_follows_rotation_by_rename_and_by_truncation(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    tally = ServingTally(AccessLogTail(log))
+    _append(log, _line(200, 10) * 3)
+    tally.refresh()
+    os.rename(log, tmp_path / "access.log.1")  # logrotate: rename, nginx reopens a new file
+    _append(log, _line(404, 5))
+    tally.refresh()
+    assert tally.counters().by_status == {"200": 3, "404": 1}
+    log.write_text("")  # copytruncate
+    _append(log, _line(403, 1))
+    tally.refresh()
+    assert tally.counters().requests == 5
+
+
+def test_malformed_lines_are_counted_and_skipped(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    tally = ServingTally(AccessLogTail(log))
+    _append(log, "garbage\n" + _line(200, 7) + '{"status": 99, "bytes_sent": 1}\n' + "\n")
+    tally.refresh()
+    assert tally.counters().requests == 1
+    assert tally.malformed_lines == 2
+
+
+def test_missing_log_counts_nothing_and_origin_fallbacks_are_counted(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    tally = ServingTally(AccessLogTail(log))
+    tally.refresh()
+    assert tally.counters().requests == 0
+    _append(log, _line(200, 9, cache="MISS") + _line(200, 9))
+    tally.refresh()
+    assert (tally.counters().requests, tally.origin_fallbacks) == (2, 1)
+    assert tally.counters(active_connections=3).active_connections == 3

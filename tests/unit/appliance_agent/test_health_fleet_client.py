@@ -1,0 +1,98 @@
+"""The fleet client's error translation and request shape (protocol edges via MockTransport)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from appliance_agent.errors import ControlPlaneError
+from appliance_agent.health.errors import FleetError, FleetRejected, FleetUnreachable
+from appliance_agent.health.fleet_client import FleetClient
+from edgefill_contracts import ApplianceCredential, RegistrationRequest
+
+CREDENTIAL = ApplianceCredential(
+    appliance_id="ap-1", credential_id="c1", secret=SecretStr("very-secret-value")
+)
+
+
+def _client(handler: object, credential: ApplianceCredential | None = CREDENTIAL) -> FleetClient:
+    return FleetClient(
+        base_url="http://fleet.test/",
+        credential=credential,
+        timeout_s=1,
+        transport=httpx.MockTransport(handler),  # type: ignore[arg-type]
+    )
+
+
+def test_signing_secrets_sends_the_credential_and_parses_the_set() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"secrets": [{"secret_id": "k1", "secret": "s" * 20}]})
+
+    with _client(handler) as client:
+        secrets = client.signing_secrets()
+    assert secrets.secrets[0].secret.get_secret_value() == "s" * 20
+    assert seen[0].url.path == "/fleet/v1/appliances/ap-1/signing-secrets"
+    assert seen[0].headers["authorization"] == "Appliance c1.very-secret-value"
+
+
+def test_registration_sends_the_token_in_clear_and_no_credential() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        assert "authorization" not in request.headers
+        return httpx.Response(
+            200,
+            json={
+                "credential": {"appliance_id": "ap-1", "credential_id": "c9", "secret": "x" * 20},
+                "issued_at": datetime.now(UTC).isoformat(),
+            },
+        )
+
+    request = RegistrationRequest(
+        appliance_id="ap-1", bootstrap_token=SecretStr("boot"), agent_version="1"
+    )
+    with _client(handler, None) as client:
+        assert client.register(request).credential.credential_id == "c9"
+    assert bodies[0]["bootstrap_token"] == "boot"
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "message"),
+    [
+        (httpx.Response(503, json={"message": "try later"}), FleetRejected, "503: try later"),
+        (httpx.Response(401, text="nope"), FleetRejected, "401: nope"),
+        (httpx.Response(200, text="not json"), FleetError, "not a SigningSecretSet"),
+        (httpx.Response(200, json={"secrets": []}), FleetError, "not a SigningSecretSet"),
+    ],
+)
+def test_error_answers_are_translated(
+    response: httpx.Response, error: type[Exception], message: str
+) -> None:
+    with _client(lambda _request: response) as client, pytest.raises(error, match=message):
+        client.signing_secrets()
+
+
+def test_transport_errors_mean_unreachable_and_leak_no_secret() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with _client(handler) as client, pytest.raises(FleetUnreachable) as caught:
+        client.signing_secrets()
+    assert isinstance(caught.value, ControlPlaneError)  # the CLI's handling applies
+    assert "very-secret-value" not in str(caught.value)
+
+
+def test_calls_that_need_a_credential_say_register_first() -> None:
+    with (
+        _client(lambda _r: httpx.Response(200), None) as client,
+        pytest.raises(FleetError, match="register"),
+    ):
+        client.signing_secrets()
