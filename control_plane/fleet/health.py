@@ -43,7 +43,8 @@ def worst(statuses: list[HealthStatus]) -> HealthStatus:
 class HealthPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # The agent's heartbeat_interval_s (appliance_agent.health.settings): 15 s, jitter +-20%.
+    interval_seconds: float = Field(default=15.0, gt=0, le=3600)
     window: int = Field(default=5, ge=1, le=64, description="N: intervals remembered")
     unhealthy_after: int = Field(default=3, ge=1, le=64, description="K bad of the last N")
     healthy_after: int = Field(default=3, ge=1, le=64, description="M good in a row")

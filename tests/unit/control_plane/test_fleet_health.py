@@ -150,3 +150,14 @@ def test_worst_ordering() -> None:
 def test_policy_refuses_thresholds_beyond_the_window() -> None:
     with pytest.raises(ValueError, match="must not exceed the window"):
         HealthPolicy(window=3, unhealthy_after=4)
+
+
+def test_the_default_policy_tolerates_the_agents_jittered_heartbeats() -> None:
+    policy = HealthPolicy()
+    record = HealthRecord(appliance_id="a1")
+    at = T0
+    for gap in [15 * 1.2, 15 * 0.8] * 10:  # the agent's interval with its +-20% jitter
+        at += timedelta(seconds=gap)
+        record = observe_heartbeat(record, heartbeat=beat(at), now=at, policy=policy)
+    assert record.healthy
+    assert all(o.good for o in record.outcomes)
