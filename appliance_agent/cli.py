@@ -152,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
+    # httpx logs every request URL at INFO, presigned signatures and signed-path tokens
+    # included; the agent logs its own, redacted, lines instead.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         code: int = args.handler(args)
     except ConfigError as exc:

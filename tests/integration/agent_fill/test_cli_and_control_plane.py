@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,8 @@ from tests.integration.agent_fill.agent_lab import (
 from tests.integration.agent_fill.static_nginx import StaticNginx, static_nginx
 
 pytestmark = pytest.mark.nginx
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -185,3 +189,35 @@ def test_a_lost_cached_manifest_is_fetched_again_in_full(
 
     assert lab.fleet.statuses == [200, 304, 200]
     assert again.manifest is not None and again.manifest.version == "v5"
+
+
+def test_the_agent_logs_no_presigned_signature_or_credential(lab: AgentLab, tmp_path: Path) -> None:
+    objects = make_objects(1, min_size=1000, max_size=1000, seed=15)
+    origin_root = tmp_path / "origin"
+    write_tree(origin_root, objects)
+    with static_nginx(origin_root, tmp_path / "origin-nginx") as origin:
+        lab.fleet.serve(
+            manifest_body(objects, lambda o: [origin.url(o.key) + "?X-Amz-Signature=s3cr3tsig"])
+        )
+        config = lab.write_config_file()
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "appliance_agent.cli",
+                "-v",
+                "--config",
+                str(config),
+                "fill",
+                "--now",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert run.returncode == 0, run.stderr
+    secret = lab.fleet.credential.secret.get_secret_value()
+    for text in (run.stdout, run.stderr):
+        assert "s3cr3tsig" not in text
+        assert secret not in text
