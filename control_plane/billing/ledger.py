@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -88,9 +88,16 @@ class Ledger:
         return entry
 
     def entries(self, account_id: str) -> list[LedgerEntry]:
-        with unavailable_on_aws_error("read the billing ledger"):
-            items = self._table.query(
-                KeyConditionExpression="account_id = :a",
-                ExpressionAttributeValues={":a": account_id},
-            )["Items"]
-        return [LedgerEntry.model_validate_json(str(item["doc"])) for item in items]
+        """Every entry of the account, oldest first."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "account_id = :a",
+            "ExpressionAttributeValues": {":a": account_id},
+        }
+        found: list[LedgerEntry] = []
+        while True:
+            with unavailable_on_aws_error("read the billing ledger"):
+                page = self._table.query(**kwargs)
+            found += [LedgerEntry.model_validate_json(str(i["doc"])) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

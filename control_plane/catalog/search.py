@@ -3,7 +3,12 @@
 The index holds every title's summary and fits a catalogue of 50,000 titles in tens of
 megabytes; a query touches only the postings of the words it matches. Past a few hundred
 thousand titles, or when titles change faster than a service instance lives, the path is an
-OpenSearch domain behind the same `TitleSearch` protocol (see docs/search.md).
+OpenSearch domain behind the same `TitleSearch` protocol (see docs/subscriber.md).
+
+Typos: a word of 4+ letters may carry one edit (letter missing, extra, wrong, or two letters
+swapped); a word of 8+ letters may carry two when at least one of them is an extra letter in the
+query. The index keeps one-deletion keys per word (SymSpell), which bounds its memory at about
+200 MB for 50,000 titles; full two-edit keys would triple that.
 
 Matching: every query word must match (the last one may be a prefix, any of them may carry a
 typo). Words that match no title at all are ignored; when nothing matches all the others,
@@ -118,7 +123,9 @@ class SearchIndex:
                     bucket.append(word)
         self._typo_keys: dict[str, list[str]] = defaultdict(list)
         for word in self._vocabulary:
-            for key in deletes(word, allowed_edits(len(word))):
+            # One deletion per indexed word keeps the keys to about one per letter of the
+            # vocabulary; queries delete up to their own budget (see _expand).
+            for key in deletes(word, min(1, allowed_edits(len(word)))):
                 self._typo_keys[key].append(word)
 
     def __len__(self) -> int:

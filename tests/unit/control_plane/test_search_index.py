@@ -169,3 +169,10 @@ def test_one_result_pages_reassemble_the_full_ranking(index: SearchIndex, query:
         for r in index.search(query, filters=SearchFilters(), offset=offset, limit=1).results
     ]
     assert paged == full
+
+
+def test_long_words_take_two_typos_when_one_is_an_extra_letter() -> None:
+    index = SearchIndex([title(1, "Kalomimar Forest"), title(2, "Unrelated")])
+    assert names(index, "kxalomimarr") == ["Kalomimar Forest"]  # two extra letters
+    assert names(index, "kaxomimarq") == ["Kalomimar Forest"]  # wrong letter + extra letter
+    assert names(index, "kalomimmr") == ["Kalomimar Forest"]  # one wrong letter
