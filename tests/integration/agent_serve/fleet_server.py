@@ -169,8 +169,9 @@ def create_app(state: FleetState) -> FastAPI:
 
 
 @dataclass
-class RunningFleet:
-    state: FleetState
+class RunningApp:
+    """An ASGI app on uvicorn in a thread, on a free loopback port."""
+
     url: str
     server: uvicorn.Server
     thread: threading.Thread
@@ -180,24 +181,36 @@ class RunningFleet:
         self.thread.join(timeout=10)
 
 
-def start_fleet(state: FleetState) -> RunningFleet:
+def serve_app(app: FastAPI) -> RunningApp:
     port = free_port()
-    config = uvicorn.Config(
-        create_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="fleet-test-server", daemon=True)
+    thread = threading.Thread(target=server.run, name="test-app-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise TimeoutError("the test fleet server did not start within 10 s")
+            server.should_exit = True
+            raise TimeoutError("the test app server did not start within 10 s")
         time.sleep(0.02)
-    return RunningFleet(state=state, url=f"http://127.0.0.1:{port}", server=server, thread=thread)
+    return RunningApp(url=f"http://127.0.0.1:{port}", server=server, thread=thread)
+
+
+@dataclass
+class RunningFleet:
+    state: FleetState
+    app: RunningApp
+
+    @property
+    def url(self) -> str:
+        return self.app.url
+
+    def stop(self) -> None:
+        self.app.stop()
 
 
 def run_fleet(state: FleetState) -> Iterator[RunningFleet]:
-    fleet = start_fleet(state)
+    fleet = RunningFleet(state=state, app=serve_app(create_app(state)))
     try:
         yield fleet
     finally:
