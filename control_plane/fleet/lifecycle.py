@@ -66,7 +66,8 @@ def apply_transition(
     now: datetime,
     force: bool = False,
 ) -> Appliance:
-    """Move the appliance's state (InvalidTransition if not allowed) and audit the change."""
+    """Move the appliance's state (InvalidTransition if not allowed) and audit the change;
+    a transition to the state it is already in is a no-op with no audit entry."""
     before: list[ApplianceState] = []
 
     def change(appliance: Appliance) -> Appliance:
@@ -74,6 +75,8 @@ def apply_transition(
             raise InvalidTransition(f"appliance {appliance_id} is retired; it has no serving state")
         before[:] = [appliance.state]
         target = next_state(appliance.state, transition, actor=actor, force=force)
+        if target is appliance.state:
+            return appliance
         return appliance.model_copy(
             update={"state": target, "state_reason": reason, "updated_at": now}
         )
@@ -81,6 +84,8 @@ def apply_transition(
     updated = store.appliances.update(
         {"appliance_id": appliance_id}, change, what=f"appliance {appliance_id}"
     )
+    if updated.state is before[0]:
+        return updated
     record_change(
         store,
         appliance_id=appliance_id,

@@ -5,6 +5,7 @@
     Drained  --undrain (admin)-->  Serving
 
 New sessions go only to Serving appliances; Draining ones finish the sessions they have.
+A transition to the state the appliance is already in changes nothing and is not an error.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ _ALLOWED: dict[tuple[ApplianceState, Transition], tuple[ApplianceState, frozense
 }
 
 
+_TARGET = {
+    Transition.DRAIN: S.DRAINING,
+    Transition.DRAINED: S.DRAINED,
+    Transition.UNDRAIN: S.SERVING,
+}
+
+
 class InvalidTransition(Conflict):
     code = "invalid_transition"
 
@@ -62,7 +70,13 @@ class StateChange(BaseModel):
 def next_state(
     current: ApplianceState, transition: Transition, *, actor: Actor, force: bool = False
 ) -> ApplianceState:
-    """The state after `transition`, or InvalidTransition saying what is allowed instead."""
+    """The state after `transition`, or InvalidTransition saying what is allowed instead.
+
+    Asking for the state the appliance is already in is a no-op, not an error, so operator
+    tooling (Ansible's drain/undrain tasks) can be re-run safely.
+    """
+    if _TARGET[transition] is current:
+        return current
     if transition is Transition.DRAINED and actor is Actor.ADMIN and not force:
         raise InvalidTransition(
             "only the appliance reports Drained when its sessions have ended; "

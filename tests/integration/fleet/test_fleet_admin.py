@@ -191,3 +191,16 @@ def test_oversized_bodies_are_413(fleet: FleetHarness) -> None:
         "/fleet/v1/register", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
+
+
+def test_drain_and_undrain_are_idempotent_and_audited_once(fleet: FleetHarness) -> None:
+    fleet.put_site("ams-1")
+    fleet.put_cluster("c1", "ams-1")
+    fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1")
+    fleet.register("a1")
+    for action, state in (("undrain", "Serving"), ("drain", "Draining"), ("drain", "Draining")):
+        response = fleet.client.post(f"/fleet/v1/admin/appliances/a1/{action}", headers=fleet.admin)
+        assert response.status_code == 200
+        assert response.json()["state"] == state
+    audit = fleet.client.get("/fleet/v1/admin/appliances/a1/audit", headers=fleet.admin).json()
+    assert [e["action"] for e in reversed(audit)] == ["register", "drain"]
