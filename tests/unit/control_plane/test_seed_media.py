@@ -57,3 +57,17 @@ def test_cli_refuses_out_of_range_arguments(capsys: pytest.CaptureFixture[str]) 
         main(["--titles", "0"])
     assert raised.value.code == 2
     assert "--titles must be" in capsys.readouterr().err
+
+
+def test_cli_seeds_the_stack_named_by_the_environment(
+    stack: ServiceSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for field in ("aws_endpoint_url", "name_prefix", "origin_bucket", "environment"):
+        monkeypatch.setenv(f"EDGEFILL_{field.upper()}", str(getattr(stack, field)))
+    code = main(["--titles", "1", "--duration", "2", "--cache-dir", str(tmp_path)])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("title-0001  ")
+    assert CatalogStore.from_settings(stack).get("title-0001").renditions
