@@ -24,11 +24,9 @@ from appliance_agent.errors import AgentError, ConfigError
 from appliance_agent.fill_cycle import FillCycle, http_client
 from appliance_agent.health.assembly import serving_tasks
 from appliance_agent.health.commands import add_commands as add_serving_commands
-from appliance_agent.manifest_cache import ManifestCache
 from appliance_agent.progress import LogProgress, RichProgress
-from appliance_agent.scrub import record_scrub, scrub_store
-from appliance_agent.status import Activity, StatusFile
-from appliance_agent.store import Store
+from appliance_agent.scrub import verify_store
+from appliance_agent.status import StatusFile
 from appliance_agent.window import current_interval, next_interval
 
 EXIT_OK = 0
@@ -80,16 +78,7 @@ def cmd_fill(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    config = _config(args)
-    status = StatusFile(config.state_dir)
-    status.update(lambda s: s.model_copy(update={"activity": Activity.VERIFYING}))
-    store = Store(config.store_path)
-    try:
-        report = scrub_store(store, rate=config.scrub_rate)
-        cached = ManifestCache(config.state_dir).load()
-        record_scrub(status, report, store=store, manifest=cached.manifest if cached else None)
-    finally:
-        store.close()
+    report = verify_store(_config(args))
     print(
         f"verified {report.checked} objects ({report.bytes_checked} bytes): "
         f"{len(report.quarantined)} quarantined, {len(report.vanished)} missing from disk"

@@ -11,7 +11,8 @@ AgentError
 ├── AllSourcesFailed            every source of one object failed
 ├── DownloadParked              the window closed mid-object; partial bytes kept for resume
 └── StoreError                  the local store cannot take a write
-    └── DiskFull                ENOSPC or the free-space floor was reached
+    ├── DiskFull                ENOSPC or the free-space floor was reached
+    └── StoreBusy               another fill or verify holds the store
 """
 
 from __future__ import annotations
@@ -75,3 +76,7 @@ class StoreError(AgentError):
 
 class DiskFull(StoreError):
     """No room left (ENOSPC or the configured free-space floor)."""
+
+
+class StoreBusy(StoreError):
+    """Another agent process is filling or verifying this store right now."""

@@ -5,7 +5,8 @@ fill makes room: it evicts objects the manifest no longer lists when the byte bu
 free-space floor demands it, and never anything the manifest still lists; when no room can be
 made it stops with a disk-full error. Otherwise stale objects are evicted only once every
 missing object is in. A deadline (the window's end) stops new downloads; downloads in
-flight may run `park_grace_s` longer and are then parked, their partial bytes kept for resume.
+flight may run `window_park_grace_s` longer and are then parked, their partial bytes kept for
+resume. A fill of a manifest already wholly held, with the store unchanged since, does nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class FillObserver(Protocol):
 
 
 class SilentObserver:
+    """An observer that ignores everything (the daemon's default; tests subclass it)."""
+
     def started(self, *, objects: int, total_bytes: int) -> None:
         return None
 
@@ -62,6 +65,8 @@ class SilentObserver:
 
 @dataclass
 class FillReport:
+    """What one fill did; the CLI prints it and the status file keeps its gist."""
+
     manifest_version: str
     result: FillResult = "ok"
     objects_missing_at_start: int = 0

@@ -136,15 +136,16 @@ class FillCycle:
     ) -> FillReport:
         store = Store(self._config.store_path)
         try:
-            return Fill(
-                config=self._config,
-                store=store,
-                client=self._client,
-                status=self.status,
-                observer=observer,
-                stop=stop,
-                deadline=deadline,
-                clock=self._clock,
-            ).run(manifest)
+            with store.exclusive("fill"):
+                return Fill(
+                    config=self._config,
+                    store=store,
+                    client=self._client,
+                    status=self.status,
+                    observer=observer,
+                    stop=stop,
+                    deadline=deadline,
+                    clock=self._clock,
+                ).run(manifest)
         finally:
             store.close()

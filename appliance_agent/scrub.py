@@ -11,7 +11,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from appliance_agent.config import AgentConfig
 from appliance_agent.delta import summarize_holdings
+from appliance_agent.manifest_cache import ManifestCache
 from appliance_agent.rate_limit import RateLimiter
 from appliance_agent.status import Activity, AgentStatus, StatusFile, bounded_missing, with_error
 from appliance_agent.store import Store
@@ -108,3 +110,23 @@ def record_scrub(
         return current.model_copy(update=update)
 
     status.update(change)
+
+
+def verify_store(config: AgentConfig) -> ScrubReport:
+    """`appliance-agent verify`: scrub under the store lock and record the findings."""
+    status = StatusFile(config.state_dir)
+    store = Store(config.store_path)
+    try:
+        with store.exclusive("verify"):
+            status.update(lambda s: s.model_copy(update={"activity": Activity.VERIFYING}))
+            report = ScrubReport()
+            try:
+                report = scrub_store(store, rate=config.scrub_rate)
+            finally:
+                cached = ManifestCache(config.state_dir).load()
+                record_scrub(
+                    status, report, store=store, manifest=cached.manifest if cached else None
+                )
+    finally:
+        store.close()
+    return report

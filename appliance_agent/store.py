@@ -8,14 +8,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from appliance_agent.errors import StoreError
+from appliance_agent.errors import StoreBusy, StoreError
 from appliance_agent.store_index import StoreIndex
 from edgefill_contracts import DiskUsage, validate_object_key
 
@@ -42,6 +45,30 @@ class Store:
 
     def close(self) -> None:
         self.index.close()
+
+    @contextmanager
+    def exclusive(self, purpose: str) -> Iterator[None]:
+        """Hold the store for one fill or verify; a second one fails at once with StoreBusy."""
+        with open(self.root / ".lock", "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                lock.seek(0)
+                holder = lock.read().strip() or "another process"
+                raise StoreBusy(
+                    f"cannot {purpose}: the store {self.root} is in use by {holder}; wait for "
+                    "it to finish (see `appliance-agent status`)"
+                ) from exc
+            try:
+                lock.seek(0)
+                lock.truncate()
+                lock.write(f"pid {os.getpid()} ({purpose})")
+                lock.flush()
+                yield
+            finally:
+                lock.seek(0)
+                lock.truncate()
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def object_path(self, key: str) -> Path:
         """Where `key` is served from; the key is re-validated so no path leaves objects/."""

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from appliance_agent.cli import main
 from appliance_agent.fill_cycle import FillCycle, http_client
+from appliance_agent.store import Store
 from edgefill_contracts import ApplianceCredential
 from tests.integration.agent_fill.agent_lab import (
     APPLIANCE_ID,
@@ -221,3 +222,23 @@ def test_the_agent_logs_no_presigned_signature_or_credential(lab: AgentLab, tmp_
     for text in (run.stdout, run.stderr):
         assert "s3cr3tsig" not in text
         assert secret not in text
+
+
+def test_a_second_fill_or_verify_on_a_busy_store_fails_fast(
+    lab: AgentLab, origin: StaticNginx, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = make_objects(1, min_size=1000, max_size=1000, seed=36)
+    write_tree(origin.root, objects)
+    lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)]))
+    config = str(lab.write_config_file())
+    holder = Store(lab.store_path)
+    try:
+        with holder.exclusive("fill"):
+            assert main(["--config", config, "fill", "--now"]) == 1
+            assert main(["--config", config, "verify"]) == 1
+    finally:
+        holder.close()
+    err = capsys.readouterr().err
+    assert "cannot fill: the store" in err and "cannot verify: the store" in err
+    assert lab.served_files() == {}
+    assert lab.status().activity == "idle"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from appliance_agent.errors import StoreBusy
 from appliance_agent.fill import COMPLETE_META, is_complete
 from appliance_agent.store import Store
 from edgefill_contracts import ContractError
@@ -107,3 +109,19 @@ def test_a_completion_mark_holds_only_until_the_store_changes(tmp_path: Path) ->
         assert not is_complete(reopened, "v1")
     finally:
         reopened.close()
+
+
+def test_only_one_process_fills_or_verifies_a_store_at_a_time(tmp_path: Path) -> None:
+    first = Store(tmp_path / "store")
+    second = Store(tmp_path / "store")
+    try:
+        with first.exclusive("fill"):
+            with pytest.raises(StoreBusy) as caught, second.exclusive("verify"):
+                pass
+            assert f"pid {os.getpid()} (fill)" in str(caught.value)
+            assert "cannot verify" in str(caught.value)
+        with second.exclusive("verify"):  # released: the next one gets it
+            pass
+    finally:
+        first.close()
+        second.close()
