@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,23 @@ def test_the_origin_only_peer_policy_never_asks_a_peer(
     assert report.result == "ok"
     assert peer_requests == []
     assert report.bytes_from_origin == sum(o.size for o in objects)
+
+
+def test_a_peer_that_hangs_times_out_and_the_origin_serves(lab: AgentLab, origin: S3Origin) -> None:
+    objects = make_objects(1, min_size=1000, max_size=1000, seed=7)
+    origin.put(objects)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # connections complete in the backlog; nothing ever answers
+        port = hung.getsockname()[1]
+        lab.fleet.serve(
+            manifest_body(objects, lambda o: [f"http://127.0.0.1:{port}/{o.key}", origin.url(o)])
+        )
+        started = time.monotonic()
+        report = lab.fill(request_timeout_s=0.5, attempts_per_source=2)
+        elapsed = time.monotonic() - started
+
+    assert report.result == "ok"
+    assert report.bytes_from_origin == objects[0].size
+    assert elapsed < 10  # two bounded attempts, not a hang
+    assert lab.served_files() == {objects[0].key: objects[0].sha256}
