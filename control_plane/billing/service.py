@@ -81,15 +81,23 @@ def charge_and_record(
         )
     except PaymentDeclined:
         billing.ledger.append(
-            account_id=sub.account_id, kind=EntryKind.DECLINED, plan_id=plan.plan_id,
-            amount_cents=amount, currency=plan.currency, idempotency_key=key,
-        )  # fmt: skip
+            account_id=sub.account_id,
+            kind=EntryKind.DECLINED,
+            plan_id=plan.plan_id,
+            amount_cents=amount,
+            currency=plan.currency,
+            idempotency_key=key,
+        )
         raise
     billing.ledger.append(
-        account_id=sub.account_id, kind=EntryKind.CHARGED, plan_id=plan.plan_id,
-        amount_cents=amount, currency=plan.currency, charge_id=charge.charge_id,
+        account_id=sub.account_id,
+        kind=EntryKind.CHARGED,
+        plan_id=plan.plan_id,
+        amount_cents=amount,
+        currency=plan.currency,
+        charge_id=charge.charge_id,
         idempotency_key=key,
-    )  # fmt: skip
+    )
     return charge.charge_id
 
 
@@ -103,9 +111,12 @@ def subscribe(
         plan = billing.settings.plan(plan_id)
         now = billing.clock()
         pending = Subscription(
-            account_id=account_id, plan_id=plan.plan_id, status=SubscriptionStatus.PENDING,
-            current_period_end=now, payment_method=payment_method,
-        )  # fmt: skip
+            account_id=account_id,
+            plan_id=plan.plan_id,
+            status=SubscriptionStatus.PENDING,
+            current_period_end=now,
+            payment_method=payment_method,
+        )
         billing.subscriptions.claim(pending)
         try:
             charge_and_record(
@@ -182,9 +193,11 @@ def entitlement(billing: Billing, *, account_id: str) -> Entitlement:
         return Entitlement(entitled=False)
     plan = billing.settings.plan(sub.plan_id)
     return Entitlement(
-        entitled=True, plan_id=plan.plan_id, max_rendition=plan.max_rendition,
+        entitled=True,
+        plan_id=plan.plan_id,
+        max_rendition=plan.max_rendition,
         until=sub.current_period_end,
-    )  # fmt: skip
+    )
 
 
 def _live(billing: Billing, account_id: str) -> Subscription:

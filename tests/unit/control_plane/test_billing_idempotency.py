@@ -52,9 +52,12 @@ def test_concurrent_retries_of_one_key_charge_once(billing: Billing) -> None:
     def attempt() -> int:
         try:
             answer = subscribe(
-                billing, account_id="acct-1", plan_id="basic",
-                payment_method="pm_test_visa", idempotency_key="same-key-123",
-            )  # fmt: skip
+                billing,
+                account_id="acct-1",
+                plan_id="basic",
+                payment_method="pm_test_visa",
+                idempotency_key="same-key-123",
+            )
         except ControlPlaneError as exc:
             return exc.status_code
         return answer.status_code
@@ -76,8 +79,13 @@ def renewals_of(billing: Billing, account_id: str) -> int:
 def test_renewal_charges_once_per_period_however_often_it_runs(
     billing: Billing, clock: Clock
 ) -> None:
-    subscribe(billing, account_id="acct-2", plan_id="premium", payment_method="pm_test_visa",
-              idempotency_key="renew-key-1")  # fmt: skip
+    subscribe(
+        billing,
+        account_id="acct-2",
+        plan_id="premium",
+        payment_method="pm_test_visa",
+        idempotency_key="renew-key-1",
+    )
     assert renew_due(billing).renewed == 0  # nothing due yet
     clock.now += timedelta(days=30, seconds=1)
     assert renew_due(billing).renewed == 1
@@ -87,8 +95,13 @@ def test_renewal_charges_once_per_period_however_often_it_runs(
 
 
 def test_cancelled_subscription_lapses_at_period_end(billing: Billing, clock: Clock) -> None:
-    subscribe(billing, account_id="acct-3", plan_id="basic", payment_method="pm_test_visa",
-              idempotency_key="cancel-key-1")  # fmt: skip
+    subscribe(
+        billing,
+        account_id="acct-3",
+        plan_id="basic",
+        payment_method="pm_test_visa",
+        idempotency_key="cancel-key-1",
+    )
     cancel(billing, account_id="acct-3")
     clock.now += timedelta(days=31)
     report = renew_due(billing)
@@ -98,8 +111,13 @@ def test_cancelled_subscription_lapses_at_period_end(billing: Billing, clock: Cl
 
 
 def test_declined_renewal_marks_past_due(billing: Billing, clock: Clock) -> None:
-    subscribe(billing, account_id="acct-4", plan_id="basic", payment_method="pm_test_visa",
-              idempotency_key="decline-key-1")  # fmt: skip
+    subscribe(
+        billing,
+        account_id="acct-4",
+        plan_id="basic",
+        payment_method="pm_test_visa",
+        idempotency_key="decline-key-1",
+    )
     store = billing.subscriptions
     current = store.get("acct-4")
     assert current is not None
@@ -112,8 +130,13 @@ def test_declined_renewal_marks_past_due(billing: Billing, clock: Clock) -> None
 
 
 def test_renewal_timeout_is_retried_next_run(billing: Billing, clock: Clock) -> None:
-    subscribe(billing, account_id="acct-5", plan_id="basic", payment_method="pm_test_visa",
-              idempotency_key="timeout-key-1")  # fmt: skip
+    subscribe(
+        billing,
+        account_id="acct-5",
+        plan_id="basic",
+        payment_method="pm_test_visa",
+        idempotency_key="timeout-key-1",
+    )
     assert isinstance(billing.payments, TestPaymentProvider)
     billing.payments.timeouts_before_answer = 1
     clock.now += timedelta(days=31)

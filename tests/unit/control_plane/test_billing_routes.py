@@ -146,8 +146,11 @@ def test_cancel_keeps_service_to_period_end(client: TestClient, user: SignedIn) 
 
 def test_no_subscription_no_entitlement(client: TestClient, user: SignedIn) -> None:
     assert client.get("/billing/entitlement", headers=user.headers).json() == {
-        "entitled": False, "plan_id": None, "max_rendition": None, "until": None,
-    }  # fmt: skip
+        "entitled": False,
+        "plan_id": None,
+        "max_rendition": None,
+        "until": None,
+    }
 
 
 def test_billing_needs_a_token(client: TestClient) -> None:

@@ -16,9 +16,12 @@ from control_plane.playback.title_cache import TitleCache
 
 def make_title(number: int, name: str) -> Title:
     return Title(
-        title_id=f"title-{number:04d}", name=name, year=2000, maturity=MaturityRating.G,
+        title_id=f"title-{number:04d}",
+        name=name,
+        year=2000,
+        maturity=MaturityRating.G,
         popularity=1.0,
-    )  # fmt: skip
+    )
 
 
 class FakeStore(CatalogStore):

@@ -75,8 +75,11 @@ def test_a_new_profile_gets_its_regions_popular_titles(
     assert body["generated_at"] is None
     assert [p["title_id"] for p in body["picks"]] == ["title-0003"]
     assert body["picks"][0]["reason"] == {
-        "kind": "popular_in_region", "title_id": None, "title_name": None, "region": "US",
-    }  # fmt: skip
+        "kind": "popular_in_region",
+        "title_id": None,
+        "title_name": None,
+        "region": "US",
+    }
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,11 @@ def test_a_payload_without_files_still_parses() -> None:
 
 def test_files_round_trip() -> None:
     response = PlaybackResponse(
-        title_id="t", rendition="240p", playlist="240p/index.m3u8",
-        files=["240p/index.m3u8", "240p/seg_00001.ts"], urls=[], origin=ORIGIN,
-    )  # fmt: skip
+        title_id="t",
+        rendition="240p",
+        playlist="240p/index.m3u8",
+        files=["240p/index.m3u8", "240p/seg_00001.ts"],
+        urls=[],
+        origin=ORIGIN,
+    )
     assert PlaybackResponse.model_validate_json(response.model_dump_json()) == response
