@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from control_plane.catalog.models import TitleId
 
@@ -42,7 +42,10 @@ class Reason(BaseModel):
     title_name: str | None = None
     region: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def text(self) -> str:
+        """What a client shows: "Because you watched Alpha", "Popular in US"."""
         if self.kind is ReasonKind.BECAUSE_YOU_WATCHED:
             return f"Because you watched {self.title_name or self.title_id}"
         return f"Popular in {self.region}"

@@ -38,7 +38,7 @@ def test_co_watched_titles_are_picked_with_the_reason() -> None:
     picks = result.picks["acct#p3"].picks
     assert picks[0].title_id == "t-b"
     assert picks[0].reason.kind is ReasonKind.BECAUSE_YOU_WATCHED
-    assert picks[0].reason.text() == "Because you watched Alpha"
+    assert picks[0].reason.text == "Because you watched Alpha"
     assert "t-a" not in [p.title_id for p in picks]  # never recommend what was watched
 
 

@@ -56,6 +56,7 @@ def test_events_then_nightly_batch_then_picks(client: TestClient, stack: Service
     assert first["title_id"] == "title-0002"
     assert first["reason"]["kind"] == "because_you_watched"
     assert first["reason"]["title_id"] == "title-0001"
+    assert first["reason"]["text"].startswith("Because you watched ")
 
 
 def test_a_new_profile_gets_its_regions_popular_titles(
@@ -79,6 +80,7 @@ def test_a_new_profile_gets_its_regions_popular_titles(
         "title_id": None,
         "title_name": None,
         "region": "US",
+        "text": "Popular in US",
     }
 
 
