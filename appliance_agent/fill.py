@@ -34,6 +34,7 @@ from edgefill_contracts import FillProgress, Manifest, ManifestObject
 logger = logging.getLogger(__name__)
 
 STATUS_WRITE_INTERVAL_S = 1.0
+HOLDINGS_WRITE_INTERVAL_S = 30.0
 COMPLETE_META = "complete_manifest"
 FillResult = Literal["ok", "partial", "failed"]
 
@@ -119,6 +120,7 @@ class Fill:
         self._lock = threading.Lock()
         self._bytes_done = 0
         self._last_status_write = 0.0
+        self._last_holdings_write = time.monotonic()
         self._downloader = ObjectDownloader(
             client=client,
             store=store,
@@ -353,12 +355,18 @@ class Fill:
         self._observer.advanced(nbytes)
 
     def _maybe_write_status(self, manifest: Manifest, report: FillReport) -> None:
+        """Progress every second; holdings (a pass over the manifest) every 30 seconds."""
         now = time.monotonic()
         with self._lock:
             if now - self._last_status_write < STATUS_WRITE_INTERVAL_S:
                 return
             self._last_status_write = now
-        self._write_status(manifest, report, running=True, total_bytes=None)
+            recount = now - self._last_holdings_write >= HOLDINGS_WRITE_INTERVAL_S
+            if recount:
+                self._last_holdings_write = now
+        self._write_status(
+            manifest, report, running=True, total_bytes=None, recount_holdings=recount
+        )
 
     def _write_status(
         self,
@@ -368,10 +376,14 @@ class Fill:
         running: bool,
         total_bytes: int | None,
         entries: dict[str, IndexEntry] | None = None,
+        recount_holdings: bool = True,
     ) -> None:
-        """Write progress and holdings; `entries` is a fresh index snapshot if the caller has one."""
-        current = self._store.index.entries() if entries is None else entries
-        holdings = summarize_holdings(manifest, current)
+        """Write progress, and holdings unless told not to recount them; `entries` is a fresh
+        index snapshot if the caller has one."""
+        holdings = None
+        if recount_holdings:
+            current = self._store.index.entries() if entries is None else entries
+            holdings = summarize_holdings(manifest, current)
         with self._lock:
             bytes_done = self._bytes_done
 
@@ -391,18 +403,20 @@ class Fill:
                 last_result=current.fill.last_result if running else report.result,
                 last_finished_at=current.fill.last_finished_at if running else datetime.now(UTC),
             )
-            return current.model_copy(
-                update={
-                    "activity": Activity.FILLING if running else Activity.IDLE,
-                    "manifest_version": manifest.version,
-                    "objects_held": holdings.objects_held,
-                    "bytes_held": holdings.bytes_held,
-                    "missing_count": len(holdings.missing_keys),
-                    "missing_keys": bounded_missing(holdings.missing_keys),
-                    "fill": fill,
-                    "errors": errors,
-                }
-            )
+            update: dict[str, object] = {
+                "activity": Activity.FILLING if running else Activity.IDLE,
+                "fill": fill,
+                "errors": errors,
+            }
+            if holdings is not None:
+                update.update(
+                    manifest_version=manifest.version,
+                    objects_held=holdings.objects_held,
+                    bytes_held=holdings.bytes_held,
+                    missing_count=len(holdings.missing_keys),
+                    missing_keys=bounded_missing(holdings.missing_keys),
+                )
+            return current.model_copy(update=update)
 
         self._status.update(change)
 

@@ -67,9 +67,16 @@ def test_resume_after_killing_the_agent_mid_object_refetches_no_completed_byte(
         )
         try:
             _wait_for_partial(lab.store_path / ".partial", at_least=2 * MIB)
+            during = lab.status()  # what a heartbeat sent now would report
         finally:
             os.kill(agent.pid, signal.SIGKILL)
             agent.wait(timeout=10)
+        assert (during.activity, during.manifest_version, during.fill.running) == (
+            "filling",
+            "v1",
+            True,
+        )
+        assert during.fill.bytes_total == sum(o.size for o in objects)
         (partial,) = (lab.store_path / ".partial").glob("*.part")
         kept = partial.stat().st_size
         assert 2 * MIB <= kept < big[0].size
