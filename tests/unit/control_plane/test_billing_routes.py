@@ -156,3 +156,20 @@ def test_no_subscription_no_entitlement(client: TestClient, user: SignedIn) -> N
 def test_billing_needs_a_token(client: TestClient) -> None:
     assert client.get("/billing/plans").status_code == 401
     assert client.post("/billing/subscription", json=OK_CARD).status_code in (401, 422)
+
+
+def test_a_timed_out_plan_change_changes_nothing_until_retried(
+    client: TestClient, user: SignedIn
+) -> None:
+    post_subscribe(client, user, "key-change01")
+    provider(client).timeouts_before_answer = 1
+    headers = {**user.headers, "Idempotency-Key": "key-change02"}
+    timed_out = client.put(
+        "/billing/subscription/plan", json={"plan_id": "premium"}, headers=headers
+    )
+    assert timed_out.status_code == 503
+    current = client.get("/billing/subscription", headers=user.headers).json()
+    assert current["plan_id"] == "standard"
+    retried = client.put("/billing/subscription/plan", json={"plan_id": "premium"}, headers=headers)
+    assert retried.status_code == 200 and retried.json()["plan_id"] == "premium"
+    assert len(provider(client).charges) == 2
