@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from control_plane.services import all_services
-from infra.packaging import LAMBDA_PLATFORM, build_lambda_archive
+from infra.packaging import LAMBDA_PLATFORM, PROJECT_ROOT, build_lambda_archive
 
 _libc, _glibc = platform.libc_ver()
 HOST_PLATFORM = f"{platform.machine()}-manylinux_{_glibc.replace('.', '_')}"
@@ -52,9 +53,26 @@ print(json.dumps(results))
 
 
 @pytest.fixture(scope="module")
-def host_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A frozen copy of what goes in the archive, so edits made meanwhile cannot leak in."""
+    snapshot = tmp_path_factory.mktemp("project")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for package in ("control_plane", "edgefill_contracts"):
+        shutil.copytree(PROJECT_ROOT / package, snapshot / package, ignore=skip)
+    (snapshot / "infra").mkdir()
+    shutil.copy(PROJECT_ROOT / "infra" / "lambda_entry.py", snapshot / "infra" / "lambda_entry.py")
+    for name in ("pyproject.toml", "uv.lock", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, snapshot / name)
+    return snapshot
+
+
+@pytest.fixture(scope="module")
+def host_archive(tmp_path_factory: pytest.TempPathFactory, project_snapshot: Path) -> Path:
     return build_lambda_archive(
-        out_dir=tmp_path_factory.mktemp("host"), python_platform=HOST_PLATFORM, offline=True
+        out_dir=tmp_path_factory.mktemp("host"),
+        python_platform=HOST_PLATFORM,
+        project_root=project_snapshot,
+        offline=True,
     )
 
 
@@ -85,8 +103,15 @@ def test_the_archive_imports_and_serves_in_a_clean_interpreter(
     assert results["_site"] == []
 
 
-def test_the_archive_is_reproducible(host_archive: Path, tmp_path: Path) -> None:
-    again = build_lambda_archive(out_dir=tmp_path, python_platform=HOST_PLATFORM, offline=True)
+def test_the_archive_is_reproducible(
+    host_archive: Path, project_snapshot: Path, tmp_path: Path
+) -> None:
+    again = build_lambda_archive(
+        out_dir=tmp_path,
+        python_platform=HOST_PLATFORM,
+        project_root=project_snapshot,
+        offline=True,
+    )
     assert (
         hashlib.sha256(again.read_bytes()).digest()
         == hashlib.sha256(host_archive.read_bytes()).digest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -36,9 +37,17 @@ def widgets_function(
         monkeypatch.setenv(name, value)
     entry._settings.cache_clear()
     entry._http_handler.cache_clear()
-    yield
-    entry._settings.cache_clear()
-    entry._http_handler.cache_clear()
+    # Mangum runs the app on the thread's event loop (creating one if none is set); give it
+    # one this test owns and closes, as a Lambda process would simply exit.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        entry._settings.cache_clear()
+        entry._http_handler.cache_clear()
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def _event(method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
