@@ -110,3 +110,15 @@ def test_object_missing_at_origin_too_is_404(
     fallback_appliance: RunningAppliance, origin: Origin
 ) -> None:
     assert httpx.get(fallback_appliance.url(KEY), timeout=5).status_code == 404
+
+
+def test_reload_with_the_cache_processes_running(
+    fallback_appliance: RunningAppliance, origin: Origin
+) -> None:
+    # The cache manager and loader are children of the master too; a reload must not wait on them.
+    _put_at_origin(origin, KEY, b"cached")
+    assert httpx.get(fallback_appliance.url(KEY), timeout=10).content == b"cached"
+    started = time.monotonic()
+    assert fallback_appliance.install().reloaded
+    assert time.monotonic() - started < 5
+    assert httpx.get(fallback_appliance.url(KEY), timeout=10).headers["x-edgefill-cache"] == "HIT"
