@@ -112,7 +112,13 @@ class HeartbeatTask:
             try:
                 self._obey(ack, snapshot, now)
             except AgentError as exc:
+                # For example a secret set nginx refused: the old config keeps serving, and the
+                # next heartbeat carries the error to the control plane.
                 logger.error("could not act on the control plane's answer: %s", exc)
+                message = f"could not apply the control plane's answer: {exc}"
+                self.status_file.update(
+                    lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
+                )
         return next_delay(
             settings=self.settings,
             consecutive_failures=link.consecutive_failures,

@@ -1,15 +1,32 @@
-"""Heartbeat cadence: jitter while healthy, capped exponential backoff while failing."""
+"""Heartbeat cadence (jitter, capped backoff) and what happens when the ack cannot be obeyed."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
-from appliance_agent.health.heartbeat import next_delay
+from appliance_agent.health.access_log import AccessLogTail, ServingTally
+from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.health.heartbeat import HeartbeatTask, next_delay
 from appliance_agent.health.settings import HealthSettings
+from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
+from appliance_agent.health.stub_status import StubStatus
+from appliance_agent.serve.drain import DrainController
+from appliance_agent.serve.errors import NginxConfigInvalid
+from appliance_agent.serve.settings import DrainSettings
+from appliance_agent.serve.signing_secrets import SigningSecretStore
+from appliance_agent.status import StatusFile
+from edgefill_contracts import ApplianceCredential
 
 SETTINGS = HealthSettings(heartbeat_interval_s=10, heartbeat_jitter=0.2, backoff_max_s=120)
+CREDENTIAL = ApplianceCredential(
+    appliance_id="ap-1", credential_id="c1", secret=SecretStr("s" * 20)
+)
 
 
 def test_healthy_delay_is_the_interval_with_jitter() -> None:
@@ -25,3 +42,48 @@ def test_failing_delay_doubles_up_to_the_cap(failures: int, base: float) -> None
     for _ in range(50):
         delay = next_delay(settings=SETTINGS, consecutive_failures=failures, rng=rng)
         assert base * 0.8 <= delay <= base * 1.2
+
+
+def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) -> None:
+    sent: list[dict[str, object]] = []  # heartbeat bodies as the server got them
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(
+            200, json={"desired_state": "Serving", "signing_secret_ids": ["k1", "k2"]}
+        )
+
+    def refused() -> None:
+        raise NginxConfigInvalid("nginx -t refused the new tree", output="bad")
+
+    status = StatusFile(tmp_path / "state")
+    monitor = HealthMonitor(
+        store_path=tmp_path,
+        status_file=status,
+        tally=ServingTally(AccessLogTail(tmp_path / "access.log")),
+        stub_status=lambda: StubStatus(
+            active=1, accepts=1, handled=1, requests=1, reading=0, writing=1, waiting=0
+        ),
+        drain=DrainController(
+            DrainSettings(state_file=tmp_path / "drain.json"), active_connections=lambda: 1
+        ),
+        secrets=SigningSecretStore(tmp_path / "secrets.json"),
+        ktls_active=False,
+        link=ControlPlaneLink(),
+    )
+    client = FleetClient(
+        base_url="http://fleet",
+        credential=CREDENTIAL,
+        timeout_s=1,
+        transport=httpx.MockTransport(handler),
+    )
+    task = HeartbeatTask(
+        appliance_id="ap-1", settings=SETTINGS, monitor=monitor, client=client,
+        drain=monitor.drain, status_file=status, refresh_secrets=refused, rng=random.Random(3),
+    )  # fmt: skip
+    task.beat()
+    task.beat()
+    assert monitor.link.reachable  # the heartbeat itself worked
+    errors = sent[1]["errors"]
+    assert isinstance(errors, list) and any("nginx -t refused" in e for e in errors)
+    client.close()
