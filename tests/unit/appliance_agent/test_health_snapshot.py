@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from appliance_agent.health.access_log import AccessLogTail, ServingTally
 from appliance_agent.health.errors import StubStatusError
 from appliance_agent.health.heartbeat import build_heartbeat
-from appliance_agent.health.metrics import HealthCollector
+from appliance_agent.health.metrics import HealthCollector, serve_metrics
 from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
 from appliance_agent.health.stub_status import StubStatus
 from appliance_agent.serve.drain import DrainController
@@ -97,3 +99,21 @@ def test_collector_reads_a_fresh_snapshot_per_scrape(tmp_path: Path) -> None:
     assert registry.get_sample_value("edgefill_serving_requests_total", {"status": "200"}) == 2
     monitor.link.failed(NOW, "down")
     assert registry.get_sample_value("edgefill_control_plane_reachable") == 0
+
+
+def test_metrics_endpoint_serves_the_collector(tmp_path: Path) -> None:
+    monitor = _monitor(tmp_path)
+    registry = CollectorRegistry()
+    registry.register(HealthCollector(lambda: monitor.snapshot(NOW)))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server, thread = serve_metrics(registry, address="127.0.0.1", port=port)
+    try:
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert 'edgefill_serving_requests_total{status="404"} 1.0' in body
+    assert 'edgefill_manifest_info{version=""} 1.0' in body
