@@ -11,6 +11,8 @@ Keys live in the `edgefill:` namespace, camelCase, plus the provider's `aws:regi
     edgefill:logRetentionDays optional  CloudWatch retention (one of AWS's allowed values)
     edgefill:customDomain     optional  {domainName, certificateArn} for the HTTP API
     edgefill:sizes            optional  Lambda memory/timeout, API throttling, token lifetimes
+    edgefill:protectData      optional  default true: tables and user pool refuse deletion and
+                                        buckets keep their objects; set false before `destroy`
     edgefill:urlSigningSecret optional  secret; generated with the random provider when unset
     edgefill:adminToken       optional  secret; generated with the random provider when unset
 """
@@ -84,6 +86,7 @@ class StackConfig(_ConfigModel):
     log_retention_days: LogRetentionDays = 30
     custom_domain: CustomDomain | None = None
     sizes: Sizes = Sizes()
+    protect_data: bool = True
 
     @field_validator("tags")
     @classmethod
@@ -110,6 +113,7 @@ class StackConfig(_ConfigModel):
 # Keys whose YAML value is a map or list: Pulumi hands them to the program as JSON text.
 _STRUCTURED_KEYS = frozenset({"tags", "fillWindow", "plans", "customDomain", "sizes"})
 _INTEGER_KEYS = frozenset({"logRetentionDays"})
+_BOOLEAN_KEYS = frozenset({"protectData"})
 
 
 def load_stack_config() -> StackConfig:
@@ -129,11 +133,13 @@ def load_stack_config() -> StackConfig:
                 value = config.get_object(key)
             elif key in _INTEGER_KEYS:
                 value = config.get_int(key)
+            elif key in _BOOLEAN_KEYS:
+                value = config.get_bool(key)
             else:
                 value = config.get(key)
         except (json.JSONDecodeError, pulumi.ConfigTypeError) as exc:
             raise StackConfigError(
-                f"{PROJECT}:{key} is not valid YAML/JSON ({exc}); fix it in Pulumi.<stack>.yaml"
+                f"{PROJECT}:{key} is not valid: {exc}; fix it in Pulumi.<stack>.yaml"
             ) from exc
         if value is not None:
             raw[key] = value

@@ -14,6 +14,7 @@ class SubscriberDirectoryArgs:
     password_min_length: int
     access_token_minutes: int
     refresh_token_days: int
+    protect_data: bool
     tags: dict[str, str]
 
 
@@ -34,7 +35,7 @@ class SubscriberDirectory(pulumi.ComponentResource):
                 name=f"{args.name_prefix}-subscribers",
                 username_attributes=["email"],
                 auto_verified_attributes=["email"],
-                deletion_protection="ACTIVE",
+                deletion_protection="ACTIVE" if args.protect_data else "INACTIVE",
                 mfa_configuration="OFF",
                 password_policy=aws.cognito.UserPoolPasswordPolicyArgs(
                     minimum_length=args.password_min_length,

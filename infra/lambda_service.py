@@ -55,6 +55,7 @@ class StackResources:
     api: HttpApi
     logs: LogSettings
     sizes: Sizes
+    protect_data: bool
     tags: dict[str, str]
     # Plain settings every function gets as EDGEFILL_* variables (fill window, plan catalogue).
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -100,6 +101,7 @@ class LambdaService(pulumi.ComponentResource):
                 spec=table,
                 name_prefix=stack.name_prefix,
                 kms_key_arn=stack.kms_key_arn,
+                protect_data=stack.protect_data,
                 tags=tags,
                 opts=child,
             )

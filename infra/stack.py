@@ -142,6 +142,7 @@ def build_control_plane(
             account_id=account_id,
             region=config.region,
             kms_key_arn=shared.key.arn,
+            protect_data=config.protect_data,
             tags=tags,
         ),
     )
@@ -152,6 +153,7 @@ def build_control_plane(
             password_min_length=config.sizes.password_min_length,
             access_token_minutes=config.sizes.access_token_minutes,
             refresh_token_days=config.sizes.refresh_token_days,
+            protect_data=config.protect_data,
             tags=tags,
         ),
     )
@@ -183,6 +185,7 @@ def build_control_plane(
         api=api,
         logs=logs,
         sizes=config.sizes,
+        protect_data=config.protect_data,
         tags=tags,
         environment={
             "EDGEFILL_FILL_WINDOW": config.fill_window.model_dump_json(),

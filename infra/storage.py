@@ -35,6 +35,7 @@ def tls_only_policy(bucket_arn: str) -> str:
 class PrivateBucketArgs:
     bucket_name: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
+    protect_data: bool
     tags: dict[str, str]
 
 
@@ -49,7 +50,14 @@ class PrivateBucket(pulumi.ComponentResource):
         super().__init__("edgefill:index:PrivateBucket", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
-            name, aws.s3.BucketArgs(bucket=args.bucket_name, tags=args.tags), child
+            name,
+            aws.s3.BucketArgs(
+                bucket=args.bucket_name,
+                # Unprotected, `pulumi destroy` empties the bucket (every version) first.
+                force_destroy=not args.protect_data,
+                tags=args.tags,
+            ),
+            child,
         )
         aws.s3.BucketVersioning(
             f"{name}-versioning",
@@ -123,6 +131,7 @@ class OriginStorageArgs:
     account_id: pulumi.Input[str]
     region: str
     kms_key_arn: pulumi.Input[str]
+    protect_data: bool
     tags: dict[str, str]
 
 
@@ -145,6 +154,7 @@ class OriginStorage(pulumi.ComponentResource):
             PrivateBucketArgs(
                 bucket_name=pulumi.Output.concat(args.name_prefix, "-origin-", suffix),
                 kms_key_arn=args.kms_key_arn,
+                protect_data=args.protect_data,
                 tags=args.tags,
             ),
             child,
@@ -154,6 +164,7 @@ class OriginStorage(pulumi.ComponentResource):
             PrivateBucketArgs(
                 bucket_name=pulumi.Output.concat(args.name_prefix, "-manifests-", suffix),
                 kms_key_arn=args.kms_key_arn,
+                protect_data=args.protect_data,
                 tags=args.tags,
             ),
             child,

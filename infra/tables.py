@@ -19,6 +19,7 @@ def service_table(
     spec: TableSpec,
     name_prefix: str,
     kms_key_arn: pulumi.Input[str],
+    protect_data: bool,
     tags: dict[str, str],
     opts: pulumi.ResourceOptions,
 ) -> aws.dynamodb.Table:
@@ -58,7 +59,7 @@ def service_table(
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
                 enabled=True, kms_key_arn=kms_key_arn
             ),
-            deletion_protection_enabled=True,
+            deletion_protection_enabled=protect_data,
             tags=tags,
         ),
         opts,

@@ -25,10 +25,11 @@ def test_example_stack_config_builds_the_stack() -> None:
         ({"edgefill:namePrefix": "Edgefill_Dev"}, None, "edgefill:namePrefix"),
         ({"edgefill:logRetentionDays": "31"}, None, "edgefill:logRetentionDays"),
         ({"edgefill:logRetentionDays": "thirty"}, None, "edgefill:logRetentionDays"),
+        ({"edgefill:protectData": "maybe"}, None, "edgefill:protectData"),
         ({"edgefill:alarmEmail": "not-an-address"}, None, "edgefill:alarmEmail"),
         ({"edgefill:tags": "{}"}, None, "edgefill:tags"),
         ({"edgefill:tags": '{"aws:owner": "x"}'}, None, "reserved by AWS"),
-        ({"edgefill:tags": "{not json"}, None, "edgefill:tags is not valid YAML/JSON"),
+        ({"edgefill:tags": "{not json"}, None, "edgefill:tags is not valid"),
         ({"edgefill:plans": "[]"}, None, "edgefill:plans"),
         (
             {

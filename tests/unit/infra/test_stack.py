@@ -386,3 +386,14 @@ def test_an_inconsistent_registry_is_refused(
 ) -> None:
     with pytest.raises(RegistryError, match=message.replace("[", r"\[").replace("]", r"\]")):
         run_stack(services=services)
+
+
+@pytest.mark.parametrize(("protect", "expected"), [("true", True), ("false", False)])
+def test_protect_data_guards_tables_pool_and_buckets(protect: str, expected: bool) -> None:
+    graph = run_stack(config=dev_config(**{"edgefill:protectData": protect}))
+    tables = graph.of_type("aws:dynamodb/table:Table")
+    assert tables and all(t.inputs["deletionProtectionEnabled"] is expected for t in tables)
+    pool = one(graph, "aws:cognito/userPool:UserPool")
+    assert pool.inputs["deletionProtection"] == ("ACTIVE" if expected else "INACTIVE")
+    buckets = graph.of_type("aws:s3/bucket:Bucket")
+    assert len(buckets) == 2 and all(b.inputs["forceDestroy"] is not expected for b in buckets)
