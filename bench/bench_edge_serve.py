@@ -15,10 +15,12 @@ Scenarios:
 and, without a target, HTTPS/HTTP for the appliance (user-space TLS costs CPU that wrk and
 nginx share on two cores).
 
-Each scenario runs EDGEFILL_BENCH_EDGE_ROUNDS (default 5) pairs, alternating which side goes
-first, each wrk run EDGEFILL_BENCH_EDGE_SECONDS (default 3) long; the reported figures are the
+Each scenario runs EDGEFILL_BENCH_EDGE_ROUNDS (default 9) pairs, alternating which side goes
+first, each wrk run EDGEFILL_BENCH_EDGE_SECONDS (default 2) long; the reported figures are the
 pair with the median ratio, so a noisy neighbour on the machine hits both sides of a pair
-alike. nginx's worker CPU per request is reported too: it barely moves with machine load.
+alike. nginx's worker CPU per request is reported too, with `cpu_ratio` (plain's CPU per
+request over the appliance's): it moves far less with machine load than throughput does, so
+it tells a real cost of the appliance config from a noisy neighbour.
 
 Every response must be 2xx (a 403 would make the appliance look fast): any non-2xx or socket
 error fails the run. The result line's value is the http-2m ratio; `ok` holds only if all three
@@ -48,8 +50,8 @@ from appliance_agent.serve.signing_secrets import SigningSecretStore
 from bench.result import emit, make_result
 from edgefill_contracts import SigningSecret, SigningSecretSet, sign_path
 
-SECONDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_SECONDS", "3"))
-ROUNDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_ROUNDS", "5"))
+SECONDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_SECONDS", "2"))
+ROUNDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_ROUNDS", "9"))
 CONNECTIONS = 16
 SEGMENTS = 32
 SEGMENT_BYTES = 2 << 20
@@ -235,6 +237,9 @@ class Pair:
                 "nginx_cpu_us_per_request": round(self.appliance_cpu_us, 1),
             },
             "ratio": round(self.ratio, 4),
+            "cpu_ratio": round(self.plain_cpu_us / self.appliance_cpu_us, 4)
+            if self.appliance_cpu_us
+            else None,
             "target": target,
             "ok": None if target is None else self.ratio >= target,
         }
