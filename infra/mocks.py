@@ -231,9 +231,37 @@ def run_program(
 ) -> ResourceGraph:
     """Run `program` (which declares resources and returns its exports) under `mocks`.
 
-    Each run gets a fresh event loop and its own config, and nothing is previewed: applies
-    run and every output resolves, so checks inside them cannot pass silently.
+    Each run gets its own thread, event loop and config, so the caller's event loop and the
+    engine's context variables are left as they were; nothing is previewed: applies run and
+    every output resolves, so checks inside them cannot pass silently. The program's error,
+    if any, is raised here.
     """
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            _run_on_own_loop(
+                program, mocks=mocks, config=config, stack=stack, secret_keys=secret_keys
+            )
+        except BaseException as exc:  # handed to the caller's thread below
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, name="pulumi-program")
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+    return mocks.graph
+
+
+def _run_on_own_loop(
+    program: Callable[[], Mapping[str, Any]],
+    *,
+    mocks: RecordingMocks,
+    config: Mapping[str, str],
+    stack: str,
+    secret_keys: list[str] | None,
+) -> None:
     loop = asyncio.new_event_loop()
     # After a failure, the engine's leftover futures hold the same error the run raises;
     # keep asyncio from printing each of them again when they are collected.
@@ -261,4 +289,3 @@ def run_program(
         mocks.close_thread_loops(keep=loop)
         asyncio.set_event_loop(None)
         loop.close()
-    return mocks.graph
