@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -54,7 +56,7 @@ class UserPool:
         return cls(cognito_idp(settings), client_id=settings.user_pool_client_id)
 
     def sign_up(self, credentials: Credentials) -> SignUpResponse:
-        with _translated(not_authorized=BadRequest("sign-up is not allowed for this client")):
+        with _cognito_errors(not_authorized=BadRequest("sign-up is not allowed for this client")):
             result = self._client.sign_up(
                 ClientId=self._client_id,
                 Username=credentials.email,
@@ -65,7 +67,7 @@ class UserPool:
 
     def confirm(self, *, email: str, code: str) -> None:
         # A wrong email gets the same answer as a wrong code: no account enumeration here.
-        with _translated(
+        with _cognito_errors(
             not_authorized=Conflict("this account is already confirmed; log in"),
             not_found=BadRequest("the confirmation code is wrong; check the email"),
         ):
@@ -74,7 +76,7 @@ class UserPool:
             )
 
     def log_in(self, credentials: Credentials) -> Tokens:
-        with _translated(not_authorized=_WRONG_LOGIN, not_found=_WRONG_LOGIN):
+        with _cognito_errors(not_authorized=_WRONG_LOGIN, not_found=_WRONG_LOGIN):
             result = self._client.initiate_auth(
                 ClientId=self._client_id,
                 AuthFlow="USER_PASSWORD_AUTH",
@@ -86,7 +88,7 @@ class UserPool:
         return _tokens(result.get("AuthenticationResult"), refresh=True)
 
     def refresh(self, refresh_token: str) -> Tokens:
-        with _translated(not_authorized=_STALE_REFRESH, not_found=_STALE_REFRESH):
+        with _cognito_errors(not_authorized=_STALE_REFRESH, not_found=_STALE_REFRESH):
             result = self._client.initiate_auth(
                 ClientId=self._client_id,
                 AuthFlow="REFRESH_TOKEN_AUTH",
@@ -96,7 +98,9 @@ class UserPool:
 
     def sign_out_everywhere(self, access_token: str) -> None:
         """Invalidate every refresh token of the user (Cognito GlobalSignOut)."""
-        with _translated(not_authorized=Unauthorized("the session already ended; log in again")):
+        with _cognito_errors(
+            not_authorized=Unauthorized("the session already ended; log in again")
+        ):
             self._client.global_sign_out(AccessToken=access_token)
 
 
@@ -114,30 +118,24 @@ def _tokens(result: AuthenticationResultTypeTypeDef | None, *, refresh: bool) ->
     )
 
 
-class _translated:
-    """Map Cognito's error codes to our errors; NotAuthorized and UserNotFound per call site."""
-
-    def __init__(
-        self, *, not_authorized: ControlPlaneError, not_found: ControlPlaneError | None = None
-    ) -> None:
-        self._not_authorized = not_authorized
-        self._not_found = not_found
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, ClientError):
-            code = exc.response.get("Error", {}).get("Code", "")
-            known = _ERRORS.get(code)
-            if code == "NotAuthorizedException":
-                known = self._not_authorized
-            elif code == "UserNotFoundException":
-                known = self._not_found
-            if known is not None:
-                raise type(known)(known.message) from exc
-            logger.error("cognito-idp failed with %s: %s", code, exc)
-            raise Unavailable("sign-in is unavailable just now; retry shortly") from exc
-        if isinstance(exc, BotoCoreError):
-            logger.error("cognito-idp unreachable: %s", exc)
-            raise Unavailable("sign-in is unavailable just now; retry shortly") from exc
+@contextmanager
+def _cognito_errors(
+    *, not_authorized: ControlPlaneError, not_found: ControlPlaneError | None = None
+) -> Iterator[None]:
+    """Map Cognito's error codes to ours; NotAuthorized and UserNotFound depend on the call."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        known = _ERRORS.get(code)
+        if code == "NotAuthorizedException":
+            known = not_authorized
+        elif code == "UserNotFoundException":
+            known = not_found
+        if known is not None:
+            raise type(known)(known.message) from exc
+        logger.error("cognito-idp failed with %s: %s", code, exc)
+        raise Unavailable("sign-in is unavailable just now; retry shortly") from exc
+    except BotoCoreError as exc:
+        logger.error("cognito-idp unreachable: %s", exc)
+        raise Unavailable("sign-in is unavailable just now; retry shortly") from exc
