@@ -75,7 +75,7 @@ def _origin_target(settings: ServeSettings) -> OriginTarget | None:
         return None
     url = settings.miss.origin_url
     authority = url.host or ""
-    if url.port is not None:
+    if url.port is not None and (url.scheme, url.port) not in (("http", 80), ("https", 443)):
         authority = f"{authority}:{url.port}"
     return OriginTarget(
         scheme_and_authority=f"{url.scheme}://{authority}",

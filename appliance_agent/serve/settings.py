@@ -35,6 +35,10 @@ class MissSettings(BaseModel):
     origin_url: AnyHttpUrl | None = Field(
         default=None, description="Base URL the fallback fetches '<title>/<rest>' under."
     )
+    origin_ca_file: Path = Field(
+        default=Path("/etc/ssl/certs/ca-certificates.crt"),
+        description="CAs that may sign an https origin's certificate (it is verified).",
+    )
     cache_dir: Path = Path("/var/cache/edgefill/origin")
     cache_max_size: str = Field(default="10g", pattern=r"^[0-9]+[kmg]?$")
     slice_size: str = Field(default="1m", pattern=r"^[0-9]+[km]?$")

@@ -124,6 +124,17 @@ def test_origin_fallback_section(tmp_path: Path) -> None:
     assert "rewrite ^ /base/$edgefill_object break;" in conf
     assert "proxy_cache_lock on;" in conf and "slice 1m;" in conf
     assert "@origin_fallback" in (out / "edgefill" / "signed-content.conf").read_text()
+    assert "proxy_ssl_verify" not in conf  # plain http origin
+
+
+def test_https_origin_is_verified(tmp_path: Path) -> None:
+    settings = _settings(
+        tmp_path, miss={"mode": MissMode.ORIGIN_FALLBACK, "origin_url": "https://origin.example/"}
+    )
+    conf = (_render(tmp_path, settings) / "nginx.conf").read_text()
+    assert "proxy_pass https://origin.example;" in conf
+    assert "proxy_ssl_verify on;" in conf and "proxy_ssl_server_name on;" in conf
+    assert "proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;" in conf
 
 
 def test_fallback_needs_an_origin() -> None:
