@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from control_plane.services import ServiceSpec
+from edgefill_contracts import FLEET_PREFIX
 from infra.config import StackConfig
 from infra.errors import RegistryError
 from infra.http_api import HttpApi, HttpApiArgs
@@ -48,6 +49,8 @@ class ControlPlane:
             "region": self.config.region,
             "name_prefix": self.config.name_prefix,
             "api_url": self.api.url,
+            # What an appliance's agent is configured with (Ansible reads it from here).
+            "fleet_api_url": pulumi.Output.concat(self.api.url, FLEET_PREFIX),
             "user_pool_id": self.directory.user_pool.id,
             "user_pool_client_id": self.directory.client.id,
             "origin_bucket": self.storage.origin.bucket.bucket,

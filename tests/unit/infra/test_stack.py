@@ -290,6 +290,7 @@ def test_exports_give_ansible_and_the_agent_what_they_need(graph: ResourceGraph)
     assert exports["api_url"].startswith("https://") and exports["api_url"].endswith(
         ".execute-api.eu-west-1.amazonaws.com"
     )
+    assert exports["fleet_api_url"] == exports["api_url"] + "/fleet/v1"
     assert exports["origin_bucket"] == f"{PREFIX}-origin-123456789012-eu-west-1"
     assert exports["user_pool_id"].startswith("eu-west-1_")
     assert exports["table_names"]["gadgets"] == f"{PREFIX}-gadgets"
