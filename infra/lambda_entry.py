@@ -14,13 +14,13 @@ import logging
 import os
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-
-from control_plane.common.lambda_adapter import LambdaHandler, lambda_handler_for
 from control_plane.common.settings import ServiceSettings
 from control_plane.services import ServiceSpec, all_services
+
+if TYPE_CHECKING:
+    from control_plane.common.lambda_adapter import LambdaHandler
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def _settings() -> ServiceSettings:
     secrets_arn = os.environ.get(SECRETS_ARN_ENV)
     secrets: dict[str, Any] = {}
     if secrets_arn:
+        import boto3  # here, not at the top: the Pulumi program imports this module
+
         client = boto3.client(
             "secretsmanager",
             region_name=os.environ.get("EDGEFILL_AWS_REGION"),
@@ -62,6 +64,9 @@ def _settings() -> ServiceSettings:
 
 @cache
 def _http_handler() -> LambdaHandler:
+    # Imported here so the Pulumi program can import this module without FastAPI or Mangum.
+    from control_plane.common.lambda_adapter import lambda_handler_for
+
     return lambda_handler_for(_service().create_app(_settings()))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -79,3 +81,15 @@ def test_a_wheel_that_cannot_be_had_fails_and_leaves_no_partial_directory(tmp_pa
             offline=True,
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_pulumi_program_does_not_import_the_web_stack() -> None:
+    # infra reads the entry module's names; FastAPI, Mangum and boto3 load only in the Lambda.
+    probe = (
+        "import sys, infra.stack, infra.lambda_entry; "
+        "print(sorted(m for m in ('fastapi', 'mangum', 'starlette', 'boto3') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
