@@ -56,6 +56,7 @@ class ImageRecipe:
         "python3",
         "python3-venv",
         "python3-apt",
+        "python3-packaging",
         "nginx",
         "nftables",
         "procps",

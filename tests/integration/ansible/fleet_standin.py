@@ -104,7 +104,7 @@ def build_app(fleet: FleetStandIn) -> FastAPI:
         return record
 
     @app.post(f"{FLEET_PREFIX}/register")
-    def register(request: RegistrationRequest) -> RegistrationResponse:
+    def register(request: RegistrationRequest) -> dict[str, Any]:
         expected = fleet.bootstrap_tokens.get(request.appliance_id)
         if expected is None or request.bootstrap_token.get_secret_value() != expected:
             raise HTTPException(status_code=403, detail="unknown appliance or bootstrap token")
@@ -118,12 +118,17 @@ def build_app(fleet: FleetStandIn) -> FastAPI:
             credential_id=record.credential_id,
             secret=SecretStr(record.secret),
         )
-        return RegistrationResponse(credential=credential, issued_at=datetime.now(UTC))
+        response = RegistrationResponse(credential=credential, issued_at=datetime.now(UTC))
+        # SecretStr dumps as "**********": the one place the secret goes out, put it back.
+        body = response.model_dump(mode="json")
+        body["credential"]["secret"] = record.secret
+        return body
 
     @app.post(f"{FLEET_PREFIX}/appliances/{{appliance_id}}/heartbeat")
     def heartbeat(
-        heartbeat: Heartbeat, record: Annotated[ApplianceRecord, Depends(appliance)]
+        appliance_id: str, heartbeat: Heartbeat, authorization: Annotated[str, Header()] = ""
     ) -> HeartbeatAck:
+        record = appliance(appliance_id, authorization)
         with fleet.lock:
             record.state = heartbeat.state
             record.agent_version = heartbeat.agent_version

@@ -1,0 +1,98 @@
+"""Molecule on real systemd containers: converge, idempotence, check mode, verify, rolling upgrade."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edgefill_contracts import ApplianceState
+from tests.integration.ansible.conftest import MoleculeRun, molecule_run, play_recap
+from tests.integration.ansible.wheels import build_standin_wheel
+
+pytestmark = [pytest.mark.podman, pytest.mark.timeout(900), pytest.mark.xdist_group("podman")]
+
+
+def assert_ok(completed: subprocess.CompletedProcess[str], what: str) -> str:
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, f"{what} failed:\n{output[-6000:]}"
+    return output
+
+
+@pytest.fixture
+def one_host(tmp_path: Path, appliance_image: str, bridge_gateway: str) -> Iterator[MoleculeRun]:
+    wheelhouse = tmp_path / "wheelhouse"
+    build_standin_wheel(wheelhouse, "0.1.0")
+    yield from molecule_run(
+        scenario="default",
+        host_count=1,
+        tmp_path=tmp_path,
+        image=appliance_image,
+        gateway=bridge_gateway,
+        wheelhouse=wheelhouse,
+        agent_version="0.1.0",
+    )
+
+
+def test_converge_is_idempotent_checkable_and_verified(one_host: MoleculeRun) -> None:
+    assert_ok(one_host.create(), "molecule create")
+
+    fresh_check = assert_ok(
+        one_host("converge", "--", "--check", "--diff"), "check mode on a new host"
+    )
+    assert play_recap(fresh_check)[one_host.hosts[0]]["failed"] == 0
+    assert one_host.fleet.records == {}, "check mode must not register the appliance"
+
+    assert_ok(one_host("converge"), "converge")
+    assert_ok(one_host("idempotence"), "idempotence (a second converge reports changed=0)")
+
+    check = assert_ok(one_host("converge", "--", "--check", "--diff"), "check mode after converge")
+    assert play_recap(check)[one_host.hosts[0]]["changed"] == 0
+
+    assert_ok(one_host("verify"), "verify")
+
+
+@pytest.fixture
+def three_hosts(tmp_path: Path, appliance_image: str, bridge_gateway: str) -> Iterator[MoleculeRun]:
+    wheelhouse = tmp_path / "wheelhouse"
+    build_standin_wheel(wheelhouse, "0.1.0")
+    build_standin_wheel(wheelhouse, "0.1.1")
+    yield from molecule_run(
+        scenario="rolling_upgrade",
+        host_count=3,
+        tmp_path=tmp_path,
+        image=appliance_image,
+        gateway=bridge_gateway,
+        wheelhouse=wheelhouse,
+        agent_version="0.1.0",
+    )
+
+
+def test_rolling_upgrade_stops_at_the_host_that_fails_health(three_hosts: MoleculeRun) -> None:
+    first, second, third = three_hosts.hosts
+    fleet = three_hosts.fleet
+    assert_ok(three_hosts.create(), "molecule create")
+    assert_ok(three_hosts("converge"), "converge at 0.1.0")
+    assert {r.agent_version for r in fleet.records.values()} == {"0.1.0"}
+
+    fleet.unhealthy_when[second] = "0.1.1"
+    three_hosts.env["EDGEFILL_AGENT_VERSION"] = "0.1.1"
+    upgrade = three_hosts("side-effect")
+
+    assert upgrade.returncode != 0, "the upgrade should fail on the unhealthy host"
+    recap = play_recap(upgrade.stdout)
+    assert recap[second]["failed"] == 1, upgrade.stdout[-4000:]
+    records = fleet.records
+    assert records[first].agent_version == "0.1.1"
+    assert records[first].state is ApplianceState.SERVING
+    assert records[second].agent_version == "0.1.1"
+    assert records[second].state is ApplianceState.DRAINED, "a failed host stays drained"
+    assert records[third].agent_version == "0.1.0", "the roll must stop before the third host"
+    assert records[third].state is ApplianceState.SERVING
+    assert fleet.actions == [
+        (first, "drain"),
+        (first, "undrain"),
+        (second, "drain"),
+    ]
