@@ -18,6 +18,7 @@ from infra.config import Sizes
 from infra.http_api import HttpApi
 from infra.lambda_entry import HTTP_HANDLER, JOB_HANDLER, SECRETS_ARN_ENV, SERVICE_ENV
 from infra.log_groups import LogSettings, retained_log_group
+from infra.monitoring import service_alarms
 from infra.tables import physical_table_name, service_table
 
 LAMBDA_RUNTIME = "python3.11"
@@ -183,7 +184,18 @@ class LambdaService(pulumi.ComponentResource):
             self._schedule_jobs(name, spec, stack, self.job_function, tags)
         if spec.routes:
             self._route(name, spec, stack.api, self.http_function)
-        self._alarms(name, base_name, stack, tags)
+        functions = {f"{name}-http": self.http_function}
+        if self.job_function is not None:
+            functions[f"{name}-jobs"] = self.job_function
+        service_alarms(
+            name,
+            label=base_name,
+            functions=functions,
+            dead_letter_queue=self.dead_letter_queue,
+            alarm_topic_arn=stack.alarm_topic_arn,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs(
             {
                 "function_name": self.http_function.name,
@@ -397,54 +409,5 @@ class LambdaService(pulumi.ComponentResource):
         aws.sqs.QueuePolicy(
             f"{name}-dlq-policy",
             aws.sqs.QueuePolicyArgs(queue_url=self.dead_letter_queue.url, policy=queue_policy),
-            child,
-        )
-
-    def _alarms(
-        self, name: str, base_name: str, stack: StackResources, tags: dict[str, str]
-    ) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        functions = {f"{name}-http": self.http_function}
-        if self.job_function is not None:
-            functions[f"{name}-jobs"] = self.job_function
-        for resource_name, function in functions.items():
-            for metric in ("Errors", "Throttles"):
-                aws.cloudwatch.MetricAlarm(
-                    f"{resource_name}-{metric.lower()}",
-                    aws.cloudwatch.MetricAlarmArgs(
-                        name=pulumi.Output.concat(function.name, f"-{metric.lower()}"),
-                        alarm_description=f"{metric} in a {base_name} function",
-                        namespace="AWS/Lambda",
-                        metric_name=metric,
-                        dimensions={"FunctionName": function.name},
-                        statistic="Sum",
-                        period=300,
-                        evaluation_periods=1,
-                        threshold=1,
-                        comparison_operator="GreaterThanOrEqualToThreshold",
-                        treat_missing_data="notBreaching",
-                        alarm_actions=[stack.alarm_topic_arn],
-                        ok_actions=[stack.alarm_topic_arn],
-                        tags=tags,
-                    ),
-                    child,
-                )
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-dlq-depth",
-            aws.cloudwatch.MetricAlarmArgs(
-                name=f"{base_name}-dlq-depth",
-                alarm_description=f"Failed async work of {base_name} is waiting in its DLQ",
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                dimensions={"QueueName": self.dead_letter_queue.name},
-                statistic="Maximum",
-                period=300,
-                evaluation_periods=1,
-                threshold=1,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[stack.alarm_topic_arn],
-                tags=tags,
-            ),
             child,
         )

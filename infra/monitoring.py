@@ -1,9 +1,10 @@
-"""The stack's dashboard and its fleet-wide alarm (per-service alarms live with each service)."""
+"""Alarms and the dashboard: per-service alarms (errors, throttles, DLQ depth), the fleet-wide
+stale-appliance alarm, and one dashboard over everything."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -79,6 +80,82 @@ def dashboard_body(
     return json.dumps({"widgets": widgets})
 
 
+def _alarm_at_one(
+    resource_name: str,
+    *,
+    name: pulumi.Input[str],
+    description: str,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, pulumi.Input[str]],
+    statistic: str,
+    alarm_topic_arn: pulumi.Input[str],
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+    evaluation_periods: int = 1,
+) -> aws.cloudwatch.MetricAlarm:
+    """An alarm when the metric reaches 1 in a 5-minute period; it notifies the alarm topic."""
+    return aws.cloudwatch.MetricAlarm(
+        resource_name,
+        aws.cloudwatch.MetricAlarmArgs(
+            name=name,
+            alarm_description=description,
+            namespace=namespace,
+            metric_name=metric,
+            dimensions=dimensions,
+            statistic=statistic,
+            period=300,
+            evaluation_periods=evaluation_periods,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[alarm_topic_arn],
+            ok_actions=[alarm_topic_arn],
+            tags=tags,
+        ),
+        opts,
+    )
+
+
+def service_alarms(
+    resource_prefix: str,
+    *,
+    label: str,
+    functions: Mapping[str, aws.lambda_.Function],
+    dead_letter_queue: aws.sqs.Queue,
+    alarm_topic_arn: pulumi.Input[str],
+    tags: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """Errors and throttles of each function (by resource name), and any message in the DLQ."""
+    for resource_name, function in functions.items():
+        for metric in ("Errors", "Throttles"):
+            _alarm_at_one(
+                f"{resource_name}-{metric.lower()}",
+                name=pulumi.Output.concat(function.name, f"-{metric.lower()}"),
+                description=f"{metric} in a {label} function",
+                namespace="AWS/Lambda",
+                metric=metric,
+                dimensions={"FunctionName": function.name},
+                statistic="Sum",
+                alarm_topic_arn=alarm_topic_arn,
+                tags=tags,
+                opts=opts,
+            )
+    _alarm_at_one(
+        f"{resource_prefix}-dlq-depth",
+        name=f"{label}-dlq-depth",
+        description=f"Failed async work of {label} is waiting in its dead-letter queue",
+        namespace="AWS/SQS",
+        metric="ApproximateNumberOfMessagesVisible",
+        dimensions={"QueueName": dead_letter_queue.name},
+        statistic="Maximum",
+        alarm_topic_arn=alarm_topic_arn,
+        tags=tags,
+        opts=opts,
+    )
+
+
 class Monitoring(pulumi.ComponentResource):
     """One dashboard over every service, and the alarm for appliances that stopped reporting."""
 
@@ -105,24 +182,17 @@ class Monitoring(pulumi.ComponentResource):
             aws.cloudwatch.DashboardArgs(dashboard_name=args.name_prefix, dashboard_body=body),
             child,
         )
-        aws.cloudwatch.MetricAlarm(
+        _alarm_at_one(
             f"{name}-stale-fleet",
-            aws.cloudwatch.MetricAlarmArgs(
-                name=f"{args.name_prefix}-stale-fleet",
-                alarm_description="Appliances stopped heartbeating; check the sites in the fleet view",
-                namespace=FLEET_METRIC_NAMESPACE,
-                metric_name=STALE_APPLIANCES_METRIC,
-                dimensions={"Stack": args.name_prefix},
-                statistic="Maximum",
-                period=300,
-                evaluation_periods=max(1, args.stale_fleet_minutes // 5),
-                threshold=1,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[args.alarm_topic_arn],
-                ok_actions=[args.alarm_topic_arn],
-                tags=args.tags,
-            ),
-            child,
+            name=f"{args.name_prefix}-stale-fleet",
+            description="Appliances stopped heartbeating; check the sites in the fleet view",
+            namespace=FLEET_METRIC_NAMESPACE,
+            metric=STALE_APPLIANCES_METRIC,
+            dimensions={"Stack": args.name_prefix},
+            statistic="Maximum",
+            evaluation_periods=max(1, args.stale_fleet_minutes // 5),
+            alarm_topic_arn=args.alarm_topic_arn,
+            tags=args.tags,
+            opts=child,
         )
         self.register_outputs({"dashboard_name": self.dashboard.dashboard_name})
