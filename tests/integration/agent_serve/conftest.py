@@ -14,8 +14,6 @@ from tests.integration.agent_serve.appliance_nginx import (
     run_appliance,
 )
 
-pytestmark = pytest.mark.nginx
-
 
 @pytest.fixture
 def appliance(tmp_path: Path) -> Iterator[RunningAppliance]:
