@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgefill_contracts import ApplianceState
+from lab.image import podman_env
 from tests.integration.ansible.conftest import MoleculeRun, molecule_run, play_recap
 from tests.integration.ansible.wheels import build_standin_wheel
 
@@ -52,6 +53,32 @@ def test_converge_is_idempotent_checkable_and_verified(one_host: MoleculeRun) ->
     assert play_recap(check)[one_host.hosts[0]]["changed"] == 0
 
     assert_ok(one_host("verify"), "verify")
+
+    unconfirmed = one_host("side-effect")
+    assert unconfirmed.returncode != 0, "retire must refuse without the host's name"
+    assert "-e edgefill_retire_confirm=" in unconfirmed.stdout
+    assert one_host.fleet.actions == []
+
+    host = one_host.hosts[0]
+    one_host.env["EDGEFILL_RETIRE_CONFIRM"] = host
+    assert_ok(one_host("side-effect"), "retire.yml")
+    assert one_host.fleet.actions == [(host, "drain"), (host, "revoke"), (host, "retire")]
+    assert one_host.fleet.records[host].revoked
+    assert container_shell(host, "test -e /srv/edgefill/store").returncode == 1
+    assert container_shell(host, "test -e /var/lib/edgefill/credential.json").returncode == 1
+    agent = container_shell(host, "systemctl is-active edgefill-agent")
+    assert agent.stdout.strip() == "inactive"
+
+
+def container_shell(container: str, command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", "exec", container, "sh", "-c", command],
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
