@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -24,6 +24,10 @@ from edgefill_contracts.heartbeat import MAX_REPORTED_ERRORS, MAX_REPORTED_MISSI
 logger = logging.getLogger(__name__)
 
 STATUS_FILE_NAME = "status.json"
+# An error stays in the heartbeat this long after it happened; the control plane counts a
+# heartbeat carrying errors as a bad interval, so an old, resolved error must not keep an
+# appliance out of steering. `appliance-agent status` still shows the whole history.
+ERROR_REPORT_WINDOW = timedelta(minutes=15)
 
 
 class Activity(StrEnum):
@@ -61,12 +65,31 @@ class AgentStatus(BaseModel):
         return self.fill
 
     def reported_errors(self) -> list[str]:
+        """Every kept error, newest last (for `appliance-agent status`)."""
         return self.errors[-MAX_REPORTED_ERRORS:]
+
+    def current_errors(self, now: datetime) -> list[str]:
+        """Errors from the last ERROR_REPORT_WINDOW: what the heartbeat carries."""
+        return [e for e in self.reported_errors() if _error_time(e) >= now - ERROR_REPORT_WINDOW]
+
+
+def _error_time(entry: str) -> datetime:
+    """When an error happened, from the stamp `with_error` puts first; unstamped counts as now."""
+    try:
+        stamped = datetime.fromisoformat(entry.split(" ", 1)[0])
+    except ValueError:
+        return datetime.now(UTC)
+    return stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
 
 
 def bounded_missing(keys: list[str]) -> list[str]:
     """The missing keys worth storing: the first few more than a heartbeat can carry."""
     return keys[: MAX_REPORTED_MISSING_KEYS + 1]
+
+
+def without_errors(errors: list[str], prefix: str) -> list[str]:
+    """Drop the errors whose message starts with `prefix`: the condition they report is over."""
+    return [e for e in errors if not e.split(" ", 1)[-1].startswith(prefix)]
 
 
 def with_error(errors: list[str], message: str) -> list[str]:

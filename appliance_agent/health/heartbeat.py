@@ -24,7 +24,7 @@ from appliance_agent.health.fleet_client import FleetClient
 from appliance_agent.health.settings import HealthSettings
 from appliance_agent.health.snapshot import HealthMonitor, HealthSnapshot
 from appliance_agent.serve.drain import DrainController
-from appliance_agent.status import StatusFile, with_error
+from appliance_agent.status import StatusFile, with_error, without_errors
 from edgefill_contracts import Heartbeat, HeartbeatAck
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class HeartbeatTask:
         except FleetError as exc:
             if link.failed(now, str(exc)):
                 logger.warning("heartbeat failed, serving continues as it is: %s", exc)
-                message = f"heartbeat failed: {exc}"
+                message = f"{HEARTBEAT_FAILED} {exc}"
                 self.status_file.update(
                     lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
                 )
@@ -111,11 +111,19 @@ class HeartbeatTask:
                 logger.info("control plane reachable again (failing since %s)", outage_began)
             try:
                 self._obey(ack, snapshot, now)
+                if any(
+                    e.split(" ", 1)[-1].startswith((HEARTBEAT_FAILED, ANSWER_NOT_APPLIED))
+                    for e in snapshot.status.errors
+                ):
+                    # The control plane answered and its answer was applied: those are over.
+                    self.status_file.update(
+                        lambda s: s.model_copy(update={"errors": _clear_link_errors(s.errors)})
+                    )
             except AgentError as exc:
                 # For example a secret set nginx refused: the old config keeps serving, and the
                 # next heartbeat carries the error to the control plane.
                 logger.error("could not act on the control plane's answer: %s", exc)
-                message = f"could not apply the control plane's answer: {exc}"
+                message = f"{ANSWER_NOT_APPLIED} {exc}"
                 self.status_file.update(
                     lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
                 )
@@ -137,3 +145,11 @@ class HeartbeatTask:
                 sorted(accepted),
             )
             self.refresh_secrets()
+
+
+HEARTBEAT_FAILED = "heartbeat failed:"
+ANSWER_NOT_APPLIED = "could not apply the control plane's answer:"
+
+
+def _clear_link_errors(errors: list[str]) -> list[str]:
+    return without_errors(without_errors(errors, HEARTBEAT_FAILED), ANSWER_NOT_APPLIED)

@@ -132,7 +132,7 @@ class HealthMonitor:
                 "the last good config and secrets"
             )
         status = self.status_file.read()
-        errors = [*status.reported_errors(), *problems][-MAX_REPORTED_ERRORS:]
+        errors = [*status.current_errors(now), *problems][-MAX_REPORTED_ERRORS:]
         return HealthSnapshot(
             taken_at=now,
             state=state,

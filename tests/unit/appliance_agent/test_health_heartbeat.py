@@ -87,3 +87,48 @@ def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) 
     errors = sent[1]["errors"]
     assert isinstance(errors, list) and any("nginx -t refused" in e for e in errors)
     client.close()
+
+
+def test_a_resolved_outage_stops_being_reported(tmp_path: Path) -> None:
+    """One lost heartbeat must not keep the appliance out of steering once the link is back."""
+    sent: list[dict[str, object]] = []
+    down = True
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if down:
+            return httpx.Response(503, json={"error": "unavailable", "message": "down"})
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json={"desired_state": "Serving"})
+
+    status = StatusFile(tmp_path / "state")
+    monitor = HealthMonitor(
+        store_path=tmp_path,
+        status_file=status,
+        tally=ServingTally(AccessLogTail(tmp_path / "access.log")),
+        stub_status=lambda: StubStatus(
+            active=1, accepts=1, handled=1, requests=1, reading=0, writing=1, waiting=0
+        ),
+        drain=DrainController(
+            DrainSettings(state_file=tmp_path / "drain.json"), active_connections=lambda: 1
+        ),
+        secrets=SigningSecretStore(tmp_path / "secrets.json"),
+        ktls_active=False,
+        link=ControlPlaneLink(),
+    )
+    client = FleetClient(
+        base_url="http://fleet", credential=CREDENTIAL, timeout_s=1,
+        transport=httpx.MockTransport(handler),
+    )  # fmt: skip
+    task = HeartbeatTask(
+        appliance_id="ap-1", settings=SETTINGS, monitor=monitor, client=client,
+        drain=monitor.drain, status_file=status, refresh_secrets=lambda: None,
+        rng=random.Random(3),
+    )  # fmt: skip
+    task.beat()
+    assert any("heartbeat failed" in e for e in status.read().errors)
+    down = False
+    task.beat()  # reaches the control plane (still reporting the outage), which clears it
+    task.beat()
+    assert not any("heartbeat failed" in e for e in status.read().errors)
+    assert sent[-1]["errors"] == []
+    client.close()

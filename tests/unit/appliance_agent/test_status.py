@@ -75,3 +75,19 @@ def test_errors_are_timestamped_and_only_the_newest_are_kept() -> None:
     assert errors[-1].endswith(f"problem {MAX_REPORTED_ERRORS + 4}")
     assert errors[0].endswith("problem 5")
     assert errors[0][:4].isdigit()  # ISO timestamp first
+
+
+def test_heartbeat_carries_only_recent_errors_and_status_keeps_all() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from appliance_agent.status import ERROR_REPORT_WINDOW, AgentStatus, without_errors
+
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    old = (now - ERROR_REPORT_WINDOW - timedelta(seconds=1)).isoformat(timespec="seconds")
+    fresh = (now - timedelta(minutes=1)).isoformat(timespec="seconds")
+    status = AgentStatus(
+        errors=[f"{old} fill failed: disk full", f"{fresh} verify quarantined t/a"]
+    )
+    assert status.current_errors(now) == [f"{fresh} verify quarantined t/a"]
+    assert len(status.reported_errors()) == 2
+    assert without_errors(status.errors, "fill failed:") == [f"{fresh} verify quarantined t/a"]
