@@ -113,7 +113,7 @@ def exec_in(
 
 def agent(appliance_id: str, *args: str, timeout: float = 600) -> str:
     """Run `appliance-agent <args>` inside the appliance, as the agent's service user would."""
-    proc = exec_in(appliance_id, ["/opt/edgefill/venv/bin/appliance-agent", *args], timeout=timeout)
+    proc = exec_in(appliance_id, [AGENT_BIN, *args], timeout=timeout, user=AGENT_USER)
     if proc.returncode != 0:
         raise LabError(
             f"appliance-agent {' '.join(args)} on {appliance_id} exited {proc.returncode}: "
