@@ -99,11 +99,17 @@ def remove_all() -> list[str]:
     return names
 
 
+AGENT_BIN = "/opt/edgefill/current/bin/appliance-agent"
+# The agent's service user (appliance_host_service_user): files the CLI writes in the store
+# and state directory must stay writable by the daemon.
+AGENT_USER = "edgefill"
+
+
 def exec_in(
-    appliance_id: str, argv: Sequence[str], *, timeout: float = 600
+    appliance_id: str, argv: Sequence[str], *, timeout: float = 600, user: str = "root"
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["podman", "exec", container_name(appliance_id), *argv],
+        ["podman", "exec", "--user", user, container_name(appliance_id), *argv],
         env=podman_env(),
         capture_output=True,
         text=True,
