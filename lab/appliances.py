@@ -19,8 +19,23 @@ from lab.plan import LabAppliance, LabPlan, LabSite
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
-LAB_LABEL = "edgefill.lab=1"
-NETWORK = "edgefill-lab"
+# Which lab this process drives: `make demo` is "lab"; the e2e test runs its own instance
+# beside it (its own containers, network and subnet), named by this variable.
+INSTANCE_ENV = "EDGEFILL_LAB_INSTANCE"
+
+
+def instance() -> str:
+    return os.environ.get(INSTANCE_ENV, "lab")
+
+
+def lab_label() -> str:
+    return f"edgefill.lab={instance()}"
+
+
+def network_name() -> str:
+    return f"edgefill-{instance()}"
+
+
 # Host-wide kernel keys a container must not change for the whole machine (see molecule vars).
 HOST_WIDE_SYSCTLS = [
     "net.core.default_qdisc",
@@ -34,7 +49,7 @@ HOST_WIDE_SYSCTLS = [
 
 
 def container_name(appliance_id: str) -> str:
-    return f"edgefill-lab-{appliance_id}"
+    return f"edgefill-{instance()}-{appliance_id}"
 
 
 def podman(args: Sequence[str], *, timeout: float = 120, check: bool = True) -> str:
@@ -51,9 +66,9 @@ def podman(args: Sequence[str], *, timeout: float = 120, check: bool = True) -> 
 
 def ensure_network(plan: LabPlan) -> None:
     existing = json.loads(podman(["network", "ls", "--format", "json"]) or "[]")
-    if any(net.get("name") == NETWORK for net in existing):
+    if any(net.get("name") == network_name() for net in existing):
         return
-    podman(["network", "create", "--label", LAB_LABEL, "--subnet", plan.subnet, NETWORK])
+    podman(["network", "create", "--label", lab_label(), "--subnet", plan.subnet, network_name()])
 
 
 def start_hosts(plan: LabPlan, image: str) -> None:
@@ -71,9 +86,9 @@ def start_hosts(plan: LabPlan, image: str) -> None:
                 "--hostname",
                 appliance.appliance_id,
                 "--label",
-                LAB_LABEL,
+                lab_label(),
                 "--network",
-                NETWORK,
+                network_name(),
                 "--ip",
                 plan.appliance_ip(appliance),
                 "--systemd",
@@ -92,10 +107,12 @@ def start_hosts(plan: LabPlan, image: str) -> None:
 
 def remove_all() -> list[str]:
     """Remove every lab container and the lab network; return the container names removed."""
-    names = podman(["ps", "-a", "--filter", f"label={LAB_LABEL}", "--format", "{{.Names}}"]).split()
+    names = podman(
+        ["ps", "-a", "--filter", f"label={lab_label()}", "--format", "{{.Names}}"]
+    ).split()
     if names:
         podman(["rm", "-f", "-t", "2", *names], timeout=180)
-    podman(["network", "rm", "-f", NETWORK], check=False)
+    podman(["network", "rm", "-f", network_name()], check=False)
     return names
 
 
