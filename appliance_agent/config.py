@@ -22,6 +22,7 @@ from appliance_agent.errors import ConfigError
 from appliance_agent.health.settings import HealthSettings
 from appliance_agent.serve.settings import ServeSettings
 from edgefill_contracts import FillWindow
+from edgefill_contracts.identity import FLEET_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,9 @@ class AgentConfig(BaseSettings):
     )
 
     control_plane_url: AnyHttpUrl = Field(description="Base URL of the fleet API.")
-    appliance_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    appliance_id: str = Field(
+        pattern=FLEET_ID_PATTERN, description="As in the fleet registry: a-z, 0-9 and '-'."
+    )
     credential_file: Path = Path("/etc/edgefill/credential.json")
     store_path: Path = Field(
         default=Path("/srv/edgefill/store"), description="nginx serves <store_path>/objects."

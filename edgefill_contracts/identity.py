@@ -6,6 +6,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+# The fleet registry's ids (sites, clusters, appliances); an agent refuses any other at start.
+FLEET_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
 CREDENTIAL_HEADER = "Authorization"
 CREDENTIAL_SCHEME = "Appliance"
 

@@ -11,10 +11,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, fiel
 
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.heartbeat import ApplianceState
+from edgefill_contracts.identity import FLEET_ID_PATTERN
 
 MAX_PREFIXES_PER_SITE = 10_000
 MAX_ADDRESSES = 8
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+ID_PATTERN = FLEET_ID_PATTERN
 
 FleetId = Annotated[str, Field(pattern=ID_PATTERN)]
 

@@ -128,3 +128,13 @@ def test_the_config_is_immutable(config_file: Path) -> None:
     with pytest.raises(ValueError):
         config.concurrency = 2  # type: ignore[misc]
     assert isinstance(config, AgentConfig)
+
+
+@pytest.mark.parametrize("bad_id", ["AMS-1", "ams_1", "-ams", "a" * 64, "ams.1"])
+def test_an_id_the_fleet_would_refuse_is_refused_at_start(tmp_path: Path, bad_id: str) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f'control_plane_url = "https://fleet.example.net"\nbyte_budget = 1\nappliance_id = "{bad_id}"\n'
+    )
+    with pytest.raises(ConfigError, match="appliance_id"):
+        load_config(path)
