@@ -31,6 +31,12 @@ def _load(url: str, stop: threading.Event, results: list[tuple[int, int]]) -> No
             print(f"request failed: {exc!r}")
 
 
+def _wait_for_requests(results: list[tuple[int, int]], *, at_least: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(results) < at_least and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def _long_download(url: str, out: list[int]) -> None:
     # Reads slowly so it is still in flight across several reloads.
     total = 0
@@ -56,11 +62,12 @@ def test_reloads_under_load_lose_no_request(appliance: RunningAppliance) -> None
     for thread in [*workers, slow]:
         thread.start()
     try:
-        time.sleep(0.3)
         for _ in range(5):
+            # Paced by requests, not by the clock: a loaded CI machine gets the same coverage.
+            _wait_for_requests(results, at_least=len(results) + 12)
             result = appliance.install()
             assert result.reloaded
-            time.sleep(0.2)
+        _wait_for_requests(results, at_least=len(results) + 12)
     finally:
         stop.set()
         for thread in [*workers, slow]:
