@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -195,10 +195,15 @@ def build_app(fleet: FleetStandIn) -> FastAPI:
     return app
 
 
-@contextmanager
-def serve(fleet: FleetStandIn, *, host: str) -> Iterator[str]:
+def serve(fleet: FleetStandIn, *, host: str) -> AbstractContextManager[str]:
     """Run the stand-in under uvicorn in a thread on host:<free port>; yield its base URL."""
-    config = uvicorn.Config(build_app(fleet), host=host, port=0, log_level="warning")
+    return serve_app(build_app(fleet), host=host)
+
+
+@contextmanager
+def serve_app(app: FastAPI, *, host: str) -> Iterator[str]:
+    """Run an ASGI app under uvicorn in a thread on host:<free port>; yield its base URL."""
+    config = uvicorn.Config(app, host=host, port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

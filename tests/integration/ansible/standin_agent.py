@@ -1,8 +1,8 @@
 """A stand-in agent (stdlib only) that the Ansible tests package as the `edgefill` wheel.
 
 It does what the roles depend on and nothing else: `appliance-agent --config PATH run` reads
-the TOML config the role writes, registers with the bootstrap token from the file the unit
-names in EDGEFILL_AGENT_BOOTSTRAP_TOKEN_FILE, keeps the issued credential in `credential_file` (mode 0600),
+the TOML config the role writes, registers with the bootstrap token from the file named in
+`[health] bootstrap_token_file` (and deletes it, as the real agent does), keeps the issued credential in `credential_file` (mode 0600),
 and heartbeats every second, following the control plane's desired state (Draining is reported
 as Drained on the next beat). The real agent replaces it once it registers and heartbeats.
 """
@@ -34,7 +34,7 @@ def _post(url: str, body: dict[str, Any], authorization: str | None = None) -> d
 
 
 def _register(config: dict[str, Any], base: str, credential_file: Path) -> dict[str, Any]:
-    token_path = Path(os.environ["EDGEFILL_AGENT_BOOTSTRAP_TOKEN_FILE"])
+    token_path = Path(config["health"]["bootstrap_token_file"])
     answer = _post(
         f"{base}/fleet/v1/register",
         {
@@ -47,6 +47,7 @@ def _register(config: dict[str, Any], base: str, credential_file: Path) -> dict[
     fd = os.open(credential_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as stream:
         json.dump(credential, stream)
+    token_path.unlink()  # spent, as the real agent does
     return credential
 
 

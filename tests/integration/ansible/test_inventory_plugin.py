@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
-from edgefill_contracts import ApplianceState
-from tests.integration.ansible.fleet_standin import ApplianceRecord, FleetStandIn, serve
+from control_plane.fleet.health import HealthStatus
+from control_plane.fleet.inventory import Inventory, InventoryAppliance, InventorySite
+from control_plane.fleet.models import Lifecycle
+from edgefill_contracts import ApplianceState, FillWindow
+from tests.integration.ansible.fleet_standin import ApplianceRecord, FleetStandIn, serve, serve_app
 from tests.integration.ansible.support import VENV_BIN, ansible_env, run
 
 ADMIN_TOKEN = "inventory-admin-token"
@@ -176,3 +181,59 @@ def test_unreachable_api_fails_with_a_hint(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "check that the fleet API is reachable" in result.stderr
+
+
+def test_reads_the_real_fleet_inventory_model(tmp_path: Path) -> None:
+    """The plugin against the control plane's own Inventory model, serialised as FastAPI does."""
+    now = datetime.now(UTC)
+    registry = Inventory(
+        generated_at=now,
+        appliances=[
+            InventoryAppliance(
+                appliance_id="fra1-oca01",
+                site="fra1",
+                cluster="fra1-a",
+                isp="sample-telecom",
+                location="Frankfurt",
+                address="198.51.100.11",
+                addresses=["198.51.100.11"],
+                public_base_url="https://fra1-oca01.example.net",
+                capacity_bytes=4_000_000_000_000,
+                state=ApplianceState.SERVING,
+                lifecycle=Lifecycle.ACTIVE,
+                health=HealthStatus.OK,
+                healthy=True,
+                health_reason="ok",
+                components={"nginx": HealthStatus.OK},
+                agent_version="0.1.0",
+                manifest_version_applied=None,
+            )
+        ],
+        sites=[
+            InventorySite(
+                site="fra1",
+                isp="sample-telecom",
+                location="Frankfurt",
+                timezone="Europe/Berlin",
+                fill_window=FillWindow(
+                    start=time(1, 30), end=time(12, 0), timezone="Europe/Berlin"
+                ),
+                prefixes=["198.51.100.0/24"],
+            )
+        ],
+    )
+    app = FastAPI()
+
+    @app.get("/fleet/v1/inventory")
+    def inventory_route() -> Inventory:
+        return registry
+
+    with serve_app(app, host="127.0.0.1") as url:
+        data = inventory(tmp_path, write_source(tmp_path, url))
+
+    host = data["_meta"]["hostvars"]["fra1-oca01"]
+    assert host["ansible_host"] == "198.51.100.11"
+    assert host["appliance_host_timezone"] == "Europe/Berlin"
+    assert host["appliance_agent_fill_window"]["start"] == "01:30:00"
+    assert host["edgefill_state"] == "Serving"
+    assert data["isp_sample_telecom"]["hosts"] == ["fra1-oca01"]
