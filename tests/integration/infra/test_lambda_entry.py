@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -14,6 +16,8 @@ from infra.moto_materialize import MaterializedStack
 from tests.integration.infra.conftest import REGION, client, settings_for
 from tests.support.aws import MotoServer
 from tests.unit.infra.harness import TEST_SERVICES
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -37,17 +41,37 @@ def widgets_function(
         monkeypatch.setenv(name, value)
     entry._settings.cache_clear()
     entry._http_handler.cache_clear()
-    # Mangum runs the app on the thread's event loop (creating one if none is set); give it
-    # one this test owns and closes, as a Lambda process would simply exit.
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        yield
-    finally:
-        entry._settings.cache_clear()
-        entry._http_handler.cache_clear()
-        asyncio.set_event_loop(None)
-        loop.close()
+    yield
+    entry._settings.cache_clear()
+    entry._http_handler.cache_clear()
+
+
+def invoke(function: Callable[[dict[str, Any], Any], T], event: dict[str, Any]) -> T:
+    """Call an entry point as Lambda would: on a thread with an event loop of its own.
+
+    Mangum runs the app on the calling thread's loop (creating one when none is set); a
+    thread per call keeps the test process's main loop untouched and every loop closed.
+    """
+    results: list[T] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            results.append(function(event, None))
+        except BaseException as exc:  # re-raised in the test's thread
+            failures.append(exc)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=60)
+    if failures:
+        raise failures[0]
+    return results[0]
 
 
 def _event(method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
@@ -97,20 +121,19 @@ def test_production_settings_take_their_secrets_from_secrets_manager(
 @pytest.mark.usefixtures("widgets_function")
 def test_http_events_reach_the_service_and_its_table() -> None:
     widget = {"widget_id": "w9", "version": 1, "owner": "ops"}
-    put = entry.handler(_event("PUT", "/widgets/v1/w9", widget), None)
+    put = invoke(entry.handler, _event("PUT", "/widgets/v1/w9", widget))
     assert put["statusCode"] == 200
-    got = entry.handler(_event("GET", "/widgets/v1/w9/1"), None)
+    got = invoke(entry.handler, _event("GET", "/widgets/v1/w9/1"))
     assert (got["statusCode"], json.loads(got["body"])) == (200, widget)
 
 
 @pytest.mark.usefixtures("widgets_function")
 def test_a_scheduled_job_runs_by_name_and_an_unknown_one_is_refused() -> None:
-    entry.handler(
-        _event("PUT", "/widgets/v1/w10", {"widget_id": "w10", "version": 1, "owner": "ops"}), None
-    )
-    assert entry.run_job({"job": "nightly"}, None)["widgets_of_ops"] >= 1
+    widget = {"widget_id": "w10", "version": 1, "owner": "ops"}
+    assert invoke(entry.handler, _event("PUT", "/widgets/v1/w10", widget))["statusCode"] == 200
+    assert invoke(entry.run_job, {"job": "nightly"})["widgets_of_ops"] >= 1
     with pytest.raises(LambdaEntryError, match=r"names job 'daily'.*it has \['nightly'\]"):
-        entry.run_job({"job": "daily"}, None)
+        invoke(entry.run_job, {"job": "daily"})
 
 
 @pytest.mark.usefixtures("widgets_function")
@@ -121,4 +144,4 @@ def test_a_function_deployed_for_an_unknown_service_says_so(
     with pytest.raises(
         LambdaEntryError, match="EDGEFILL_SERVICE='gizmos' names no registered service"
     ):
-        entry.handler(_event("GET", "/healthz"), None)
+        invoke(entry.handler, _event("GET", "/healthz"))

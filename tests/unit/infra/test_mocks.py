@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pulumi
@@ -16,14 +17,23 @@ from tests.unit.infra.harness import DEV_STACK_FILE
 
 
 def test_a_run_leaves_the_callers_event_loop_alone() -> None:
-    mine = asyncio.new_event_loop()
-    asyncio.set_event_loop(mine)
-    try:
-        run_program(lambda: {"x": 1}, mocks=RecordingMocks(region="us-east-1"), config={})
-        assert asyncio.get_event_loop() is mine and not mine.is_closed()
-    finally:
-        asyncio.set_event_loop(None)
-        mine.close()
+    # Checked on a thread of its own, so this test never touches the main thread's loop.
+    seen: list[bool] = []
+
+    def caller() -> None:
+        mine = asyncio.new_event_loop()
+        asyncio.set_event_loop(mine)
+        try:
+            run_program(lambda: {"x": 1}, mocks=RecordingMocks(region="us-east-1"), config={})
+            seen.append(asyncio.get_event_loop() is mine and not mine.is_closed())
+        finally:
+            asyncio.set_event_loop(None)
+            mine.close()
+
+    thread = threading.Thread(target=caller)
+    thread.start()
+    thread.join(timeout=60)
+    assert seen == [True]
 
 
 def test_an_invoke_the_mocks_do_not_answer_fails_loudly() -> None:
