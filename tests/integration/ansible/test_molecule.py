@@ -13,7 +13,8 @@ from lab.image import podman_env
 from tests.integration.ansible.conftest import MoleculeRun, molecule_run, play_recap
 from tests.integration.ansible.wheels import build_standin_wheel
 
-pytestmark = [pytest.mark.podman, pytest.mark.timeout(900), pytest.mark.xdist_group("podman")]
+# Each test has its own containers, stand-in port and temp dir, so xdist may run them side by side.
+pytestmark = [pytest.mark.podman, pytest.mark.timeout(900)]
 
 
 def assert_ok(completed: subprocess.CompletedProcess[str], what: str) -> str:
