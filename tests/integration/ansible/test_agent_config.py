@@ -65,6 +65,7 @@ def role_variables(**overrides: object) -> dict[str, object]:
         "appliance_agent_store_dir": "/srv/edgefill/store",
         "appliance_agent_state_dir": "/var/lib/edgefill",
         "appliance_agent_bootstrap_token_path": "/var/lib/edgefill/bootstrap-token",
+        "appliance_agent_tls_dir": "/etc/edgefill/tls",
         "appliance_agent_byte_budget": 3_600_000_000_000,
         "appliance_agent_fill_window": {
             "start": "01:30",
@@ -87,6 +88,9 @@ def test_rendered_config_loads_in_the_real_agent(tmp_path: Path) -> None:
     assert config.fill_window.start.hour == 1 and config.fill_window.start.minute == 30
     assert str(config.credential_file) == "/var/lib/edgefill/credential.json"
     assert str(config.health.bootstrap_token_file) == "/var/lib/edgefill/bootstrap-token"
+    # The unit's ReadWritePaths list the TLS directory, so the key must be written inside it.
+    assert str(config.serve.tls.key_path) == "/etc/edgefill/tls/appliance.key"
+    assert str(config.serve.tls.certificate_path) == "/etc/edgefill/tls/appliance.crt"
 
 
 def test_extra_settings_merge_into_nested_sections(tmp_path: Path) -> None:
