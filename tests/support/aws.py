@@ -1,11 +1,14 @@
 """Test AWS: one moto server per test process on loopback, and per-test resources in it.
 
 Each test gets its own name prefix, so its tables and buckets are its own even though the
-server is shared by the tests of one xdist worker (which run one at a time).
+server is shared by the tests of one xdist worker (which run one at a time). The resources
+come from the Pulumi program (infra.moto_materialize); create_table and create_user_pool
+remain for tests that want one extra resource of their own.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,7 +20,8 @@ from pydantic import SecretStr
 
 from control_plane.common.settings import Environment, ServiceSettings
 from control_plane.common.tables import TableSpec
-from control_plane.services import all_tables
+from control_plane.services import all_services
+from infra.moto_materialize import Blueprint, record_blueprint, replay_blueprint
 
 REGION = "us-east-1"
 
@@ -74,24 +78,31 @@ def create_table(*, settings: ServiceSettings, spec: TableSpec) -> None:
 
 
 def provision_test_stack(server: MotoServer) -> ServiceSettings:
-    """A fresh prefix with every registered table and the buckets; returns settings pointing at it."""
+    """A fresh prefix with the stack's tables, buckets and user pool, made by the Pulumi program.
+
+    The program (infra/) runs once per process under recording mocks; each test's stack is
+    that blueprint replayed into moto under its own prefix, so tests run against exactly the
+    schema `pulumi up` creates (tests/integration/infra holds the replay equal to the program).
+    """
     prefix = "t" + uuid.uuid4().hex[:12]
-    settings = ServiceSettings(
+    stack = replay_blueprint(_blueprint(), endpoint_url=server.endpoint_url, name_prefix=prefix)
+    return ServiceSettings(
         environment=Environment.DEVELOPMENT,
         aws_region=REGION,
         aws_endpoint_url=server.endpoint_url,
         name_prefix=prefix,
-        origin_bucket=f"{prefix}-origin",
-        manifest_bucket=f"{prefix}-manifests",
+        origin_bucket=stack.exports["origin_bucket"],
+        manifest_bucket=stack.exports["manifest_bucket"],
+        user_pool_id=stack.exports["user_pool_id"],
+        user_pool_client_id=stack.exports["user_pool_client_id"],
         admin_token=SecretStr("test-admin-token-0123456789"),
         url_signing_secret=SecretStr("test-url-signing-secret-0123"),
     )
-    s3 = boto3.client("s3", region_name=REGION, endpoint_url=server.endpoint_url)
-    s3.create_bucket(Bucket=settings.origin_bucket)
-    s3.create_bucket(Bucket=settings.manifest_bucket)
-    for spec in all_tables():
-        create_table(settings=settings, spec=spec)
-    return create_user_pool(settings)
+
+
+@functools.cache
+def _blueprint() -> Blueprint:
+    return record_blueprint(region=REGION, services=all_services())
 
 
 def create_user_pool(settings: ServiceSettings) -> ServiceSettings:
