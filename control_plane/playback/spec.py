@@ -14,7 +14,6 @@ SERVICE = ServiceSpec(
         "auth-revoked-sessions",
         "billing-subscriptions",
         "catalog-titles",
-        "recs-events",  # written: the play event
         # The steering view (control_plane.steering.loader) reads the fleet's state.
         "fleet-sites",
         "fleet-clusters",
@@ -22,4 +21,5 @@ SERVICE = ServiceSpec(
         "fleet-health",
         "fleet-signing-secrets",
     ),
+    writes_tables=("recs-events",),  # the play event
 )
