@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,9 +35,23 @@ class ManifestRefresh:
     manifest: Manifest | None = None
 
 
+def trusted_cas(config: AgentConfig) -> ssl.SSLContext:
+    """Public CAs (httpx's default bundle) plus the fleet CA once the agent has been issued a
+    certificate: peers serve with fleet-CA certificates, the origin with a public one."""
+    context = httpx.create_ssl_context()
+    fleet_ca = config.serve.tls.fleet_ca_path
+    if fleet_ca.is_file():
+        try:
+            context.load_verify_locations(cafile=str(fleet_ca))
+        except (OSError, ssl.SSLError) as exc:
+            logger.warning("fleet CA %s unusable (%s): peers over https will fail", fleet_ca, exc)
+    return context
+
+
 def http_client(config: AgentConfig) -> httpx.Client:
     """The agent's HTTP client: bounded pool, timeouts, no content decoding, no redirects."""
     return httpx.Client(
+        verify=trusted_cas(config),
         timeout=httpx.Timeout(config.request_timeout_s),
         limits=httpx.Limits(
             max_connections=config.concurrency + 2, max_keepalive_connections=config.concurrency

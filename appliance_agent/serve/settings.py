@@ -67,6 +67,10 @@ class TlsSettings(BaseModel):
     source: TlsSource = TlsSource.FLEET
     certificate_path: Path = Path("/etc/edgefill/tls/appliance.crt")
     key_path: Path = Path("/etc/edgefill/tls/appliance.key")
+    fleet_ca_path: Path = Field(
+        default=Path("/etc/edgefill/tls/fleet-ca.pem"),
+        description="The fleet CA's certificate, kept at issue: peers' certificates chain to it.",
+    )
     renew_before_s: int = Field(default=3 * 24 * 3600, ge=60, description="Renew this early.")
     ktls: bool = Field(default=True, description="Ask OpenSSL for kTLS where the kernel has it.")
 

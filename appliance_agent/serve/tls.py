@@ -155,6 +155,8 @@ class CertificateManager:
             chain = response.certificate_pem.rstrip("\n") + "\n" + response.chain_pem
             _write_atomically(self.settings.certificate_path, chain, mode=0o644)
             os.replace(staging_key, self.settings.key_path)
+            # Peer fills go to other appliances over https: their certificates chain to this CA.
+            _write_atomically(self.settings.fleet_ca_path, response.chain_pem, mode=0o644)
         finally:
             staging_key.unlink(missing_ok=True)
         logger.info(

@@ -59,6 +59,7 @@ def _manager(
         source=source,
         certificate_path=tmp_path / "tls" / "appliance.crt",
         key_path=tmp_path / "tls" / "appliance.key",
+        fleet_ca_path=tmp_path / "tls" / "fleet-ca.pem",
         renew_before_s=24 * 3600,
     )
     return CertificateManager(tls, appliance_id="appliance-7", issuer=issuer)
@@ -127,3 +128,33 @@ def test_ktls_active_needs_tls_the_request_and_the_kernel() -> None:
     assert ktls_active(tls_enabled=True, ktls_requested=True) is offered
     assert ktls_active(tls_enabled=False, ktls_requested=True) is False
     assert ktls_active(tls_enabled=True, ktls_requested=False) is False
+
+
+def test_issue_keeps_the_fleet_ca_and_the_fill_client_trusts_it(tmp_path: Path) -> None:
+    """Peer fills go to other appliances over https, whose certificates chain to the fleet CA."""
+    from appliance_agent.config import AgentConfig
+    from appliance_agent.fill_cycle import trusted_cas
+
+    manager = _manager(tmp_path, Issuer(tmp_path))
+    manager.ensure(now=NOW)
+    ca_path = manager.settings.fleet_ca_path
+    assert ca_path.read_text() == (tmp_path / "ca.crt").read_text()
+
+    def subjects(config: AgentConfig) -> set[str]:
+        return {
+            value
+            for cert in trusted_cas(config).get_ca_certs()
+            for rdn in cert["subject"]
+            for key, value in rdn
+            if key == "commonName"
+        }
+
+    base = {
+        "control_plane_url": "https://fleet.example.net",
+        "appliance_id": "ams1-a",
+        "byte_budget": 1,
+    }
+    with_ca = AgentConfig(**base, serve={"tls": {"fleet_ca_path": ca_path}})
+    without = AgentConfig(**base, serve={"tls": {"fleet_ca_path": tmp_path / "absent.pem"}})
+    assert "ca" in subjects(with_ca)
+    assert "ca" not in subjects(without)
