@@ -141,20 +141,22 @@ def test_issue_keeps_the_fleet_ca_and_the_fill_client_trusts_it(tmp_path: Path) 
     assert ca_path.read_text() == (tmp_path / "ca.crt").read_text()
 
     def subjects(config: AgentConfig) -> set[str]:
-        return {
-            value
-            for cert in trusted_cas(config).get_ca_certs()
-            for rdn in cert["subject"]
-            for key, value in rdn
-            if key == "commonName"
-        }
+        found: set[str] = set()
+        for cert in trusted_cas(config).get_ca_certs():
+            for rdn in cert["subject"]:
+                found.update(str(value) for key, value in rdn if key == "commonName")
+        return found
 
-    base = {
-        "control_plane_url": "https://fleet.example.net",
-        "appliance_id": "ams1-a",
-        "byte_budget": 1,
-    }
-    with_ca = AgentConfig(**base, serve={"tls": {"fleet_ca_path": ca_path}})
-    without = AgentConfig(**base, serve={"tls": {"fleet_ca_path": tmp_path / "absent.pem"}})
+    def config(ca: Path) -> AgentConfig:
+        return AgentConfig.model_validate(
+            {
+                "control_plane_url": "https://fleet.example.net",
+                "appliance_id": "ams1-a",
+                "byte_budget": 1,
+                "serve": {"tls": {"fleet_ca_path": ca}},
+            }
+        )
+
+    with_ca, without = config(ca_path), config(tmp_path / "absent.pem")
     assert "ca" in subjects(with_ca)
     assert "ca" not in subjects(without)
