@@ -220,6 +220,8 @@ def provision(inventory: Path, *, log: Path, timeout: float = 900) -> None:
         "ANSIBLE_CONFIG": str(REPO / "ansible" / "ansible.cfg"),
         "ANSIBLE_FORCE_COLOR": "0",
         "ANSIBLE_HOST_KEY_CHECKING": "False",
+        # Per-task timings in the log: where provisioning spends its time.
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
     }
     argv = [
         str(Path(sys.executable).with_name("ansible-playbook")),

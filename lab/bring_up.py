@@ -171,13 +171,15 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
                 wheelhouse=wheelhouse,
             )
             appliances.provision(inventory, log=state_dir / "logs" / "site.yml.log")
-        fill_rounds(plan, settings, steps, console)
+        fill_rounds(plan, settings, steps, console, admin)
     finally:
         admin.close()
     return runtime
 
 
-def fill_rounds(plan: LabPlan, settings: ServiceSettings, steps: Steps, console: Console) -> None:
+def fill_rounds(
+    plan: LabPlan, settings: ServiceSettings, steps: Steps, console: Console, admin: FleetAdmin
+) -> None:
     """Round one fills from the origin; round two's manifests rank round one's holders first."""
     console.print(
         "   [yellow]the demo forces the fill window open: `appliance-agent fill --now`[/yellow]"
@@ -194,18 +196,25 @@ def fill_rounds(plan: LabPlan, settings: ServiceSettings, steps: Steps, console:
             run_job(MANIFEST_JOB, settings)
             for appliance in members:
                 appliances.agent(appliance.appliance_id, "fill", "--now")
-            # The control plane learns what they hold from their next heartbeats.
+            # The control plane learns what they hold from their next heartbeats; the next
+            # round's manifests rank them as peers only once it knows.
             for appliance in members:
                 _wait_until(
-                    partial(_reports_complete, appliance.appliance_id),
+                    partial(_fleet_knows_fill, admin, appliance.appliance_id),
                     timeout=120,
-                    what=f"{appliance.appliance_id} to report a complete fill",
+                    what=f"the fleet to see {appliance.appliance_id}'s complete fill",
                 )
 
 
-def _reports_complete(appliance_id: str) -> bool:
+def _fleet_knows_fill(admin: FleetAdmin, appliance_id: str) -> bool:
+    """The agent's fill finished whole, and a heartbeat told the fleet which manifest it holds."""
     status = appliances.agent_status(appliance_id)
-    return bool(status.get("fill", {}).get("last_result") == "ok")
+    if status.get("fill", {}).get("last_result") != "ok" or status.get("missing_count"):
+        return False
+    seen = admin.inventory().get(appliance_id, {})
+    return bool(seen.get("healthy")) and seen.get("manifest_version_applied") == status.get(
+        "manifest_version"
+    )
 
 
 def take_down(console: Console, state_dir: Path = STATE_DIR) -> None:

@@ -61,12 +61,20 @@ def sign_up_viewer(api_url: str, client: LabClient) -> Viewer:
     return Viewer(client=client, api=api, profile_id=profile["profile_id"])
 
 
-def browse(viewer: Viewer, query: str) -> list[str]:
-    """Search the catalog and fetch the profile's picks; return the title ids found."""
-    page = _check(viewer.api.get("/catalog/search", params={"q": query}), "search")
-    viewer.searches.append(query)
+def browse(viewer: Viewer) -> list[str]:
+    """List the catalog, search for a title by a word of its name (as a viewer types it, in
+    lower case), and fetch the profile's picks; return the listed title ids."""
+    listing = _check(viewer.api.get("/catalog/search", params={"q": ""}), "catalog listing")
+    titles = [hit["title_id"] for hit in listing["results"]]
+    if not titles:
+        raise LabError("the catalog is empty: the seeder put no title in it")
+    word = listing["results"][0]["name"].split()[0].lower()
+    found = _check(viewer.api.get("/catalog/search", params={"q": word}), "search")
+    viewer.searches.append(word)
+    if titles[0] not in [hit["title_id"] for hit in found["results"]]:
+        raise LabError(f"search for {word!r} did not find {titles[0]}")
     _check(viewer.api.get(f"/recommendations/profiles/{viewer.profile_id}"), "recommendations")
-    return [hit["title_id"] for hit in page["results"]]
+    return titles
 
 
 def _segments(playlist: str) -> list[str]:

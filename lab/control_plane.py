@@ -66,13 +66,13 @@ class FleetAdmin:
 
     def __init__(self, base_url: str, admin_token: str) -> None:
         self._client = httpx.Client(
-            base_url=f"{base_url}/fleet/v1/admin",
+            base_url=f"{base_url}/fleet/v1",
             headers={"Authorization": f"Bearer {admin_token}"},
             timeout=30,
         )
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        response = self._client.request(method, path, json=body)
+        response = self._client.request(method, f"/admin{path}", json=body)
         if response.status_code >= 400:
             raise LabError(f"fleet admin {method} {path}: {response.status_code} {response.text}")
         return response.json()
@@ -115,6 +115,13 @@ class FleetAdmin:
     def appliance(self, appliance_id: str) -> dict[str, Any]:
         found: dict[str, Any] = self._call("GET", f"/appliances/{appliance_id}")
         return found
+
+    def inventory(self) -> dict[str, dict[str, Any]]:
+        """The fleet's view of every appliance (health, state, manifest applied), by id."""
+        response = self._client.get("/inventory")
+        if response.status_code >= 400:
+            raise LabError(f"fleet inventory: {response.status_code} {response.text}")
+        return {a["appliance_id"]: a for a in response.json()["appliances"]}
 
     def drain(self, appliance_id: str, reason: str) -> None:
         self._call("POST", f"/appliances/{appliance_id}/drain", {"reason": reason})

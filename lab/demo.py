@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--titles", type=int, default=6)
     commands.add_parser("down", help="stop every process and container the lab started")
     args = parser.parse_args(argv)
-    console = Console()
+    # A wide console when not on a terminal (CI logs), so the report's tables stay readable.
+    console = Console(width=None if sys.stdout.isatty() else 160)
     logging.basicConfig(
         level=logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         for appliance_id, url in runtime.appliances.items():
             console.print(f"appliance {appliance_id}: {url}")
         console.print("stop it all with: make demo-down")
-        return 0 if report.all_plays_ok and not report.errors else 1
+        return 0 if report.plays and report.all_plays_ok and not report.errors else 1
     except LabError as exc:
         console.print(f"[red]lab error:[/red] {exc}")
         console.print("logs are in lab/.state/logs; `make demo-down` cleans up")

@@ -35,7 +35,7 @@ def run_plays(plan: LabPlan, api_url: str) -> tuple[list[PlayReport], list[str]]
                 errors.append(f"{client.name}: {exc}")
                 continue
             try:
-                titles = browse(viewer, "title")
+                titles = browse(viewer)
                 for title_id in titles[: plan.plays_per_client]:
                     plays.append(play(viewer, title_id, content=content))
             except LabError as exc:
