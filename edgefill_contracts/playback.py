@@ -31,3 +31,8 @@ class PlaybackResponse(BaseModel):
     )
     urls: list[PlaybackUrl]
     origin: PlaybackUrl
+    origin_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="The origin fallback of each file in `files`, by the same relative path: "
+        "a private bucket needs a signature per object, so relative URLs cannot resolve there.",
+    )

@@ -108,7 +108,6 @@ def play(
     decision = PlaybackResponse.model_validate(response.json())
     # Appliance URLs are signed title directories; the origin URL is the playlist itself.
     bases = [(u.appliance_id or ORIGIN, u.url) for u in decision.urls]
-    origin_playlist = decision.origin.url
     bytes_by_source: dict[str, int] = {}
     failovers = 0
     position = 0
@@ -118,11 +117,10 @@ def play(
         while position <= len(bases):
             if position == len(bases):
                 source = ORIGIN
-                url = (
-                    origin_playlist
-                    if relative == decision.playlist
-                    else urljoin(origin_playlist, relative.rsplit("/", 1)[-1])
-                )
+                # Each file has its own presigned origin URL (a private bucket signs per key).
+                url = decision.origin_files.get(relative, "")
+                if not url:
+                    raise LabError(f"no origin URL for {relative} in the playback answer")
             else:
                 source, base = bases[position]
                 url = urljoin(base, relative)

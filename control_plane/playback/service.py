@@ -118,4 +118,10 @@ def start_playback(
         files=[f.key.removeprefix(prefix) for f in chosen.files],
         urls=list(decision.urls),
         origin=decision.origin,
+        origin_files={
+            f.key.removeprefix(prefix): playback.origin(
+                key=f.key, expires_at=decision.origin.expires_at
+            )
+            for f in chosen.files
+        },
     )

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -98,6 +99,13 @@ def test_a_client_outside_every_site_gets_only_the_origin(
         )
     assert response.status_code == 200
     assert response.json()["urls"] == [] and response.json()["origin"]["url"]
+    # The whole rendition plays from the origin: every file has its own presigned URL.
+    body = response.json()
+    assert set(body["origin_files"]) == set(body["files"]) and body["files"]
+    for relative, url in body["origin_files"].items():
+        parsed = httpx.URL(url)
+        assert parsed.path.endswith(f"/{titles[0].title_id}/{relative}"), url
+        assert "X-Amz-Signature" in parsed.params, url
 
 
 def test_requested_rendition_within_the_plan(
