@@ -40,13 +40,16 @@ class StoredManifest:
 def content_version(
     objects: list[ManifestObject], byte_budget: int, *, fill_opens: datetime
 ) -> str:
-    """A version that changes whenever what the appliance must hold does, and once per fill
-    window (whose opening it names), so each window's sources are fresh. Sources themselves are
-    excluded: a presigned origin URL differs on every run and must not force a rewrite."""
+    """A version that changes whenever what the appliance must hold does, whenever the peers
+    ranked before the origin change (an appliance that filled since makes its cluster's next
+    manifests name it), and once per fill window (whose opening it names), so each window's
+    sources are fresh. The origin URL itself (always last) is excluded: a presigned URL differs
+    on every run and must not force a rewrite."""
     digest = hashlib.sha256()
     digest.update(f"{byte_budget} {fill_opens.isoformat()}".encode())
     for obj in sorted(objects, key=lambda o: o.key):
-        digest.update(f"\n{obj.key} {obj.size} {obj.sha256} {obj.priority}".encode())
+        peers = " ".join(str(source.host) for source in obj.sources[:-1])
+        digest.update(f"\n{obj.key} {obj.size} {obj.sha256} {obj.priority} {peers}".encode())
     return "m" + digest.hexdigest()[:32]
 
 
