@@ -43,14 +43,21 @@ class ProcessTable:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def _load(self) -> dict[str, int]:
+        """Recorded name -> pid, keeping only pids that are still the process we started (same
+        kernel start time): a pid the kernel gave to another process since is never signalled."""
         if not self._file.exists():
             return {}
-        loaded: dict[str, int] = json.loads(self._file.read_text())
-        return loaded
+        recorded: dict[str, list[int]] = json.loads(self._file.read_text())
+        return {
+            name: pid
+            for name, (pid, started) in recorded.items()
+            if _start_time(pid) in (started, None)
+        }
 
     def _save(self, table: Mapping[str, int]) -> None:
+        recorded = {name: [pid, _start_time(pid)] for name, pid in table.items()}
         tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(table), indent=2))
+        tmp.write_text(json.dumps(recorded, indent=2))
         os.replace(tmp, self._file)
 
     def start(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> int:
@@ -111,6 +118,15 @@ class ProcessTable:
         if self._file.exists():
             self._file.unlink()
         return sorted(table)
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])
 
 
 def _alive(pid: int) -> bool:

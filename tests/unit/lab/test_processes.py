@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -40,3 +43,18 @@ def test_wait_fails_with_the_log_tail_when_the_process_dies(tmp_path: Path) -> N
             table.wait_http("broken", f"http://127.0.0.1:{free_port()}/", timeout=10)
     finally:
         table.stop_all()
+
+
+def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
+    table = ProcessTable(tmp_path)
+    pid = table.start("sleeper", [sys.executable, "-c", "import time; time.sleep(30)"], env={})
+    try:
+        # Pretend the recorded process started at another time: its pid now names someone else.
+        recorded = json.loads((tmp_path / "processes.json").read_text())
+        recorded["sleeper"][1] += 1
+        (tmp_path / "processes.json").write_text(json.dumps(recorded))
+        assert ProcessTable(tmp_path).stop_all() == []
+        assert _alive(pid)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        table._children[pid].wait(timeout=10)
