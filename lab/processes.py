@@ -32,6 +32,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+# Every child any table started in this interpreter, kept for the life of the process (the lab's
+# servers outlive the table that started them) so whichever table stops them can reap them.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
 class ProcessTable:
     """The lab's processes on disk: start, record, wait until healthy, stop all."""
 
@@ -39,8 +44,6 @@ class ProcessTable:
         self.state_dir = state_dir
         self.logs = state_dir / "logs"
         self._file = state_dir / "processes.json"
-        # Children started by this table, kept so they are reaped rather than left as zombies.
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def _load(self) -> dict[str, int]:
         """Recorded name -> pid, keeping only pids that are still the process we started (same
@@ -74,7 +77,7 @@ class ProcessTable:
                 env={**os.environ, **env},
                 start_new_session=True,
             )
-        self._children[proc.pid] = proc
+        _CHILDREN[proc.pid] = proc
         table[name] = proc.pid
         self._save(table)
         logger.info("started %s (pid %d), log %s", name, proc.pid, self.logs / f"{name}.log")
@@ -112,7 +115,7 @@ class ProcessTable:
         for pid in table.values():
             if _alive(pid):
                 _signal_group(pid, signal.SIGKILL)
-            child = self._children.pop(pid, None)
+            child = _CHILDREN.pop(pid, None)
             if child is not None:
                 child.wait(timeout=grace)
         if self._file.exists():

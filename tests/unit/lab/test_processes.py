@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import LabError
-from lab.processes import ProcessTable, _alive, free_port
+from lab.processes import _CHILDREN, ProcessTable, _alive, free_port
 
 
 def test_start_wait_stop(tmp_path: Path) -> None:
@@ -57,4 +57,4 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
         assert _alive(pid)
     finally:
         os.kill(pid, signal.SIGKILL)
-        table._children[pid].wait(timeout=10)
+        _CHILDREN[pid].wait(timeout=10)
