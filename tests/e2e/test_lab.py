@@ -1,0 +1,54 @@
+"""The whole lab, smaller: bring it up, fill, play, and check the report's numbers."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from lab import appliances
+from lab.bring_up import bring_up, take_down
+from lab.plan import default_plan
+from lab.playthrough import build_report
+from lab.report import LabReport
+
+pytestmark = [pytest.mark.e2e, pytest.mark.podman, pytest.mark.timeout(900)]
+
+
+@pytest.fixture
+def lab_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabReport]:
+    if shutil.which("podman") is None:
+        pytest.fail("podman is missing: run scripts/bootstrap.sh (make test does)")
+    # Our own containers, network and subnet, so a running `make demo` is left alone.
+    monkeypatch.setenv(appliances.INSTANCE_ENV, f"e2e{tmp_path.name[-6:].replace('_', '')}")
+    plan = default_plan(titles=2).model_copy(update={"subnet_octets": "10.89.42"})
+    state = tmp_path / "state"
+    with (tmp_path / "console.log").open("w") as log:
+        console = Console(file=log, width=140)
+        try:
+            runtime = bring_up(plan, console, state_dir=state)
+            yield build_report(plan, runtime.control_plane_url)
+        finally:
+            take_down(console, state_dir=state)
+
+
+def test_lab_end_to_end(lab_report: LabReport) -> None:
+    report = lab_report
+    assert report.errors == []
+    assert report.plays, "no play happened"
+    assert all(play.ok for play in report.plays), [p.error for p in report.plays if not p.ok]
+    by_id = {a.appliance_id: a for a in report.appliances}
+    assert set(by_id) == {"ams1-a", "ams1-b", "fra1-a"}
+    # Round two filled from its cluster peer.
+    assert by_id["ams1-b"].fill_bytes_from_peers > 0
+    assert all(a.objects_held > 0 for a in report.appliances)
+    # Inside each covered site every byte came from that site's appliances.
+    for site in report.sites:
+        assert site.plays > 0 and site.hit_ratio == 1.0, site
+    # The client outside every prefix went to the origin.
+    outside = [p for p in report.plays if p.client == "dev@elsewhere"]
+    assert outside and all(set(p.bytes_by_source) == {"origin"} for p in outside)
+    assert sum(a.requests_served for a in report.appliances) > 0
