@@ -44,20 +44,9 @@ def test_failing_delay_doubles_up_to_the_cap(failures: int, base: float) -> None
         assert base * 0.8 <= delay <= base * 1.2
 
 
-def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) -> None:
-    sent: list[dict[str, object]] = []  # heartbeat bodies as the server got them
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(json.loads(request.content))
-        return httpx.Response(
-            200, json={"desired_state": "Serving", "signing_secret_ids": ["k1", "k2"]}
-        )
-
-    def refused() -> None:
-        raise NginxConfigInvalid("nginx -t refused the new tree", output="bad")
-
-    status = StatusFile(tmp_path / "state")
-    monitor = HealthMonitor(
+def _monitor(tmp_path: Path, status: StatusFile) -> HealthMonitor:
+    """A health monitor over a fake nginx (one active connection) and files in tmp_path."""
+    return HealthMonitor(
         store_path=tmp_path,
         status_file=status,
         tally=ServingTally(AccessLogTail(tmp_path / "access.log")),
@@ -71,6 +60,22 @@ def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) 
         ktls_active=False,
         link=ControlPlaneLink(),
     )
+
+
+def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) -> None:
+    sent: list[dict[str, object]] = []  # heartbeat bodies as the server got them
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(
+            200, json={"desired_state": "Serving", "signing_secret_ids": ["k1", "k2"]}
+        )
+
+    def refused() -> None:
+        raise NginxConfigInvalid("nginx -t refused the new tree", output="bad")
+
+    status = StatusFile(tmp_path / "state")
+    monitor = _monitor(tmp_path, status)
     client = FleetClient(
         base_url="http://fleet",
         credential=CREDENTIAL,
@@ -101,20 +106,7 @@ def test_a_resolved_outage_stops_being_reported(tmp_path: Path) -> None:
         return httpx.Response(200, json={"desired_state": "Serving"})
 
     status = StatusFile(tmp_path / "state")
-    monitor = HealthMonitor(
-        store_path=tmp_path,
-        status_file=status,
-        tally=ServingTally(AccessLogTail(tmp_path / "access.log")),
-        stub_status=lambda: StubStatus(
-            active=1, accepts=1, handled=1, requests=1, reading=0, writing=1, waiting=0
-        ),
-        drain=DrainController(
-            DrainSettings(state_file=tmp_path / "drain.json"), active_connections=lambda: 1
-        ),
-        secrets=SigningSecretStore(tmp_path / "secrets.json"),
-        ktls_active=False,
-        link=ControlPlaneLink(),
-    )
+    monitor = _monitor(tmp_path, status)
     client = FleetClient(
         base_url="http://fleet", credential=CREDENTIAL, timeout_s=1,
         transport=httpx.MockTransport(handler),
