@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from schemathesis.core.result import Err
-
 from tests.integration.fleet.support import FleetHarness
+from tests.support.openapi_fuzz import fuzz_operation, operations_of
 
 MAX_EXAMPLES = 8
 
@@ -19,33 +13,15 @@ def test_no_operation_answers_5xx(fleet: FleetHarness) -> None:
     fleet.put_cluster("c1", "ams-1")
     fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1")
     appliance_auth = fleet.register("a1")
-    schema = schemathesis.openapi.from_asgi("/openapi.json", fleet.client.app)
     failures: list[str] = []
-    operations = []
-    for result in schema.get_all_operations():
-        if isinstance(result, Err):
-            raise AssertionError(f"the fleet app's OpenAPI is invalid: {result.err()}")
-        operations.append(result.ok())
+    operations = operations_of(fleet.client.app, "fleet")
     assert len(operations) >= 20
     for operation in operations:
         admin = "/admin" in operation.path or "inventory" in operation.path
-        _fuzz(operation, fleet.admin if admin else appliance_auth, failures)
+        fuzz_operation(
+            operation,
+            fleet.admin if admin else appliance_auth,
+            failures,
+            max_examples=MAX_EXAMPLES,
+        )
     assert not failures, "\n".join(failures[:10])
-
-
-def _fuzz(operation: Any, headers: dict[str, str], failures: list[str]) -> None:
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        database=None,
-    )
-    @given(case=operation.as_strategy(), authenticated=st.booleans())
-    def call(case: Any, authenticated: bool) -> None:
-        response = case.call(headers=headers if authenticated else {})
-        if response.status_code >= 500:
-            failures.append(
-                f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}"
-            )
-
-    call()
