@@ -48,9 +48,11 @@ def ensure_registered(
     bootstrap_token_file: Path,
     client: FleetClient,
 ) -> ApplianceCredential:
-    """The stored credential, registering first if there is none."""
+    """The stored credential, registering first if there is none; `client` signs with it."""
     if credential_file.exists():
-        return load_credential(credential_file, appliance_id=appliance_id)
+        # A restart: every later call (heartbeat, secrets, certificates) needs it too.
+        client.credential = load_credential(credential_file, appliance_id=appliance_id)
+        return client.credential
     try:
         token = bootstrap_token_file.read_text(encoding="utf-8").strip()
     except FileNotFoundError as exc:

@@ -63,6 +63,8 @@ def test_first_start_registers_stores_0600_and_removes_the_token(tmp_path: Path)
     again, _ = _client(status=500)
     assert _register(tmp_path, again) == credential  # stored: no second call
     assert calls == [1]
+    # A restart signs its heartbeats with the stored credential (found by `make demo-chaos`).
+    assert again.credential == credential
 
 
 def test_no_credential_and_no_token(tmp_path: Path) -> None:
