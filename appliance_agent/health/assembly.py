@@ -23,8 +23,14 @@ from appliance_agent.health.metrics import HealthCollector, serve_metrics
 from appliance_agent.health.registration import ensure_registered
 from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
 from appliance_agent.health.stub_status import StubStatus, read_stub_status
-from appliance_agent.serve.apply import refresh_signing_secrets, render_and_install
+from appliance_agent.serve.apply import (
+    installer_for,
+    refresh_signing_secrets,
+    render_and_install,
+)
 from appliance_agent.serve.drain import DrainController
+from appliance_agent.serve.errors import ServeError
+from appliance_agent.serve.install import ReloadOutcome
 from appliance_agent.serve.ktls import ktls_active
 from appliance_agent.serve.settings import ServeSettings, TlsSource
 from appliance_agent.serve.signing_secrets import SigningSecretStore
@@ -107,6 +113,7 @@ def serving_tasks(config: AgentConfig) -> Iterator[list[PeriodicTask]]:
     """The daemon's serving side: register if needed, serve /metrics, heartbeat, renew TLS."""
     with fleet_client(config, None) as client:
         register(config, client)
+        reload_pending_config(serve_settings(config))
         registry = CollectorRegistry()
         tasks: list[PeriodicTask] = [heartbeat_task(config, client=client, registry=registry)]
         settings = serve_settings(config)
@@ -119,6 +126,18 @@ def serving_tasks(config: AgentConfig) -> Iterator[list[PeriodicTask]]:
             if server is not None:
                 server.shutdown()
                 server.server_close()
+
+
+def reload_pending_config(settings: ServeSettings) -> None:
+    """A config an earlier agent swapped in but died before reloading goes live now; a failure
+    is logged and nginx keeps what it runs (the agent's start is never blocked on it)."""
+    try:
+        result = installer_for(settings).reload_pending()
+    except ServeError as exc:
+        logger.error("could not load the pending nginx config: %s", exc)
+        return
+    if result is not None and result.outcome is ReloadOutcome.RELOADED:
+        logger.info("loaded nginx config %s, left pending by an earlier run", result.live.name)
 
 
 def _start_metrics(config: AgentConfig, registry: CollectorRegistry) -> WSGIServer | None:

@@ -51,7 +51,12 @@ def cmd_render_nginx(config: AgentConfig, args: argparse.Namespace) -> int:
         result = render_and_install(
             settings, certificates=assembly.certificate_manager(config, None), now=now
         )
-    state = "reloaded" if result.reloaded else "installed (nginx not running)"
+    if not result.reloaded:
+        state = "installed (nginx not running)"
+    elif result.superseded_by is not None:
+        state = f"reloaded as part of {result.superseded_by.name}, which superseded it"
+    else:
+        state = "reloaded"
     _say(f"nginx config {result.release.name} {state}")
     return EXIT_OK
 

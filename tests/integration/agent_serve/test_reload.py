@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from appliance_agent.serve.errors import NginxConfigInvalid, ReloadFailed, TemplateRenderError
+from appliance_agent.serve.install import InstallResult, ReloadOutcome
+from appliance_agent.serve.settings import ServeSettings
 from tests.integration.agent_serve.appliance_nginx import RunningAppliance, put_object
 
 pytestmark = pytest.mark.nginx
@@ -134,6 +136,57 @@ def test_reloads_are_debounced(appliance: RunningAppliance) -> None:
     started = time.monotonic()
     appliance.install(spaced)
     assert time.monotonic() - started >= 0.9
+
+
+def test_concurrent_installs_inside_the_interval_reload_once(
+    appliance: RunningAppliance,
+) -> None:
+    # The two trees differ in worker count, so the new workers show which one nginx loaded.
+    one, two = (
+        appliance.settings.model_copy(
+            update={"reload_min_interval_s": 2.0, "worker_processes": workers}
+        )
+        for workers in (1, 2)
+    )
+    appliance.install(one)  # reloads at once and starts the interval
+    before = appliance.nginx.worker_pids()
+    seen: set[int] = set()
+    done = threading.Event()
+    installed: list[tuple[ServeSettings, InstallResult]] = []
+    errors: list[BaseException] = []
+
+    def watch() -> None:
+        # Each generation of workers lives at least until the next reload, 2 s later at least.
+        while not done.is_set():
+            seen.update(appliance.nginx.worker_pids())
+            time.sleep(0.01)
+
+    def install(settings: ServeSettings) -> None:
+        try:
+            installed.append((settings, appliance.install(settings)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    watcher = threading.Thread(target=watch)
+    installers = [threading.Thread(target=install, args=(s,)) for s in (one, two)]
+    watcher.start()
+    for thread in installers:
+        thread.start()
+    for thread in installers:
+        thread.join(timeout=60)
+    seen.update(appliance.nginx.worker_pids())
+    done.set()
+    watcher.join(timeout=10)
+
+    assert errors == []
+    (_, first), (last_settings, last) = sorted(installed, key=lambda i: i[1].release.name)
+    assert sorted(r.outcome for _, r in installed) == [ReloadOutcome.MERGED, ReloadOutcome.RELOADED]
+    assert first.live == last.live == last.release
+    assert (
+        os.readlink(appliance.settings.config_root / "current") == f"releases/{last.release.name}"
+    )
+    assert len(seen - before) == last_settings.worker_processes  # one reload, into the last tree
+    assert httpx.get(appliance.settings.status_url, timeout=5).status_code == 200
 
 
 def test_old_releases_are_pruned(appliance: RunningAppliance) -> None:
