@@ -36,6 +36,7 @@ def build_heartbeat(snapshot: HealthSnapshot, *, appliance_id: str) -> Heartbeat
         agent_version=__version__,
         sent_at=snapshot.taken_at,
         state=snapshot.state,
+        state_since=snapshot.state_since,
         disk=snapshot.disk,
         held=snapshot.status.held_digest(),
         serving=snapshot.serving,

@@ -32,8 +32,9 @@ def ingest_heartbeat(
     """Record the heartbeat and answer with the state, manifest and secrets the appliance needs.
 
     The appliance moves its own state only toward draining: Serving -> Draining when it reports
-    Draining (it started draining itself), Draining -> Drained when it reports Drained (its
-    sessions have ended). Undraining is the operator's call: the ack's desired_state is what
+    a drain it started itself (`appliance-agent drain`), Draining -> Drained when it reports
+    Drained (its sessions have ended). A drain that began before the last state change here
+    (the agent has not yet heard of the undrain that ended it) is not a new one. Undraining is the operator's call: the ack's desired_state is what
     the appliance must converge to (an agent that starts up Drained is told to serve, one that
     reports Serving while drained is told to drain). Steering counts an appliance as Serving
     only when both sides say so.
@@ -72,7 +73,11 @@ def ingest_heartbeat(
 
     state = appliance.state
     reported = heartbeat.state
-    if state is ApplianceState.SERVING and reported is ApplianceState.DRAINING:
+    if (
+        state is ApplianceState.SERVING
+        and reported is ApplianceState.DRAINING
+        and not _drain_already_ended(appliance, heartbeat)
+    ):
         state = apply_transition(
             store,
             appliance_id=appliance.appliance_id,
@@ -95,3 +100,10 @@ def ingest_heartbeat(
         manifest_version=manifests.latest_version(appliance.appliance_id),
         signing_secret_ids=[s.secret_id for s in secrets.active(now=now)],
     )
+
+
+def _drain_already_ended(appliance: Appliance, heartbeat: Heartbeat) -> bool:
+    """The reported drain began before the control plane's last state change: it is the drain
+    an undrain has ended, reported by an agent that has not yet heard of the undrain."""
+    since, changed = heartbeat.state_since, appliance.state_changed_at
+    return since is not None and changed is not None and since <= changed

@@ -78,7 +78,12 @@ def apply_transition(
         if target is appliance.state:
             return appliance
         return appliance.model_copy(
-            update={"state": target, "state_reason": reason, "updated_at": now}
+            update={
+                "state": target,
+                "state_reason": reason,
+                "state_changed_at": now,
+                "updated_at": now,
+            }
         )
 
     updated = store.appliances.update(

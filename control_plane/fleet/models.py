@@ -113,6 +113,7 @@ class Appliance(ApplianceSpec):
     lifecycle: Lifecycle = Lifecycle.PROVISIONED
     state: ApplianceState = ApplianceState.DRAINED
     state_reason: str = "not yet registered"
+    state_changed_at: datetime | None = None
     bootstrap: BootstrapToken | None = None
     credential_id: str | None = None
     created_at: datetime

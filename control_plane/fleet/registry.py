@@ -147,7 +147,11 @@ def register(
             "updated_at": now,
         }
         if first_time[0]:
-            update |= {"state": ApplianceState.SERVING, "state_reason": "registered"}
+            update |= {
+                "state": ApplianceState.SERVING,
+                "state_reason": "registered",
+                "state_changed_at": now,
+            }
         return appliance.model_copy(update=update)
 
     if store.appliances.get({"appliance_id": request.appliance_id}) is None:
@@ -252,6 +256,7 @@ def retire(
                 "lifecycle": Lifecycle.RETIRED,
                 "state": ApplianceState.DRAINED,
                 "state_reason": reason,
+                "state_changed_at": now,
                 "updated_at": now,
             }
         )

@@ -164,3 +164,31 @@ def test_the_health_sweep_records_a_silent_appliance_going_unhealthy(fleet: Flee
     audit = fleet.client.get("/fleet/v1/admin/appliances/app-1/audit", headers=fleet.admin).json()
     assert audit[0]["action"] == "unhealthy"
     assert "no heartbeat for" in audit[0]["reason"]
+
+
+def test_undrain_is_not_undone_by_a_heartbeat_from_before_it(fleet: FleetHarness) -> None:
+    # Found by `make demo-chaos`: the agent, still Draining from the order the undrain ended,
+    # reported Draining, and the control plane took that for a drain of its own.
+    auth = _setup(fleet)
+    fleet.heartbeat("app-1", auth)
+    admin = "/fleet/v1/admin/appliances/app-1"
+    fleet.client.post(f"{admin}/drain", json={"reason": "maintenance"}, headers=fleet.admin)
+    fleet.clock.advance(5)
+    draining_since = fleet.clock.now
+    ack = fleet.heartbeat("app-1", auth, state="Draining", state_since=draining_since)
+    assert ack["desired_state"] == "Draining"
+    fleet.clock.advance(5)
+    fleet.client.post(f"{admin}/undrain", json={"reason": "done"}, headers=fleet.admin)
+    fleet.clock.advance(5)
+    stale = fleet.heartbeat("app-1", auth, state="Draining", state_since=draining_since)
+    assert stale["desired_state"] == "Serving"
+    assert fleet.client.get(admin, headers=fleet.admin).json()["state"] == "Serving"
+
+    # A drain the appliance starts itself after the undrain is still honoured.
+    fleet.clock.advance(5)
+    own = fleet.heartbeat("app-1", auth, state="Draining", state_since=fleet.clock.now)
+    assert own["desired_state"] == "Draining"
+    # So is one from an agent that does not say when it began (older agents).
+    fleet.client.post(f"{admin}/undrain", json={"reason": "again"}, headers=fleet.admin)
+    fleet.clock.advance(5)
+    assert fleet.heartbeat("app-1", auth, state="Draining")["desired_state"] == "Draining"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -71,6 +71,15 @@ def test_snapshot_gathers_every_source(tmp_path: Path) -> None:
     assert heartbeat.held.manifest_version == "v7" and heartbeat.fill.bytes_done == 5
 
 
+def test_heartbeat_says_since_when_the_appliance_drains(tmp_path: Path) -> None:
+    monitor = _monitor(tmp_path)
+    monitor.drain.request(ApplianceState.DRAINING, now=NOW, reason="maintenance")
+    later = NOW + timedelta(seconds=30)
+    heartbeat = build_heartbeat(monitor.snapshot(later), appliance_id="ap-1")
+    # STUB has active connections above the threshold: still draining, since the order.
+    assert (heartbeat.state, heartbeat.state_since) == (ApplianceState.DRAINING, NOW)
+
+
 def test_failing_sources_become_error_lines(tmp_path: Path) -> None:
     monitor = _monitor(tmp_path, stub_ok=False, store=tmp_path / "no-such-store")
     (tmp_path / "drain.json").write_text("{broken")
@@ -82,7 +91,8 @@ def test_failing_sources_become_error_lines(tmp_path: Path) -> None:
     assert "cannot read disk use" in joined
     assert "drain state file" in joined
     assert "control plane unreachable since 2026-11-25T12:00:00Z" in joined
-    build_heartbeat(snap, appliance_id="ap-1")  # still a valid heartbeat
+    heartbeat = build_heartbeat(snap, appliance_id="ap-1")  # still a valid heartbeat
+    assert heartbeat.state_since is None  # unknown: the control plane keeps its own view
 
 
 def test_collector_reads_a_fresh_snapshot_per_scrape(tmp_path: Path) -> None:
