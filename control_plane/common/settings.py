@@ -30,6 +30,13 @@ class ServiceSettings(BaseSettings):
     admin_token: SecretStr = SecretStr("")
     url_signing_secret: SecretStr = SecretStr("")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    fleet_view_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="How old steering's view of the fleet may get: a drain, an undrain or a "
+        "health change reaches new sessions within this long.",
+    )
 
     def table_name(self, logical: str) -> str:
         """Physical DynamoDB table name for a logical table ('appliances' -> 'edgefill-appliances')."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from control_plane.auth.app import install_subscriber_auth
@@ -25,7 +27,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         profiles=ProfileStore.from_settings(settings),
         billing=billing_from_settings(settings),
         titles=TitleCache(CatalogStore.from_settings(settings)),
-        fleet=FleetViewCache(settings=settings),
+        fleet=FleetViewCache(settings=settings, ttl=timedelta(seconds=settings.fleet_view_ttl_s)),
         origin=S3OriginSigner(settings=settings),
         events=EventStore.from_settings(settings),
     )
