@@ -6,10 +6,11 @@ ONLY ?=
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help bootstrap lint format test test-fast bench demo demo-down clean
+.PHONY: help bootstrap lint format test test-fast bench demo demo-down demo-chaos clean
 
 help:
 	@echo "make demo       bring up the local lab (moto, control plane, appliances) and play titles"
+	@echo "make demo-chaos stop, drain, kill and corrupt parts of the running lab; show it copes"
 	@echo "make demo-down  stop everything the demo started"
 	@echo "make test       lint, then the whole test suite"
 	@echo "make bench      every benchmark (ONLY=<name> for one)"
@@ -41,6 +42,9 @@ demo: bootstrap
 
 demo-down: bootstrap
 	$(PY) -m lab.demo down
+
+demo-chaos: bootstrap
+	$(PY) -m lab.demo chaos
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache bench/results lab-report

@@ -105,11 +105,26 @@ def start_hosts(plan: LabPlan, image: str) -> None:
         )
 
 
-def remove_all() -> list[str]:
-    """Remove every lab container and the lab network; return the container names removed."""
-    names = podman(
+def stop_host(appliance_id: str) -> None:
+    """Stop one appliance's container (systemd shuts down; its address stays reserved)."""
+    podman(["stop", "-t", "5", container_name(appliance_id)])
+
+
+def start_host(appliance_id: str) -> None:
+    """Boot a stopped appliance again: systemd starts nginx and the agent as on a real box."""
+    podman(["start", container_name(appliance_id)])
+
+
+def container_names() -> list[str]:
+    """Every container of this lab instance, running or not."""
+    return podman(
         ["ps", "-a", "--filter", f"label={lab_label()}", "--format", "{{.Names}}"]
     ).split()
+
+
+def remove_all() -> list[str]:
+    """Remove every lab container and the lab network; return the container names removed."""
+    names = container_names()
     if names:
         podman(["rm", "-f", "-t", "2", *names], timeout=180)
     podman(["network", "rm", "-f", network_name()], check=False)
@@ -117,6 +132,7 @@ def remove_all() -> list[str]:
 
 
 AGENT_BIN = "/opt/edgefill/current/bin/appliance-agent"
+LAB_HEARTBEAT_S = 5
 # The agent's service user (appliance_host_service_user): files the CLI writes in the store
 # and state directory must stay writable by the daemon.
 AGENT_USER = "edgefill"
@@ -189,6 +205,11 @@ def write_inventory(
         "appliance_agent_byte_budget": plan.appliance_byte_budget,
         "appliance_agent_health_timeout": 120,
         "appliance_agent_validate_certs": False,
+        # Lab only: heartbeats every 5 s (production: 15 s) and at most 20 s apart while the
+        # control plane is unreachable, so health, drains and recoveries show in seconds.
+        "appliance_agent_config_extra": {
+            "health": {"heartbeat_interval_s": LAB_HEARTBEAT_S, "backoff_max_s": 20}
+        },
     }
     (directory / "group_vars").mkdir(exist_ok=True)
     # JSON is YAML: ansible reads these as YAML inventory files.

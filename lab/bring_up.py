@@ -98,7 +98,8 @@ class Steps:
         self.console.print(f"   done in {time.monotonic() - started:.1f}s")
 
 
-def _wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll `check` every second until it holds; LabError naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -199,7 +200,7 @@ def fill_rounds(
             # The control plane learns what they hold from their next heartbeats; the next
             # round's manifests rank them as peers only once it knows.
             for appliance in members:
-                _wait_until(
+                wait_until(
                     partial(_fleet_knows_fill, admin, appliance.appliance_id),
                     timeout=120,
                     what=f"the fleet to see {appliance.appliance_id}'s complete fill",
@@ -215,6 +216,11 @@ def _fleet_knows_fill(admin: FleetAdmin, appliance_id: str) -> bool:
     return bool(seen.get("healthy")) and seen.get("manifest_version_applied") == status.get(
         "manifest_version"
     )
+
+
+def lab_is_up(state_dir: Path = STATE_DIR) -> bool:
+    """Anything of this lab instance still running: a recorded process or a container."""
+    return bool(ProcessTable(state_dir).running()) or bool(appliances.container_names())
 
 
 def take_down(console: Console, state_dir: Path = STATE_DIR) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -83,17 +84,31 @@ def _segments(playlist: str) -> list[str]:
     ]
 
 
+def start_playback(viewer: Viewer, title_id: str) -> PlaybackResponse:
+    """Ask the control plane where to play `title_id` from (signed appliance URLs, then origin)."""
+    response = viewer.api.post(
+        "/playback/start", json={"profile_id": viewer.profile_id, "title_id": title_id}
+    )
+    if response.status_code >= 400:
+        raise LabError(f"playback/start: HTTP {response.status_code}: {response.text[:200]}")
+    return PlaybackResponse.model_validate(response.json())
+
+
+# Called after each file a play fetched: (index, source), index 0 being the playlist.
+AfterFetch = Callable[[int, str], None]
+
+
 def play(
     viewer: Viewer,
     title_id: str,
     *,
     content: httpx.Client,
+    after_fetch: AfterFetch | None = None,
 ) -> PlayReport:
     """Start playback, then fetch the playlist and every segment, failing over URL by URL."""
-    response = viewer.api.post(
-        "/playback/start", json={"profile_id": viewer.profile_id, "title_id": title_id}
-    )
-    if response.status_code >= 400:
+    try:
+        decision = start_playback(viewer, title_id)
+    except LabError as exc:
         return PlayReport(
             client=viewer.client.name,
             client_ip=viewer.client.ip,
@@ -103,17 +118,30 @@ def play(
             segments=0,
             bytes_by_source={},
             ok=False,
-            error=f"playback/start: HTTP {response.status_code}: {response.text[:200]}",
+            error=str(exc),
         )
-    decision = PlaybackResponse.model_validate(response.json())
+    return play_decision(viewer, title_id, decision, content=content, after_fetch=after_fetch)
+
+
+def play_decision(
+    viewer: Viewer,
+    title_id: str,
+    decision: PlaybackResponse,
+    *,
+    content: httpx.Client,
+    after_fetch: AfterFetch | None = None,
+) -> PlayReport:
+    """Play a session steering already answered: the playlist, then every segment, in order,
+    moving to the next URL (and staying there) when one fails, as a player does."""
     # Appliance URLs are signed title directories; the origin URL is the playlist itself.
     bases = [(u.appliance_id or ORIGIN, u.url) for u in decision.urls]
     bytes_by_source: dict[str, int] = {}
     failovers = 0
     position = 0
+    fetched = 0
 
     def fetch(relative: str) -> bytes:
-        nonlocal position, failovers
+        nonlocal position, failovers, fetched
         while position <= len(bases):
             if position == len(bases):
                 source = ORIGIN
@@ -128,6 +156,9 @@ def play(
                 got = content.get(url)
                 if got.status_code == 200:
                     bytes_by_source[source] = bytes_by_source.get(source, 0) + len(got.content)
+                    if after_fetch is not None:
+                        after_fetch(fetched, source)
+                    fetched += 1
                     return got.content
                 logger.info("%s answered %d for %s; next URL", source, got.status_code, relative)
             except httpx.TransportError as exc:
@@ -164,6 +195,6 @@ def play(
         steered_to=steered,
         segments=len(segments),
         bytes_by_source=bytes_by_source,
-        failovers=max(0, failovers),
+        failovers=failovers,
         ok=True,
     )

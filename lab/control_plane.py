@@ -20,9 +20,12 @@ from lab.processes import ProcessTable, free_port
 logger = logging.getLogger(__name__)
 
 
-def start_gateway(processes: ProcessTable, *, bind_ip: str, env: Mapping[str, str]) -> str:
-    """Run all services behind the local gateway on `bind_ip`; return the API base URL."""
-    port = free_port(bind_ip)
+def start_gateway(
+    processes: ProcessTable, *, bind_ip: str, env: Mapping[str, str], port: int | None = None
+) -> str:
+    """Run all services behind the local gateway on `bind_ip` (on `port`, or a free one, as
+    when it restarts where the appliances expect it); return the API base URL."""
+    port = port if port is not None else free_port(bind_ip)
     processes.start(
         "control-plane",
         [

@@ -8,9 +8,11 @@ import sys
 
 from rich.console import Console
 
-from lab.bring_up import REPO, STATE_DIR, bring_up, take_down
+from lab.bring_up import REPO, STATE_DIR, LabRuntime, bring_up, lab_is_up, take_down
+from lab.chaos import chaos_on, run_faults
+from lab.chaos_report import print_fault, write_faults
 from lab.errors import LabError
-from lab.plan import default_plan
+from lab.plan import LabPlan, default_plan
 from lab.playthrough import build_report
 from lab.report import print_report, write_report
 
@@ -23,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="bring the lab up, fill, play titles, report")
     up.add_argument("--titles", type=int, default=6)
     commands.add_parser("down", help="stop every process and container the lab started")
+    commands.add_parser("chaos", help="faults on the running lab (`make demo` first)")
     args = parser.parse_args(argv)
     # A wide console when not on a terminal (CI logs), so the report's tables stay readable.
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -35,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "down":
             take_down(console)
             return 0
+        if args.command == "chaos":
+            return run_chaos(default_plan(), console)
         plan = default_plan(titles=args.titles)
+        if lab_is_up():
+            console.print("[yellow]a lab from an earlier `make demo` is up: taking it down[/]")
+            take_down(console)
         runtime = bring_up(plan, console)
         console.print("[bold]-> clients sign up, subscribe, search and play[/bold]")
         report = build_report(plan, runtime.control_plane_url)
@@ -51,6 +59,18 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]lab error:[/red] {exc}")
         console.print("logs are in lab/.state/logs; `make demo-down` cleans up")
         return 1
+
+
+def run_chaos(plan: LabPlan, console: Console) -> int:
+    """Every fault in turn against the lab `make demo` left running; 0 if every one held."""
+    runtime = LabRuntime.load(STATE_DIR)
+    console.print("[bold]-> chaos: four faults on the running lab, each undone after[/bold]")
+    with chaos_on(plan, runtime, STATE_DIR) as chaos:
+        results = run_faults(chaos, on_result=lambda r: print_fault(r, console))
+    path = write_faults(results, REPORT_DIR)
+    held = sum(r.ok for r in results)
+    console.print(f"{held} of {len(results)} faults held; report: {path}")
+    return 0 if held == len(results) else 1
 
 
 if __name__ == "__main__":

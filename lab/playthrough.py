@@ -4,6 +4,7 @@ clients saw, what the agents say (status and /metrics inside each appliance) and
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -17,6 +18,7 @@ from lab.report import ApplianceReport, LabReport, PlayReport, SiteReport
 
 logger = logging.getLogger(__name__)
 
+ACCESS_LOG_FLUSH_WAIT_S = 2.0
 METRICS_URL = "http://127.0.0.1:9110/metrics"
 _READ_METRICS = f"import urllib.request; print(urllib.request.urlopen({METRICS_URL!r}, timeout=5).read().decode())"
 
@@ -89,7 +91,8 @@ def appliance_reports(plan: LabPlan) -> tuple[list[ApplianceReport], list[str]]:
                 requests_served=int(
                     sum(v for k, v in metrics.items() if k.startswith("edgefill_serving_requests"))
                 ),
-                bytes_served=int(metrics.get("edgefill_serving_sent_bytes", 0)),
+                # The text parser names counter samples with their `_total` suffix.
+                bytes_served=int(metrics.get("edgefill_serving_sent_bytes_total", 0)),
                 errors=[str(e) for e in status.get("errors", [])][:5],
             )
         )
@@ -120,6 +123,9 @@ def site_reports(plan: LabPlan, plays: list[PlayReport]) -> list[SiteReport]:
 
 def build_report(plan: LabPlan, api_url: str) -> LabReport:
     plays, play_errors = run_plays(plan, api_url)
+    # nginx writes its access log in buffers flushed every access_log_flush_s (1 s): the agents
+    # count the plays' requests once the lines are on disk.
+    time.sleep(ACCESS_LOG_FLUSH_WAIT_S)
     reports, appliance_errors = appliance_reports(plan)
     return LabReport(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),

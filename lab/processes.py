@@ -104,23 +104,42 @@ class ProcessTable:
             return "(no log)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def running(self) -> list[str]:
+        """Names of the recorded processes still alive."""
+        return sorted(name for name, pid in self._load().items() if _alive(pid))
+
     def stop_all(self, grace: float = 5.0) -> list[str]:
         """SIGTERM every recorded process group, SIGKILL what is left after `grace` seconds."""
         table = self._load()
-        for pid in table.values():
-            _signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(pid) for pid in table.values()):
-            time.sleep(0.1)
-        for pid in table.values():
-            if _alive(pid):
-                _signal_group(pid, signal.SIGKILL)
-            child = _CHILDREN.pop(pid, None)
-            if child is not None:
-                child.wait(timeout=grace)
+        _stop_groups(list(table.values()), signal.SIGTERM, grace)
         if self._file.exists():
             self._file.unlink()
         return sorted(table)
+
+    def kill(self, name: str, grace: float = 5.0) -> int:
+        """SIGKILL one recorded process group at once (a crash, not a shutdown); returns its pid."""
+        table = self._load()
+        if name not in table:
+            raise LabError(f"{name} is not running in this lab (not in {self._file})")
+        pid = table.pop(name)
+        _stop_groups([pid], signal.SIGKILL, grace)
+        self._save(table)
+        return pid
+
+
+def _stop_groups(pids: list[int], sig: signal.Signals, grace: float) -> None:
+    """Send `sig` to each process group, SIGKILL what is left after `grace`, reap our children."""
+    for pid in pids:
+        _signal_group(pid, sig)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            child.wait(timeout=grace)
 
 
 def _start_time(pid: int) -> int | None:

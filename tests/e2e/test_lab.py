@@ -1,9 +1,11 @@
-"""The whole lab, smaller: bring it up, fill, play, and check the report's numbers."""
+"""The whole lab, smaller: bring it up, fill, play, check the report's numbers, then put it
+through the four faults of `make demo-chaos` and check that each one held."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,8 @@ from rich.console import Console
 
 from lab import appliances
 from lab.bring_up import bring_up, take_down
+from lab.chaos import chaos_on, run_faults
+from lab.chaos_report import FaultResult, print_fault
 from lab.plan import default_plan
 from lab.playthrough import build_report
 from lab.report import LabReport
@@ -18,8 +22,14 @@ from lab.report import LabReport
 pytestmark = [pytest.mark.e2e, pytest.mark.podman, pytest.mark.timeout(900)]
 
 
+@dataclass
+class LabRun:
+    report: LabReport
+    faults: list[FaultResult]
+
+
 @pytest.fixture
-def lab_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabReport]:
+def lab_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRun]:
     if shutil.which("podman") is None:
         pytest.fail("podman is missing: run scripts/bootstrap.sh (make test does)")
     # Our own containers, network and subnet, so a running `make demo` is left alone.
@@ -30,13 +40,16 @@ def lab_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabR
         console = Console(file=log, width=140)
         try:
             runtime = bring_up(plan, console, state_dir=state)
-            yield build_report(plan, runtime.control_plane_url)
+            report = build_report(plan, runtime.control_plane_url)
+            with chaos_on(plan, runtime, state) as chaos:
+                faults = run_faults(chaos, on_result=lambda r: print_fault(r, console))
+            yield LabRun(report=report, faults=faults)
         finally:
             take_down(console, state_dir=state)
 
 
-def test_lab_end_to_end(lab_report: LabReport) -> None:
-    report = lab_report
+def test_lab_end_to_end(lab_run: LabRun) -> None:
+    report = lab_run.report
     assert report.errors == []
     assert report.plays, "no play happened"
     assert all(play.ok for play in report.plays), [p.error for p in report.plays if not p.ok]
@@ -51,4 +64,14 @@ def test_lab_end_to_end(lab_report: LabReport) -> None:
     # The client outside every prefix went to the origin.
     outside = [p for p in report.plays if p.client == "dev@elsewhere"]
     assert outside and all(set(p.bytes_by_source) == {"origin"} for p in outside)
+    # The agents' serving counters (from nginx's access log) saw at least what the clients got.
+    for appliance in report.appliances:
+        got = sum(p.bytes_by_source.get(appliance.appliance_id, 0) for p in report.plays)
+        assert appliance.bytes_served >= got, appliance
     assert sum(a.requests_served for a in report.appliances) > 0
+
+    # demo-chaos: an appliance stopped mid-play, a drain, the control plane killed, a corrupt
+    # file; each fault checks what must happen and undoes itself.
+    assert [f.ok for f in lab_run.faults] == [True] * 4, [
+        f.model_dump() for f in lab_run.faults if not f.ok
+    ]
