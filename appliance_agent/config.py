@@ -81,6 +81,11 @@ class AgentConfig(BaseSettings):
     scrub_rate: int = Field(
         default=100_000_000, ge=0, description="Bytes per second re-hashed by verify; 0: no cap."
     )
+    scrub_interval_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="The daemon scrubs the store this often, outside the fill window; 0: never.",
+    )
     serve: ServeSettings = ServeSettings()
     health: HealthSettings = HealthSettings()
 

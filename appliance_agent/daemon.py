@@ -21,6 +21,7 @@ from appliance_agent.config import AgentConfig
 from appliance_agent.fill import FillObserver, FillReport
 from appliance_agent.fill_cycle import FillCycle, ManifestRefresh
 from appliance_agent.progress import LogProgress
+from appliance_agent.scrub import ScrubScheduler
 from appliance_agent.status import StatusFile
 from appliance_agent.window import current_interval, next_interval
 from edgefill_contracts import Manifest
@@ -146,7 +147,8 @@ class FillScheduler:
 
 def daemon_tasks(config: AgentConfig, cycle: FillCycle) -> list[PeriodicTask]:
     """Every task `appliance-agent run` runs; add a part's task here (one line)."""
-    return [FillScheduler(config, cycle)]
+    scrub = [ScrubScheduler(config)] if config.scrub_interval_s > 0 else []
+    return [FillScheduler(config, cycle), *scrub]
 
 
 def run_daemon(tasks: Sequence[PeriodicTask], *, stop: threading.Event | None = None) -> None:

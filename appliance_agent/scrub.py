@@ -1,6 +1,9 @@
-"""`appliance-agent verify`: re-hash every indexed object (rate limited), quarantine bit rot.
+"""`appliance-agent verify` and the daemon's scrub: re-hash every indexed object (rate limited),
+quarantine bit rot.
 
 A quarantined object leaves the served tree and the index, so the next fill fetches it again.
+The daemon scrubs every `scrub_interval_s` (a day by default), never while the fill window is
+open, least recently verified objects first, so a scrub cut short resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -9,15 +12,19 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from appliance_agent.config import AgentConfig
 from appliance_agent.delta import summarize_holdings
+from appliance_agent.errors import StoreBusy
 from appliance_agent.manifest_cache import ManifestCache
 from appliance_agent.rate_limit import RateLimiter
 from appliance_agent.status import Activity, AgentStatus, StatusFile, bounded_missing, with_error
 from appliance_agent.store import Store
 from appliance_agent.store_index import IndexEntry
+from appliance_agent.window import current_interval
 from edgefill_contracts import Manifest
 
 logger = logging.getLogger(__name__)
@@ -112,7 +119,7 @@ def record_scrub(
     status.update(change)
 
 
-def verify_store(config: AgentConfig) -> ScrubReport:
+def verify_store(config: AgentConfig, *, stop: threading.Event | None = None) -> ScrubReport:
     """`appliance-agent verify`: scrub under the store lock and record the findings."""
     status = StatusFile(config.state_dir)
     store = Store(config.store_path)
@@ -121,7 +128,7 @@ def verify_store(config: AgentConfig) -> ScrubReport:
             status.update(lambda s: s.model_copy(update={"activity": Activity.VERIFYING}))
             report = ScrubReport()
             try:
-                report = scrub_store(store, rate=config.scrub_rate)
+                report = scrub_store(store, rate=config.scrub_rate, stop=stop)
             finally:
                 cached = ManifestCache(config.state_dir).load()
                 record_scrub(
@@ -130,3 +137,49 @@ def verify_store(config: AgentConfig) -> ScrubReport:
     finally:
         store.close()
     return report
+
+
+class ScrubScheduler:
+    """The daemon's scrub: one `verify_store` every `scrub_interval_s`, the first one interval
+    after start (a restart does not re-read the disk). While the fill window is open, or a fill
+    or `verify` holds the store, it tries again in `retry_s`; the fill always comes first."""
+
+    name = "scrub"
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_s: float = 3600.0,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._retry_s = min(retry_s, config.scrub_interval_s)
+        self.last_report: ScrubReport | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        delay = self._config.scrub_interval_s
+        while not stop.wait(delay):
+            delay = self._retry_s if not self.scrub_once(stop) else self._config.scrub_interval_s
+
+    def scrub_once(self, stop: threading.Event) -> bool:
+        """One scrub if the time is right; False if it must be tried again soon."""
+        if current_interval(self._config.fill_window, self._clock()) is not None:
+            logger.info("scrub put off: the fill window is open")
+            return False
+        try:
+            report = verify_store(self._config, stop=stop)
+        except StoreBusy as exc:
+            logger.info("scrub put off: %s", exc)
+            return False
+        self.last_report = report
+        logger.info(
+            "scrub checked %d objects (%d bytes): %d quarantined, %d missing%s",
+            report.checked,
+            report.bytes_checked,
+            len(report.quarantined),
+            len(report.vanished),
+            " (stopped early)" if report.stopped else "",
+        )
+        return not report.stopped

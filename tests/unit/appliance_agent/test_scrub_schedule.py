@@ -1,0 +1,114 @@
+"""The daemon's scrub: it quarantines bit rot on its own, outside the fill window, and gives
+way to a fill that holds the store."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+import pytest
+
+from appliance_agent.config import AgentConfig
+from appliance_agent.daemon import daemon_tasks
+from appliance_agent.fill_cycle import FillCycle
+from appliance_agent.scrub import ScrubScheduler
+from appliance_agent.status import StatusFile
+from appliance_agent.store import Store
+from edgefill_contracts import FillWindow
+
+KEY = "title-0001/360p/seg_00001.ts"
+INSIDE_WINDOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+OUTSIDE_WINDOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def _config(tmp_path: Path, *, interval_s: float = 86_400.0) -> AgentConfig:
+    return AgentConfig(
+        control_plane_url="http://fleet.test",
+        appliance_id="a1",
+        byte_budget=0,
+        state_dir=tmp_path / "state",
+        store_path=tmp_path / "store",
+        fill_window=FillWindow(start=time(2), end=time(14), timezone="UTC"),
+        scrub_rate=0,
+        scrub_interval_s=interval_s,
+    )
+
+
+def _rotten_store(config: AgentConfig) -> Path:
+    """A store holding one verified object, then one flipped byte in it."""
+    data = b"segment bytes " * 1000
+    store = Store(config.store_path)
+    try:
+        digest = hashlib.sha256(data).hexdigest()
+        partial = store.partial_path(key=KEY, sha256=digest)
+        partial.write_bytes(data)
+        store.publish(partial, key=KEY, size=len(data), sha256=digest)
+        served = store.object_path(KEY)
+    finally:
+        store.close()
+    rotten = bytearray(served.read_bytes())
+    rotten[100] ^= 0xFF
+    served.write_bytes(bytes(rotten))
+    return served
+
+
+def test_outside_the_window_it_quarantines_and_reports(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    served = _rotten_store(config)
+    scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW)
+    assert scheduler.scrub_once(threading.Event()) is True
+    assert scheduler.last_report is not None and scheduler.last_report.quarantined == [KEY]
+    assert not served.exists()
+    errors = StatusFile(config.state_dir).read().errors
+    assert any(f"verify quarantined {KEY}" in e for e in errors)
+
+
+def test_inside_the_window_it_waits_and_touches_nothing(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    served = _rotten_store(config)
+    scheduler = ScrubScheduler(config, clock=lambda: INSIDE_WINDOW)
+    assert scheduler.scrub_once(threading.Event()) is False
+    assert scheduler.last_report is None and served.exists()
+
+
+def test_a_fill_holding_the_store_puts_it_off(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    served = _rotten_store(config)
+    store = Store(config.store_path)
+    try:
+        with store.exclusive("fill"):
+            scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW)
+            assert scheduler.scrub_once(threading.Event()) is False
+    finally:
+        store.close()
+    assert served.exists()
+
+
+def test_the_daemon_task_scrubs_on_its_interval_and_stops(tmp_path: Path) -> None:
+    config = _config(tmp_path, interval_s=0.05)
+    served = _rotten_store(config)
+    scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW)
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run, args=(stop,))
+    thread.start()
+    try:
+        for _ in range(200):
+            if scheduler.last_report is not None:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert scheduler.last_report is not None and not served.exists()
+
+
+@pytest.mark.parametrize(("interval_s", "names"), [(86_400.0, ["fill", "scrub"]), (0, ["fill"])])
+def test_daemon_runs_the_scrub_unless_it_is_off(
+    tmp_path: Path, interval_s: float, names: list[str]
+) -> None:
+    config = _config(tmp_path, interval_s=interval_s)
+    cycle = FillCycle.__new__(FillCycle)  # never called: only the task list is built
+    assert [task.name for task in daemon_tasks(config, cycle)] == names
