@@ -65,7 +65,7 @@ def rank_sources(
     """Rank signed, expiring URLs for `client_ip` to play `title_id`/`rendition`.
 
     Raises InvalidClientAddress (400) when `client_ip` is not an address. URLs are signed with
-    the newest secret every Serving appliance of the appliance's site accepts
+    the newest secret every Serving, healthy appliance of the appliance's site accepts
     (edgefill_contracts.signing); a site with no such secret is skipped and logged.
     """
     expires = int((now + ttl).timestamp())

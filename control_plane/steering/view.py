@@ -160,7 +160,7 @@ class FleetView:
         for site in self.sites:
             if self._eligible_by_site.get(site.site_id) and site.site_id not in self._key_by_site:
                 logger.warning(
-                    "site %s: no signing secret all its Serving appliances accept; "
+                    "site %s: no signing secret all its Serving, healthy appliances accept; "
                     "steering skips it until they report one",
                     site.site_id,
                 )
@@ -186,7 +186,7 @@ class FleetView:
         return self._holders.get(unit, {})
 
     def signing_key_for(self, site_id: str) -> SigningKey | None:
-        """The newest key every Serving appliance of the site accepts; None if there is none."""
+        """The newest key every Serving, healthy appliance of the site accepts; None if none."""
         return self._key_by_site.get(site_id)
 
     def sites_of_isp(self, isp: str) -> tuple[str, ...]:
@@ -211,10 +211,12 @@ def _coefficients(appliance_id: str) -> tuple[int, int]:
 def _newest_accepted_by_all(
     members: Iterable[SteerableAppliance], newest_first: Sequence[SigningKey]
 ) -> SigningKey | None:
-    serving = [a for a in members if a.serving]
-    if not serving:
+    # Only appliances steering may send sessions to vote: a dead one's stale secret ids must
+    # not hold the site back from a rotation (and take it out of steering when the old expires).
+    eligible = [a for a in members if a.eligible]
+    if not eligible:
         return None
-    accepted = frozenset.intersection(*(a.accepted_secret_ids for a in serving))
+    accepted = frozenset.intersection(*(a.accepted_secret_ids for a in eligible))
     for key in newest_first:
         if key.secret_id in accepted:
             return key

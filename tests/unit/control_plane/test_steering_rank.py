@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -179,6 +180,17 @@ def test_draining_appliances_do_not_vote_on_the_secret() -> None:
         [appliance("a1", "ams"), appliance("a2", "ams", serving=False, secrets=("k1",))]
     )
     assert f"/t/{NEW.secret_id}/" in steer(view, "198.51.100.1").urls[0].url
+
+
+def test_unhealthy_appliances_do_not_hold_back_a_rotation() -> None:
+    # a2 stopped heartbeating before the rotation: it still reports only the old secret.
+    view = make_view(
+        [appliance("a1", "ams"), appliance("a2", "ams", healthy=False, secrets=("k1",))]
+    )
+    assert f"/t/{NEW.secret_id}/" in steer(view, "198.51.100.1").urls[0].url
+    # Once the old secret has expired, the site is still steered to (a2 would have blocked it).
+    expired = replace(view, signing_keys=[NEW])
+    assert ids(steer(expired, "198.51.100.1")) == ["a1"]
 
 
 def test_the_same_session_sticks_and_sessions_spread() -> None:
