@@ -61,6 +61,8 @@ class ServiceSpec(BaseModel):
     writes_tables: tuple[str, ...] = ()
     # Calls Cognito admin APIs on the subscriber pool (sign-up, confirm, sign-in, disable).
     uses_user_pool: bool = False
+    # CloudWatch namespaces it publishes metrics to (PutMetricData, limited to these).
+    metric_namespaces: tuple[str, ...] = ()
 
     def create_app(self, settings: ServiceSettings) -> FastAPI:
         module_name, _, attr = self.app_factory.partition(":")

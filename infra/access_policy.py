@@ -42,6 +42,7 @@ class ServiceGrants(BaseModel):
     origin_bucket_arn: str | None = None
     manifest_bucket_arn: str | None = None
     user_pool_arn: str | None = None
+    metric_namespaces: tuple[str, ...] = ()
     secret_arn: str
     kms_key_arn: str
     dead_letter_queue_arn: str
@@ -123,6 +124,19 @@ def service_policy_document(grants: ServiceGrants) -> str:
                 "Effect": "Allow",
                 "Action": list(USER_POOL_ACTIONS),
                 "Resource": [grants.user_pool_arn],
+            }
+        )
+    if grants.metric_namespaces:
+        # PutMetricData has no resource-level permissions: the namespace condition scopes it.
+        statements.append(
+            {
+                "Sid": "PublishOwnMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"cloudwatch:namespace": list(grants.metric_namespaces)}
+                },
             }
         )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})

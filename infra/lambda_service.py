@@ -225,6 +225,7 @@ class LambdaService(pulumi.ComponentResource):
                     origin_bucket_arn=str(origin) if spec.reads_origin else None,
                     manifest_bucket_arn=str(manifests) if spec.writes_manifests else None,
                     user_pool_arn=str(pool) if spec.uses_user_pool else None,
+                    metric_namespaces=spec.metric_namespaces,
                     secret_arn=str(secret),
                     kms_key_arn=str(key),
                     dead_letter_queue_arn=str(dlq),

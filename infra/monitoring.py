@@ -10,9 +10,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-# The fleet service publishes how many appliances missed their heartbeats, per stack.
-FLEET_METRIC_NAMESPACE = "Edgefill/Fleet"
-STALE_APPLIANCES_METRIC = "StaleAppliances"
+# The fleet's health sweep publishes how many appliances stopped heartbeating, per stack.
+from control_plane.fleet.metric_names import (
+    FLEET_METRIC_NAMESPACE,
+    STACK_DIMENSION,
+    STALE_APPLIANCES_METRIC,
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def dashboard_body(
         ),
         widget(
             "Stale appliances",
-            [[FLEET_METRIC_NAMESPACE, STALE_APPLIANCES_METRIC, "Stack", stack]],
+            [[FLEET_METRIC_NAMESPACE, STALE_APPLIANCES_METRIC, STACK_DIMENSION, stack]],
             12,
         ),
     ]
@@ -93,8 +96,10 @@ def _alarm_at_one(
     tags: dict[str, str],
     opts: pulumi.ResourceOptions,
     evaluation_periods: int = 1,
+    missing_data_breaches: bool = False,
 ) -> aws.cloudwatch.MetricAlarm:
-    """An alarm when the metric reaches 1 in a 5-minute period; it notifies the alarm topic."""
+    """An alarm when the metric reaches 1 in a 5-minute period; it notifies the alarm topic.
+    `missing_data_breaches`: no data alarms too (for a metric that must always arrive)."""
     return aws.cloudwatch.MetricAlarm(
         resource_name,
         aws.cloudwatch.MetricAlarmArgs(
@@ -108,7 +113,7 @@ def _alarm_at_one(
             evaluation_periods=evaluation_periods,
             threshold=1,
             comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
+            treat_missing_data="breaching" if missing_data_breaches else "notBreaching",
             alarm_actions=[alarm_topic_arn],
             ok_actions=[alarm_topic_arn],
             tags=tags,
@@ -188,9 +193,11 @@ class Monitoring(pulumi.ComponentResource):
             description="Appliances stopped heartbeating; check the sites in the fleet view",
             namespace=FLEET_METRIC_NAMESPACE,
             metric=STALE_APPLIANCES_METRIC,
-            dimensions={"Stack": args.name_prefix},
+            dimensions={STACK_DIMENSION: args.name_prefix},
             statistic="Maximum",
             evaluation_periods=max(1, args.stale_fleet_minutes // 5),
+            # The sweep publishes every minute; silence means the sweep (or the fleet) is down.
+            missing_data_breaches=True,
             alarm_topic_arn=args.alarm_topic_arn,
             tags=args.tags,
             opts=child,

@@ -15,6 +15,7 @@ from control_plane.common.errors import Unavailable
 from control_plane.common.settings import ServiceSettings
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.client import CloudWatchClient
     from mypy_boto3_cognito_idp.client import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
     from mypy_boto3_s3.client import S3Client
@@ -41,6 +42,10 @@ def s3(settings: ServiceSettings) -> S3Client:
 
 def cognito_idp(settings: ServiceSettings) -> CognitoIdentityProviderClient:
     return boto3.client("cognito-idp", **_kwargs(settings))
+
+
+def cloudwatch(settings: ServiceSettings) -> CloudWatchClient:
+    return boto3.client("cloudwatch", **_kwargs(settings))
 
 
 @contextmanager

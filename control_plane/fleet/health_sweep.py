@@ -1,4 +1,5 @@
-"""The scheduled health sweep: silent appliances turn unhealthy in the table, with the reason.
+"""The scheduled health sweep: silent appliances turn unhealthy in the table, with the reason,
+and the count of stale appliances goes to CloudWatch for the stale-fleet alarm.
 
 Steering and the inventory already judge silence on read (health.observe_silence); the sweep
 writes that verdict down, so the health table and the audit trail show when and why an
@@ -15,6 +16,7 @@ from control_plane.fleet.context import FleetContext
 from control_plane.fleet.health import HealthRecord, observe_silence
 from control_plane.fleet.lifecycle import record_change
 from control_plane.fleet.models import Lifecycle
+from control_plane.fleet.stale_metric import publish_stale_count, stale_appliances
 from control_plane.fleet.state_machine import Actor
 
 logger = logging.getLogger(__name__)
@@ -26,12 +28,13 @@ def run(settings: ServiceSettings) -> dict[str, object]:
 
 
 def sweep(*, context: FleetContext, now: datetime) -> dict[str, object]:
-    """Persist every health verdict that silence changed; returns the appliances that flipped."""
-    retired = {
-        a.appliance_id for a in context.store.appliances.scan() if a.lifecycle is Lifecycle.RETIRED
-    }
+    """Persist every health verdict that silence changed, then publish the stale count; returns
+    the appliances that flipped, the stale ones, and whether the metric went out."""
+    appliances = list(context.store.appliances.scan())
+    retired = {a.appliance_id for a in appliances if a.lifecycle is Lifecycle.RETIRED}
+    records = list(context.store.health.scan())
     flipped: list[str] = []
-    for record in context.store.health.scan():
+    for record in records:
         if record.appliance_id in retired:
             continue
         judged = observe_silence(record, now=now, policy=context.health_policy)
@@ -59,4 +62,13 @@ def sweep(*, context: FleetContext, now: datetime) -> dict[str, object]:
             )
     if flipped:
         logger.warning("health sweep: %d appliances changed health: %s", len(flipped), flipped)
-    return {"flipped": flipped}
+    stale = stale_appliances(
+        appliances,
+        {r.appliance_id: r for r in records},
+        now=now,
+        policy=context.health_policy,
+    )
+    if stale:
+        logger.warning("health sweep: %d appliances stopped heartbeating: %s", len(stale), stale)
+    published = publish_stale_count(context.settings, len(stale), now=now)
+    return {"flipped": flipped, "stale": stale, "published": published}

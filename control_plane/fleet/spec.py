@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from control_plane.fleet import tables
+from control_plane.fleet.metric_names import FLEET_METRIC_NAMESPACE
 from control_plane.popularity.tables import POPULARITY_TABLE
 from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec
 from edgefill_contracts.fleet_api import FLEET_PREFIX
@@ -31,4 +32,5 @@ SERVICE = ServiceSpec(
     ),
     reads_origin=True,
     writes_manifests=True,
+    metric_namespaces=(FLEET_METRIC_NAMESPACE,),
 )

@@ -63,6 +63,26 @@ def _statements(document: Any) -> list[Mapping[str, Any]]:
     return [s for s in _as_list((parsed or {}).get("Statement")) if isinstance(s, Mapping)]
 
 
+# Actions IAM cannot scope to a resource, each with the condition key that must scope it instead.
+RESOURCELESS_ACTIONS = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
+
+
+def _scoped_by_condition(statement: Mapping[str, Any]) -> bool:
+    """A Resource '*' statement is acceptable only for resourceless actions, each limited by
+    its condition key (e.g. PutMetricData to named namespaces)."""
+    actions = [str(a) for a in _as_list(statement.get("Action"))]
+    condition = statement.get("Condition")
+    if not actions or not isinstance(condition, Mapping):
+        return False
+    keys = {
+        key for operator in condition.values() if isinstance(operator, Mapping) for key in operator
+    }
+    return all(
+        action in RESOURCELESS_ACTIONS and RESOURCELESS_ACTIONS[action] in keys
+        for action in actions
+    )
+
+
 # -- buckets --------------------------------------------------------------------------------
 
 
@@ -197,7 +217,7 @@ def role_policy_least_privilege(services: Sequence[ServiceSpec]) -> Validator:
                 if "*" in str(action):
                     report_violation(f"{args.name}: wildcard action {action!r}; name each action")
             resources = [str(r) for r in _as_list(statement.get("Resource"))]
-            if "*" in resources:
+            if "*" in resources and not _scoped_by_condition(statement):
                 report_violation(f"{args.name}: statement on Resource '*'; name the ARNs")
             tables = {name for r in resources if (name := _table_name_of(r)) is not None}
             if not tables:

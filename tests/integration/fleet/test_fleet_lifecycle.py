@@ -152,12 +152,14 @@ def test_the_health_sweep_records_a_silent_appliance_going_unhealthy(fleet: Flee
     fleet.heartbeat("app-1", auth)
     fleet.clock.advance(10)
     fleet.heartbeat("app-1", auth)
-    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": []}
+    quiet = {"flipped": [], "stale": [], "published": True}
+    assert sweep(context=fleet.context, now=fleet.clock.now) == quiet
     fleet.clock.advance(10)
-    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": []}, "one miss"
+    assert sweep(context=fleet.context, now=fleet.clock.now) == quiet, "one miss"
     fleet.clock.advance(30)
-    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": ["app-1"]}
-    assert sweep(context=fleet.context, now=fleet.clock.now) == {"flipped": []}, "recorded once"
+    gone = {"flipped": ["app-1"], "stale": ["app-1"], "published": True}
+    assert sweep(context=fleet.context, now=fleet.clock.now) == gone
+    assert sweep(context=fleet.context, now=fleet.clock.now) == {**gone, "flipped": []}, "once"
     health = fleet.context.store.health.get({"appliance_id": "app-1"})
     assert health is not None and not health.doc.healthy
     assert "no heartbeat for" in health.doc.reason

@@ -49,6 +49,7 @@ WIDGETS = ServiceSpec(
     reads_origin=True,
     writes_manifests=True,
     uses_user_pool=True,
+    metric_namespaces=("Edgefill/Widgets",),
 )
 # A plain service that reads the other's table and has no jobs.
 GADGETS = ServiceSpec(

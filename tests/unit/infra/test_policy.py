@@ -163,6 +163,28 @@ BROKEN = [
     (
         "role-least-privilege",
         "aws:iam/policy:Policy",
+        "widgets",
+        # PutMetricData may use Resource '*' only when a namespace condition scopes it.
+        _add_statement({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}),
+        "Resource '*'",
+    ),
+    (
+        "role-least-privilege",
+        "aws:iam/policy:Policy",
+        "widgets",
+        _add_statement(
+            {
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData", "sqs:SendMessage"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": ["Edgefill/Fleet"]}},
+            }
+        ),
+        "Resource '*'",
+    ),
+    (
+        "role-least-privilege",
+        "aws:iam/policy:Policy",
         "gadgets",
         _add_statement({"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": _OTHER_TABLE}),
         "neither owns nor lists",

@@ -197,6 +197,12 @@ def test_roles_are_scoped_to_their_own_resources(graph: ResourceGraph) -> None:
         a.endswith(("PutItem", "DeleteItem")) for a in gadgets["ReadOtherServicesTables"]["Action"]
     )
     assert not {"ReadOrigin", "WriteManifests", "ManageSubscribers"} & set(gadgets)
+    # PutMetricData cannot name a resource: the namespace condition is what scopes it.
+    assert widgets["PublishOwnMetrics"]["Action"] == ["cloudwatch:PutMetricData"]
+    assert widgets["PublishOwnMetrics"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": ["Edgefill/Widgets"]}
+    }
+    assert "PublishOwnMetrics" not in gadgets
     sprockets = statements(
         one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-sprockets-access").inputs["policy"]
     )
