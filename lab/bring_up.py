@@ -3,7 +3,6 @@ two fill rounds (the second one from peers), then the client plays; and take it 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -232,9 +231,3 @@ def take_down(console: Console, state_dir: Path = STATE_DIR) -> None:
         runtime.unlink()
     console.print(f"stopped processes: {', '.join(stopped) or 'none'}")
     console.print(f"removed containers: {', '.join(removed) or 'none'}")
-
-
-def write_json(path: Path, data: object) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)

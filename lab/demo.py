@@ -67,9 +67,9 @@ def run_chaos(plan: LabPlan, console: Console) -> int:
     console.print("[bold]-> chaos: four faults on the running lab, each undone after[/bold]")
     with chaos_on(plan, runtime, STATE_DIR) as chaos:
         results = run_faults(chaos, on_result=lambda r: print_fault(r, console))
-    path = write_faults(results, REPORT_DIR)
+    json_path, html_path = write_faults(results, REPORT_DIR)
     held = sum(r.ok for r in results)
-    console.print(f"{held} of {len(results)} faults held; report: {path}")
+    console.print(f"{held} of {len(results)} faults held; report: {json_path} and {html_path}")
     return 0 if held == len(results) else 1
 
 

@@ -216,15 +216,21 @@ def render_html(report: LabReport) -> str:
 
 def write_report(report: LabReport, directory: Path) -> tuple[Path, Path]:
     """Write report.json and index.html atomically into `directory`; return both paths."""
+    json_path, html_path = write_files(
+        directory,
+        {"report.json": report.model_dump_json(indent=2), "index.html": render_html(report)},
+    )
+    return json_path, html_path
+
+
+def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Write each named text into `directory` atomically (a reader never sees half a file)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (
-        ("report.json", report.model_dump_json(indent=2)),
-        ("index.html", render_html(report)),
-    ):
+    for name, text in files.items():
         path = directory / name
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
         written.append(path)
-    return written[0], written[1]
+    return written
