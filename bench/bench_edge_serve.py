@@ -3,7 +3,8 @@
 The appliance side is rendered and installed by the agent itself (render_and_install):
 signed URLs checked by secure_link, the buffered JSON access log on, aio threads, directio,
 open_file_cache. The baseline is a minimal static nginx (sendfile, tcp_nopush, no log, no
-checks) on the same store. Both run one worker; wrk runs 2 threads beside them on loopback.
+checks; lab/static_nginx.py with access_log=False) on the same store. Both run one worker; wrk
+runs 2 threads beside them on loopback.
 
 Scenarios:
     http-2m        whole 2 MiB .ts segments over HTTP            target appliance/plain >= 0.95
@@ -49,6 +50,7 @@ from appliance_agent.serve.settings import ServeSettings, TlsSettings, TlsSource
 from appliance_agent.serve.signing_secrets import SigningSecretStore
 from bench.result import emit, make_result
 from edgefill_contracts import SigningSecret, SigningSecretSet, sign_path
+from lab.static_nginx import self_signed_certificate, static_nginx
 
 SECONDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_SECONDS", "2"))
 ROUNDS = int(os.environ.get("EDGEFILL_BENCH_EDGE_ROUNDS", "9"))
@@ -63,31 +65,6 @@ RANGE_BYTES = 64 << 10
 SECRET_ID, SECRET = "bench", "bench-secret-0123456789abcdef"
 EXPIRES = 4_000_000_000
 TARGETS = {"http-2m": 0.95, "http-range": 0.90, "https-2m": 0.95}
-
-PLAIN_CONFIG = """\
-user root;
-worker_processes 1;
-pid {run}/nginx.pid;
-error_log {run}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    client_body_temp_path {run}/body;
-    proxy_temp_path {run}/proxy;
-    fastcgi_temp_path {run}/fastcgi;
-    uwsgi_temp_path {run}/uwsgi;
-    scgi_temp_path {run}/scgi;
-    sendfile on;
-    tcp_nopush on;
-    access_log off;
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
-    server {{
-        listen 127.0.0.1:{http_port};
-        listen 127.0.0.1:{https_port} ssl;
-        root {root};
-    }}
-}}
-"""
 
 WRK_SCRIPT = """\
 local paths = {{{paths}}}
@@ -179,18 +156,6 @@ def _make_files(objects: Path, keys: list[str], size: int) -> list[str]:
     return keys
 
 
-def _make_certificate(directory: Path) -> tuple[Path, Path]:
-    directory.mkdir(mode=0o700)
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return cert, key
-
-
 def _worker_cpu_s(nginx: Nginx) -> float:
     """User + system CPU seconds of nginx's workers (all their threads) so far."""
     ticks = 0
@@ -277,7 +242,7 @@ def main() -> int:
 
 
 def _run(root: Path) -> int:
-    cert, key = _make_certificate(root / "tls")
+    cert, key = self_signed_certificate(root / "tls")
     http_port, https_port = free_port(), free_port()
     settings = ServeSettings(
         nginx_user="root",
@@ -307,19 +272,6 @@ def _run(root: Path) -> int:
     render_and_install(settings, certificates=None, now=datetime.now(UTC))
     appliance = nginx_for(settings)
 
-    plain_run = root / "plain"
-    plain_run.mkdir()
-    plain_ports = (free_port(), free_port())
-    (root / "plain.conf").write_text(
-        PLAIN_CONFIG.format(
-            run=plain_run, cert=cert, key=key, root=settings.objects_dir,
-            http_port=plain_ports[0], https_port=plain_ports[1],
-        )
-    )  # fmt: skip
-    plain = Nginx(
-        binary=settings.nginx_binary, runtime_dir=plain_run, pid_file=plain_run / "nginx.pid"
-    )
-
     scripts = {
         (side, kind): _script(
             root / f"{side}-{kind}.lua",
@@ -328,12 +280,6 @@ def _run(root: Path) -> int:
         )
         for side in ("plain", "appliance")
         for kind, (keys, file_bytes) in files.items()
-    }
-    bases = {
-        ("appliance", "http"): f"http://127.0.0.1:{http_port}",
-        ("appliance", "https"): f"https://127.0.0.1:{https_port}",
-        ("plain", "http"): f"http://127.0.0.1:{plain_ports[0]}",
-        ("plain", "https"): f"https://127.0.0.1:{plain_ports[1]}",
     }
     scenarios = {
         "http-2m": ("http", "2m"),
@@ -344,19 +290,29 @@ def _run(root: Path) -> int:
     results: dict[str, Pair] = {}
     appliance.start(settings.current_config)
     try:
-        plain.start(root / "plain.conf")
-        try:
+        # The baseline: a minimal static nginx (no access log) on the same store and certificate.
+        with static_nginx(
+            settings.objects_dir,
+            root / "plain",
+            access_log=False,
+            tls=(cert, key),
+            binary=settings.nginx_binary,
+        ) as plain:
+            bases = {
+                ("appliance", "http"): f"http://127.0.0.1:{http_port}",
+                ("appliance", "https"): f"https://127.0.0.1:{https_port}",
+                ("plain", "http"): plain.base_url,
+                ("plain", "https"): plain.https_base_url,
+            }
             time.sleep(0.3)
             for name, (scheme, kind) in scenarios.items():
                 results[name] = _measure(
                     name,
-                    plain=Side(bases[("plain", scheme)], scripts[("plain", kind)], plain),
+                    plain=Side(bases[("plain", scheme)], scripts[("plain", kind)], plain.nginx),
                     appliance=Side(
                         bases[("appliance", scheme)], scripts[("appliance", kind)], appliance
                     ),
                 )
-        finally:
-            plain.stop(graceful=False)
     finally:
         appliance.stop(graceful=False)
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.result import emit, make_result
-from tests.integration.agent_fill.static_nginx import StaticNginx, static_nginx
+from lab.static_nginx import StaticNginx, static_nginx
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1 << 20

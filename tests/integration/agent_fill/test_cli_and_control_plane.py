@@ -16,6 +16,7 @@ from appliance_agent.cli import main
 from appliance_agent.fill_cycle import FillCycle, http_client
 from appliance_agent.store import Store
 from edgefill_contracts import ApplianceCredential
+from lab.static_nginx import StaticNginx, static_nginx
 from tests.integration.agent_fill.agent_lab import (
     APPLIANCE_ID,
     AgentLab,
@@ -24,7 +25,6 @@ from tests.integration.agent_fill.agent_lab import (
     write_credential,
     write_tree,
 )
-from tests.integration.agent_fill.static_nginx import StaticNginx, static_nginx
 
 pytestmark = pytest.mark.nginx
 

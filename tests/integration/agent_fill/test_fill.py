@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.static_nginx import static_nginx
 from tests.integration.agent_fill.agent_lab import (
     MIB,
     AgentLab,
@@ -17,7 +18,6 @@ from tests.integration.agent_fill.agent_lab import (
     write_tree,
 )
 from tests.integration.agent_fill.conftest import S3Origin
-from tests.integration.agent_fill.static_nginx import static_nginx
 
 pytestmark = pytest.mark.nginx
 

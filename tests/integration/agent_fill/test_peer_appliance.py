@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.static_nginx import StaticNginx, static_nginx
 from tests.integration.agent_fill.agent_lab import AgentLab, make_objects, manifest_body, write_tree
-from tests.integration.agent_fill.static_nginx import StaticNginx, static_nginx
 from tests.integration.agent_serve.appliance_nginx import (
     RunningAppliance,
     appliance_settings,

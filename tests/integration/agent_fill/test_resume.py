@@ -16,6 +16,7 @@ import pytest
 
 from appliance_agent.fill import SilentObserver
 from appliance_agent.fill_cycle import FillCycle, http_client
+from lab.static_nginx import static_nginx
 from tests.integration.agent_fill.agent_lab import (
     MIB,
     AgentLab,
@@ -23,7 +24,6 @@ from tests.integration.agent_fill.agent_lab import (
     manifest_body,
     write_tree,
 )
-from tests.integration.agent_fill.static_nginx import static_nginx
 
 pytestmark = pytest.mark.nginx
 

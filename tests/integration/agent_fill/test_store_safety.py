@@ -13,6 +13,7 @@ from appliance_agent.fill import SilentObserver
 from appliance_agent.fill_cycle import FillCycle, http_client
 from appliance_agent.scrub import scrub_store
 from appliance_agent.store import Store
+from lab.static_nginx import StaticNginx, static_nginx
 from tests.integration.agent_fill.agent_lab import (
     MIB,
     AgentLab,
@@ -21,7 +22,6 @@ from tests.integration.agent_fill.agent_lab import (
     manifest_body,
     write_tree,
 )
-from tests.integration.agent_fill.static_nginx import StaticNginx, static_nginx
 
 pytestmark = pytest.mark.nginx
 
@@ -68,11 +68,12 @@ class _FillDiskAfter(SilentObserver):
         self._seen += nbytes
         if self._seen < self._threshold or self._ballast.exists():
             return
-        with open(self._ballast, "wb") as out:
+        # Unbuffered: a buffered file keeps the bytes of the last short write and raises ENOSPC
+        # again when it is closed, outside the try.
+        with open(self._ballast, "wb", buffering=0) as out:
             try:
                 while True:
                     out.write(b"\0" * 65536)
-                    out.flush()
             except OSError:
                 return
 

@@ -12,31 +12,36 @@ import httpx
 import pytest
 
 from appliance_agent.serve.settings import MissMode
+from lab.static_nginx import LoggedRequest, StaticNginx, static_nginx
 from tests.integration.agent_serve.appliance_nginx import (
     RunningAppliance,
     appliance_settings,
     run_appliance,
 )
-from tests.integration.agent_serve.origin_nginx import Origin, run_origin
 
 pytestmark = pytest.mark.nginx
 
 KEY = "title-5/720p/seg_0001.ts"
 SLICE = 256 * 1024
+ORIGIN_PREFIX = "content"
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Iterator[Origin]:
-    yield from run_origin(tmp_path / "origin")
+def origin(tmp_path: Path) -> Iterator[StaticNginx]:
+    """A plain nginx standing in for the origin (ranges work, as S3's do); content under /content/."""
+    root = tmp_path / "origin" / "root"
+    (root / ORIGIN_PREFIX).mkdir(parents=True)
+    with static_nginx(root, tmp_path / "origin" / "run") as server:
+        yield server
 
 
 @pytest.fixture
-def fallback_appliance(tmp_path: Path, origin: Origin) -> Iterator[RunningAppliance]:
+def fallback_appliance(tmp_path: Path, origin: StaticNginx) -> Iterator[RunningAppliance]:
     settings = appliance_settings(
         tmp_path / "appliance",
         miss={
             "mode": MissMode.ORIGIN_FALLBACK,
-            "origin_url": origin.url,
+            "origin_url": origin.url(f"{ORIGIN_PREFIX}/"),
             "cache_dir": tmp_path / "appliance" / "cache",
             "slice_size": "256k",
         },
@@ -44,7 +49,7 @@ def fallback_appliance(tmp_path: Path, origin: Origin) -> Iterator[RunningApplia
     yield from run_appliance(settings)
 
 
-def _origin_log(origin: Origin, *, settle_s: float = 0.3) -> list[str]:
+def _origin_log(origin: StaticNginx, *, settle_s: float = 0.3) -> list[LoggedRequest]:
     """The origin's access log once it stops growing: nginx writes a line after the response
     is sent, so a client can hold the body before the line is there."""
     lines = origin.requests()
@@ -58,14 +63,14 @@ def _origin_log(origin: Origin, *, settle_s: float = 0.3) -> list[str]:
     return lines
 
 
-def _put_at_origin(origin: Origin, key: str, data: bytes) -> None:
-    path = origin.root / key
+def _put_at_origin(origin: StaticNginx, key: str, data: bytes) -> None:
+    path = origin.root / ORIGIN_PREFIX / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
 
 
 def test_miss_without_fallback_is_404_and_asks_no_origin(
-    appliance: RunningAppliance, origin: Origin
+    appliance: RunningAppliance, origin: StaticNginx
 ) -> None:
     _put_at_origin(origin, KEY, b"at the origin only")
     assert httpx.get(appliance.url(KEY), timeout=5).status_code == 404
@@ -73,7 +78,7 @@ def test_miss_without_fallback_is_404_and_asks_no_origin(
 
 
 def test_miss_is_fetched_from_origin_then_served_from_cache(
-    fallback_appliance: RunningAppliance, origin: Origin
+    fallback_appliance: RunningAppliance, origin: StaticNginx
 ) -> None:
     data = os.urandom(3 * SLICE + 1234)
     _put_at_origin(origin, KEY, data)
@@ -83,7 +88,7 @@ def test_miss_is_fetched_from_origin_then_served_from_cache(
     assert first.headers["x-edgefill-cache"] == "MISS"
     fetched = _origin_log(origin)
     assert len(fetched) == 4  # one ranged request per 256 KiB slice
-    assert all("bytes=" in line for line in fetched)
+    assert all(r.range_header.startswith("bytes=") for r in fetched)
 
     second = httpx.get(url, timeout=10)
     assert (second.content, second.headers["x-edgefill-cache"]) == (data, "HIT")
@@ -93,7 +98,7 @@ def test_miss_is_fetched_from_origin_then_served_from_cache(
 
 
 def test_concurrent_misses_make_one_origin_fetch_per_slice(
-    fallback_appliance: RunningAppliance, origin: Origin
+    fallback_appliance: RunningAppliance, origin: StaticNginx
 ) -> None:
     data = os.urandom(SLICE)
     _put_at_origin(origin, KEY, data)
@@ -112,7 +117,7 @@ def test_concurrent_misses_make_one_origin_fetch_per_slice(
 
 
 def test_fallback_still_checks_the_signature(
-    fallback_appliance: RunningAppliance, origin: Origin
+    fallback_appliance: RunningAppliance, origin: StaticNginx
 ) -> None:
     _put_at_origin(origin, KEY, b"secret bytes")
     expired = fallback_appliance.url(KEY, expires=int(time.time()) - 1)
@@ -121,13 +126,13 @@ def test_fallback_still_checks_the_signature(
 
 
 def test_object_missing_at_origin_too_is_404(
-    fallback_appliance: RunningAppliance, origin: Origin
+    fallback_appliance: RunningAppliance, origin: StaticNginx
 ) -> None:
     assert httpx.get(fallback_appliance.url(KEY), timeout=5).status_code == 404
 
 
 def test_reload_with_the_cache_processes_running(
-    fallback_appliance: RunningAppliance, origin: Origin
+    fallback_appliance: RunningAppliance, origin: StaticNginx
 ) -> None:
     # The cache manager and loader are children of the master too; a reload must not wait on them.
     _put_at_origin(origin, KEY, b"cached")
