@@ -115,10 +115,11 @@ def start_host(appliance_id: str) -> None:
     podman(["start", container_name(appliance_id)])
 
 
-def container_names() -> list[str]:
-    """Every container of this lab instance, running or not."""
+def container_names(*, running_only: bool = False) -> list[str]:
+    """Every container of this lab instance (only the running ones if `running_only`)."""
+    which = [] if running_only else ["-a"]
     return podman(
-        ["ps", "-a", "--filter", f"label={lab_label()}", "--format", "{{.Names}}"]
+        ["ps", *which, "--filter", f"label={lab_label()}", "--format", "{{.Names}}"]
     ).split()
 
 

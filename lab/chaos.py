@@ -65,6 +65,27 @@ class Chaos:
         )
 
 
+def check_lab_is_up(plan: LabPlan, runtime: LabRuntime) -> None:
+    """LabError unless the control plane answers and every appliance's container runs: faults
+    on half a lab would report failures that are not the faults' doing."""
+    missing = []
+    if not _answers(runtime.control_plane_url):
+        missing.append(f"the control plane ({runtime.control_plane_url}) does not answer")
+    running = set(appliances.container_names(running_only=True))
+    stopped = [
+        a.appliance_id
+        for _s, a in plan.all_appliances()
+        if appliances.container_name(a.appliance_id) not in running
+    ]
+    if stopped:
+        missing.append(f"appliances not running: {', '.join(stopped)}")
+    if missing:
+        raise LabError(
+            f"the lab is not fully up ({'; '.join(missing)}): run `make demo` (it takes a "
+            "half-up lab down first), then `make demo-chaos`"
+        )
+
+
 @contextmanager
 def chaos_on(plan: LabPlan, runtime: LabRuntime, state_dir: Path) -> Iterator[Chaos]:
     """A Chaos over the lab whose state is in `state_dir`, its clients closed afterwards."""

@@ -9,7 +9,7 @@ import sys
 from rich.console import Console
 
 from lab.bring_up import REPO, STATE_DIR, LabRuntime, bring_up, lab_is_up, take_down
-from lab.chaos import chaos_on, run_faults
+from lab.chaos import chaos_on, check_lab_is_up, run_faults
 from lab.chaos_report import print_fault, write_faults
 from lab.errors import LabError
 from lab.plan import LabPlan, default_plan
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_chaos(plan: LabPlan, console: Console) -> int:
     """Every fault in turn against the lab `make demo` left running; 0 if every one held."""
     runtime = LabRuntime.load(STATE_DIR)
+    check_lab_is_up(plan, runtime)
     console.print("[bold]-> chaos: four faults on the running lab, each undone after[/bold]")
     with chaos_on(plan, runtime, STATE_DIR) as chaos:
         results = run_faults(chaos, on_result=lambda r: print_fault(r, console))
