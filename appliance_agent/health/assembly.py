@@ -136,6 +136,9 @@ def reload_pending_config(settings: ServeSettings) -> None:
     except ServeError as exc:
         logger.error("could not load the pending nginx config: %s", exc)
         return
+    except Exception:  # e.g. a permission error on the config root: still start serving
+        logger.exception("could not check for a pending nginx config")
+        return
     if result is not None and result.outcome is ReloadOutcome.RELOADED:
         logger.info("loaded nginx config %s, left pending by an earlier run", result.live.name)
 

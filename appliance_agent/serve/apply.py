@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from appliance_agent.serve.errors import SigningSecretsError
 from appliance_agent.serve.install import ConfigInstaller, InstallResult
@@ -44,19 +45,22 @@ def render_and_install(
     Uses only what is on disk, so it works with the control plane down: the last good secrets
     and certificate keep serving. Raises a ServeError subclass that says what to fix.
     """
-    secrets = SigningSecretStore(settings.secrets_file).load()
-    if secrets is None:
-        raise SigningSecretsError(
-            f"no signing secrets at {settings.secrets_file}: the agent has not fetched them yet; "
-            "run the agent (it fetches them after registering) and render again"
-        )
     tls_enabled = settings.https_port is not None
     if tls_enabled and certificates is not None:
         certificates.ensure(now=now)
     for directory in (settings.log_dir, settings.runtime_dir):
         directory.mkdir(parents=True, exist_ok=True)
-    return installer_for(settings).install(
-        lambda destination: render_tree(
+
+    def render(destination: Path) -> None:
+        # Read under the installer's lock: a tree rendered from an older read of the secrets
+        # could supersede (and be merged with) a tree that has the newer ones.
+        secrets = SigningSecretStore(settings.secrets_file).load()
+        if secrets is None:
+            raise SigningSecretsError(
+                f"no signing secrets at {settings.secrets_file}: the agent has not fetched them "
+                "yet; run the agent (it fetches them after registering) and render again"
+            )
+        render_tree(
             settings,
             secrets=secrets,
             destination=destination,
@@ -64,7 +68,8 @@ def render_and_install(
             ktls_enabled=settings.tls.ktls,
             now=now,
         )
-    )
+
+    return installer_for(settings).install(render)
 
 
 def refresh_signing_secrets(

@@ -157,12 +157,19 @@ class ConfigInstaller:
     def reload_pending(self) -> InstallResult | None:
         """Reload `current` if nginx has not loaded it yet (its installer died while waiting).
 
-        Debounced like an install; None when there is no `current` at all.
+        Debounced like an install; None when there is no `current` at all. When no release is
+        recorded (an older agent wrote `.last-reload`, or none did), nginx was last started or
+        reloaded with `current` as far as anyone can tell: it is recorded as live, not reloaded,
+        since a failed reload would have no known release to roll back to.
         """
         with DirectoryLock(self.config_root):
             current = self.current_release()
             if current is None:
                 return None
+            last = self._read_last_reload()
+            if last.release is None:
+                self._write_last_reload(_LastReload(at=last.at, release=current.name))
+                return InstallResult(current, None, ReloadOutcome.MERGED, current)
             settled = self._settle(current, None)
         return self._wait_and_settle(settled, current, None, owned=False)
 
@@ -251,12 +258,19 @@ class ConfigInstaller:
         return fallback if fallback != failed else None
 
     def _abandon(self, release: Path, previous: Path | None) -> None:
-        """Interrupted while waiting: roll back if our tree is still current and not loaded."""
+        """Interrupted while waiting: if our tree is still current and not loaded, `current`
+        goes back to what it was before our swap (another waiting install's tested tree, whose
+        waiter then reloads it), or to the live release when that tree is gone."""
         try:
             with DirectoryLock(self.config_root):
                 last = self._read_last_reload()
                 if self.current_release() == release and last.release != release.name:
-                    self._roll_back(self._rollback_target(last, previous, failed=release), release)
+                    back_to = (
+                        previous
+                        if previous is not None and previous.is_dir()
+                        else self._rollback_target(last, previous, failed=release)
+                    )
+                    self._roll_back(back_to, release)
         except Exception:
             logger.exception(
                 "could not roll back %s after an interrupt; it stays current and the next "

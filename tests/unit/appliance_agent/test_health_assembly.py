@@ -29,15 +29,26 @@ def _settings(tmp_path: Path) -> ServeSettings:
     return ServeSettings(config_root=tmp_path / "nginx", store_dir=tmp_path / "store")
 
 
+@pytest.mark.parametrize(
+    ("error", "logged"),
+    [
+        (NginxControlError("nginx did not start new workers"), "could not load the pending"),
+        (PermissionError(13, "Permission denied"), "could not check for a pending"),
+    ],
+)
 def test_a_failed_pending_reload_is_logged_and_the_start_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+    logged: str,
 ) -> None:
-    installer = PendingInstaller(NginxControlError("nginx did not start new workers"))
+    installer = PendingInstaller(error)
     monkeypatch.setattr(assembly, "installer_for", lambda _settings: installer)
     with caplog.at_level(logging.ERROR, logger=assembly.__name__):
         assembly.reload_pending_config(_settings(tmp_path))
     assert installer.calls == 1
-    assert "could not load the pending nginx config" in caplog.text
+    assert logged in caplog.text
 
 
 def test_nothing_installed_yet_is_not_an_error(tmp_path: Path) -> None:

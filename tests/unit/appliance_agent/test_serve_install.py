@@ -365,3 +365,38 @@ def test_releases_from_older_agents_sort_first_and_are_pruned(tmp_path: Path) ->
     results = [installer.install(_render(str(n))) for n in range(3)]
     assert [r.release.name[:6] for r in results] == ["000001", "000002", "000003"]
     assert not old.exists()
+
+
+def test_reload_pending_after_an_upgrade_records_current_and_does_not_reload(
+    tmp_path: Path,
+) -> None:
+    # An older agent wrote a bare time: which release nginx runs is unknown. Reloading would
+    # risk a rollback with nothing to go back to, which would delete the running tree.
+    nginx, clock = FakeNginx(), Clock()
+    installer = _installer(tmp_path, nginx, clock, interval=5.0)
+    first = installer.install(_render("a"))
+    (tmp_path / "nginx" / ".last-reload").write_text("999998.000\n")
+    nginx.reload_error = NginxControlError("no new workers")
+    pending = installer.reload_pending()
+    assert pending is not None and pending.outcome is ReloadOutcome.MERGED
+    assert (nginx.reloads, _live(tmp_path)) == (1, "a")
+    assert _recorded(tmp_path)["release"] == first.release.name
+    assert first.release.is_dir()
+
+
+def test_an_interrupted_install_leaves_the_older_waiter_its_tree(tmp_path: Path) -> None:
+    nginx, clock, installer, first = _debounced(tmp_path)
+    held = HeldInstall(tmp_path, nginx, clock, "b")  # waits out the debounce on a thread
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    clock.during_sleep.append(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        installer.install(_render("c"))  # swapped in over "b", then interrupted while waiting
+    assert _live(tmp_path) == "b"  # back to b's tested tree, not to the live "a"
+    clock.now += 10.0
+    b = held.finish()
+    assert isinstance(b, InstallResult)
+    assert (b.outcome, _live(tmp_path), nginx.reloads) == (ReloadOutcome.RELOADED, "b", 2)
+    assert _recorded(tmp_path)["release"] == b.release.name != first.release.name
