@@ -2,8 +2,9 @@
 quarantine bit rot.
 
 A quarantined object leaves the served tree and the index, so the next fill fetches it again.
-The daemon scrubs every `scrub_interval_s` (a day by default), never while the fill window is
-open, least recently verified objects first, so a scrub cut short resumes where it stopped.
+The daemon scrubs every `scrub_interval_s` (a day by default), never in the fill window (it
+stops between objects when the window opens), least recently verified objects first, so a scrub
+cut short resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -45,13 +46,20 @@ class ScrubReport:
         return not self.quarantined and not self.vanished
 
 
-def scrub_store(store: Store, *, rate: int, stop: threading.Event | None = None) -> ScrubReport:
-    """Check the least recently verified objects first; quarantine any that no longer match."""
+def scrub_store(
+    store: Store,
+    *,
+    rate: int,
+    stop: threading.Event | None = None,
+    give_way: Callable[[], bool] | None = None,
+) -> ScrubReport:
+    """Check the least recently verified objects first; quarantine any that no longer match.
+    Stops between objects when `stop` is set or `give_way()` is true (the fill window opened)."""
     limiter = RateLimiter(rate)
     report = ScrubReport()
     entries = sorted(store.index.entries().values(), key=lambda entry: entry.verified_at)
     for entry in entries:
-        if stop is not None and stop.is_set():
+        if (stop is not None and stop.is_set()) or (give_way is not None and give_way()):
             report.stopped = True
             break
         ok = _matches(store, entry, limiter, report)
@@ -119,7 +127,12 @@ def record_scrub(
     status.update(change)
 
 
-def verify_store(config: AgentConfig, *, stop: threading.Event | None = None) -> ScrubReport:
+def verify_store(
+    config: AgentConfig,
+    *,
+    stop: threading.Event | None = None,
+    give_way: Callable[[], bool] | None = None,
+) -> ScrubReport:
     """`appliance-agent verify`: scrub under the store lock and record the findings."""
     status = StatusFile(config.state_dir)
     store = Store(config.store_path)
@@ -128,7 +141,7 @@ def verify_store(config: AgentConfig, *, stop: threading.Event | None = None) ->
             status.update(lambda s: s.model_copy(update={"activity": Activity.VERIFYING}))
             report = ScrubReport()
             try:
-                report = scrub_store(store, rate=config.scrub_rate, stop=stop)
+                report = scrub_store(store, rate=config.scrub_rate, stop=stop, give_way=give_way)
             finally:
                 cached = ManifestCache(config.state_dir).load()
                 record_scrub(
@@ -140,9 +153,11 @@ def verify_store(config: AgentConfig, *, stop: threading.Event | None = None) ->
 
 
 class ScrubScheduler:
-    """The daemon's scrub: one `verify_store` every `scrub_interval_s`, the first one interval
-    after start (a restart does not re-read the disk). While the fill window is open, or a fill
-    or `verify` holds the store, it tries again in `retry_s`; the fill always comes first."""
+    """The daemon's scrub: one `verify_store` every `scrub_interval_s`, counted from when the
+    store was last scrubbed through (its least recently verified object), so restarts neither
+    re-read the disk nor put the scrub off for ever. It never starts in the fill window and
+    stops between objects when the window opens; while a fill or `verify` holds the store, or
+    after an unexpected error, it tries again in `retry_s`. The fill always comes first."""
 
     name = "scrub"
 
@@ -159,17 +174,38 @@ class ScrubScheduler:
         self.last_report: ScrubReport | None = None
 
     def run(self, stop: threading.Event) -> None:
-        delay = self._config.scrub_interval_s
+        delay = self.first_delay()
         while not stop.wait(delay):
-            delay = self._retry_s if not self.scrub_once(stop) else self._config.scrub_interval_s
+            try:
+                done = self.scrub_once(stop)
+            except Exception:
+                logger.exception("scrub failed; trying again in %.0f s", self._retry_s)
+                done = False
+            delay = self._config.scrub_interval_s if done else self._retry_s
+
+    def first_delay(self) -> float:
+        """Seconds until the object verified longest ago is `scrub_interval_s` old."""
+        interval = self._config.scrub_interval_s
+        try:
+            store = Store(self._config.store_path)
+            try:
+                oldest = min((e.verified_at for e in store.index.entries().values()), default=None)
+            finally:
+                store.close()
+        except Exception:
+            logger.exception("cannot read the store index; first scrub in %.0f s", interval)
+            return interval
+        if oldest is None:
+            return interval
+        return max(0.0, oldest + interval - self._clock().timestamp())
 
     def scrub_once(self, stop: threading.Event) -> bool:
         """One scrub if the time is right; False if it must be tried again soon."""
-        if current_interval(self._config.fill_window, self._clock()) is not None:
+        if self._window_open():
             logger.info("scrub put off: the fill window is open")
             return False
         try:
-            report = verify_store(self._config, stop=stop)
+            report = verify_store(self._config, stop=stop, give_way=self._window_open)
         except StoreBusy as exc:
             logger.info("scrub put off: %s", exc)
             return False
@@ -183,3 +219,6 @@ class ScrubScheduler:
             " (stopped early)" if report.stopped else "",
         )
         return not report.stopped
+
+    def _window_open(self) -> bool:
+        return current_interval(self._config.fill_window, self._clock()) is not None

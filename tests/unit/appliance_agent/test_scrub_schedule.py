@@ -112,3 +112,67 @@ def test_daemon_runs_the_scrub_unless_it_is_off(
     config = _config(tmp_path, interval_s=interval_s)
     cycle = FillCycle.__new__(FillCycle)  # never called: only the task list is built
     assert [task.name for task in daemon_tasks(config, cycle)] == names
+
+
+def test_the_scrub_stops_when_the_fill_window_opens(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _rotten_store(config)
+    store = Store(config.store_path)
+    try:  # a second object, so the window can open between the two
+        data = b"second object " * 100
+        digest = hashlib.sha256(data).hexdigest()
+        partial = store.partial_path(key="title-0002/360p/seg_00001.ts", sha256=digest)
+        partial.write_bytes(data)
+        store.publish(partial, key="title-0002/360p/seg_00001.ts", size=len(data), sha256=digest)
+    finally:
+        store.close()
+    # Closed at the start and before the first object, open from then on.
+    times = iter([OUTSIDE_WINDOW, OUTSIDE_WINDOW])
+    scheduler = ScrubScheduler(config, clock=lambda: next(times, INSIDE_WINDOW))
+    assert scheduler.scrub_once(threading.Event()) is False
+    report = scheduler.last_report
+    assert report is not None and report.stopped and report.checked == 1
+
+
+def test_an_unexpected_error_does_not_end_the_scrub_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tmp_path, interval_s=0.05)
+    scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW, retry_s=0.01)
+    calls: list[int] = []
+
+    def scrub_once(stop: threading.Event) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        return True
+
+    monkeypatch.setattr(scheduler, "scrub_once", scrub_once)
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run, args=(stop,))
+    thread.start()
+    try:
+        for _ in range(200):
+            if len(calls) >= 2:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert len(calls) >= 2 and not thread.is_alive()
+
+
+def test_the_first_scrub_is_due_from_the_oldest_verification_not_the_start(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, interval_s=3600.0)
+    _rotten_store(config)
+    store = Store(config.store_path)
+    try:
+        store.index.mark_verified(KEY, OUTSIDE_WINDOW.timestamp() - 3500)
+    finally:
+        store.close()
+    scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW)
+    assert scheduler.first_delay() == pytest.approx(100.0)
+    empty = ScrubScheduler(_config(tmp_path / "empty", interval_s=3600.0))
+    assert empty.first_delay() == 3600.0
