@@ -341,7 +341,8 @@ def run_faults(chaos: Chaos, *, on_result: Callable[[FaultResult], None]) -> lis
     for fault in FAULTS:
         try:
             result = fault(chaos)
-        except LabError as exc:
+        except Exception as exc:  # any error staging a fault fails that fault, not the run
+            logger.exception("fault %s could not be staged", fault.__name__)
             name = (fault.__doc__ or fault.__name__).split(";")[0].split(":")[0]
             result = FaultResult(fault=name, expected="-", observed=[f"error: {exc}"], ok=False)
         on_result(result)

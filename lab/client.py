@@ -154,15 +154,17 @@ def play_decision(
                 url = urljoin(base, relative)
             try:
                 got = content.get(url)
+            except httpx.TransportError as exc:
+                logger.info("%s failed for %s (%s); next URL", source, relative, exc)
+            else:
                 if got.status_code == 200:
                     bytes_by_source[source] = bytes_by_source.get(source, 0) + len(got.content)
+                    # Outside the try: a failing hook is not a failing content server.
                     if after_fetch is not None:
                         after_fetch(fetched, source)
                     fetched += 1
                     return got.content
                 logger.info("%s answered %d for %s; next URL", source, got.status_code, relative)
-            except httpx.TransportError as exc:
-                logger.info("%s failed for %s (%s); next URL", source, relative, exc)
             position += 1
             failovers += 1
         raise LabError(f"every URL failed for {relative}")

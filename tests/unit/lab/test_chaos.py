@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from lab import appliances, chaos
 from lab.bring_up import LabRuntime
+from lab.chaos_report import FaultResult
 from lab.errors import LabError
 from lab.plan import default_plan
 from lab.processes import free_port
@@ -42,3 +45,19 @@ def test_a_whole_lab_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(appliances, "container_names", lambda *, running_only=False: up)
     monkeypatch.setattr(chaos, "_answers", lambda url: True)
     chaos.check_lab_is_up(PLAN, _runtime())
+
+
+def test_a_fault_that_cannot_be_staged_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_chaos: chaos.Chaos) -> FaultResult:
+        """Break something: for the test."""
+        raise TimeoutError("podman exec did not answer")
+
+    def fine(_chaos: chaos.Chaos) -> FaultResult:
+        return FaultResult(fault="fine", expected="-", observed=[], ok=True)
+
+    monkeypatch.setattr(chaos, "FAULTS", [broken, fine])
+    seen: list[FaultResult] = []
+    results = chaos.run_faults(cast(chaos.Chaos, None), on_result=seen.append)
+    assert [(r.fault, r.ok) for r in results] == [("Break something", False), ("fine", True)]
+    assert "podman exec did not answer" in results[0].observed[0]
+    assert seen == results

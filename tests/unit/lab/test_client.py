@@ -1,0 +1,63 @@
+"""The lab player: it fails over URL by URL, and a failing play hook is not a failing server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from edgefill_contracts import PlaybackResponse
+from edgefill_contracts.playback import PlaybackUrl
+from lab.client import Viewer, play_decision
+from lab.plan import LabClient
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+PLAYLIST = "t1/360p/index.m3u8"
+
+
+def _decision() -> PlaybackResponse:
+    return PlaybackResponse(
+        title_id="t1",
+        rendition="360p",
+        playlist=PLAYLIST,
+        files=[PLAYLIST, "t1/360p/seg_1.ts", "t1/360p/seg_2.ts"],
+        urls=[
+            PlaybackUrl(url="https://a.test/t/x/", appliance_id="a", expires_at=NOW),
+            PlaybackUrl(url="https://b.test/t/x/", appliance_id="b", expires_at=NOW),
+        ],
+        origin=PlaybackUrl(url="https://origin.test/p", appliance_id=None, expires_at=NOW),
+        origin_files={},
+    )
+
+
+def _viewer() -> Viewer:
+    client = LabClient(name="anna@ams", ip="198.51.100.23", expect_site="ams1")
+    return Viewer(client=client, api=httpx.Client(), profile_id="p1")
+
+
+def _content(down: set[str]) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host in down:
+            raise httpx.ConnectError("refused", request=request)
+        if request.url.path.endswith(".m3u8"):
+            return httpx.Response(200, text="#EXTM3U\nseg_1.ts\nseg_2.ts\n")
+        return httpx.Response(200, content=b"x" * 100)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_a_dead_first_url_moves_the_play_to_the_next_and_it_stays_there() -> None:
+    with _content(down={"a.test"}) as content:
+        report = play_decision(_viewer(), "t1", _decision(), content=content)
+    assert report.ok and report.failovers == 1
+    assert report.bytes_by_source == {"b": len("#EXTM3U\nseg_1.ts\nseg_2.ts\n") + 200}
+
+
+def test_a_hook_that_fails_is_raised_not_counted_as_a_failover() -> None:
+    def hook(index: int, source: str) -> None:
+        if index == 1:
+            raise httpx.ConnectError("the admin API is down")
+
+    with _content(down=set()) as content, pytest.raises(httpx.ConnectError, match="admin API"):
+        play_decision(_viewer(), "t1", _decision(), content=content, after_fetch=hook)
