@@ -67,20 +67,31 @@ def _statements(document: Any) -> list[Mapping[str, Any]]:
 RESOURCELESS_ACTIONS = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
 
 
-def _scoped_by_condition(statement: Mapping[str, Any]) -> bool:
+# Condition operators that limit a key to exactly the listed values.
+_EXACT_OPERATORS = ("StringEquals", "ForAllValues:StringEquals")
+
+
+def _scoped_by_condition(statement: Mapping[str, Any], allowed: set[str]) -> bool:
     """A Resource '*' statement is acceptable only for resourceless actions, each limited by
-    its condition key (e.g. PutMetricData to named namespaces)."""
+    an exact match of its condition key to values the service declared (e.g. PutMetricData to
+    the metric namespaces in its registry entry): no wildcards, no negation, no Null test."""
     actions = [str(a) for a in _as_list(statement.get("Action"))]
     condition = statement.get("Condition")
     if not actions or not isinstance(condition, Mapping):
         return False
-    keys = {
-        key for operator in condition.values() if isinstance(operator, Mapping) for key in operator
-    }
-    return all(
-        action in RESOURCELESS_ACTIONS and RESOURCELESS_ACTIONS[action] in keys
-        for action in actions
-    )
+    for action in actions:
+        key = RESOURCELESS_ACTIONS.get(action)
+        if key is None:
+            return False
+        values = [
+            str(v)
+            for operator in _EXACT_OPERATORS
+            if isinstance(condition.get(operator), Mapping)
+            for v in _as_list(condition[operator].get(key))
+        ]
+        if not values or any(c in v for v in values for c in "*?") or not set(values) <= allowed:
+            return False
+    return True
 
 
 # -- buckets --------------------------------------------------------------------------------
@@ -197,7 +208,9 @@ def _table_name_of(resource: str) -> str | None:
 
 
 def role_policy_least_privilege(services: Sequence[ServiceSpec]) -> Validator:
-    """No wildcard actions or resources; DynamoDB only on the service's own or read tables."""
+    """No wildcard actions or resources (Resource '*' only where IAM has no resource to name,
+    scoped by an exact condition); DynamoDB only on the service's own or read tables."""
+    metric_namespaces = {spec.name: set(spec.metric_namespaces) for spec in services}
     allowed_logical = {
         spec.name: {table.name for table in spec.tables}
         | set(spec.reads_tables)
@@ -217,7 +230,9 @@ def role_policy_least_privilege(services: Sequence[ServiceSpec]) -> Validator:
                 if "*" in str(action):
                     report_violation(f"{args.name}: wildcard action {action!r}; name each action")
             resources = [str(r) for r in _as_list(statement.get("Resource"))]
-            if "*" in resources and not _scoped_by_condition(statement):
+            if "*" in resources and not _scoped_by_condition(
+                statement, metric_namespaces.get(str(service), set())
+            ):
                 report_violation(f"{args.name}: statement on Resource '*'; name the ARNs")
             tables = {name for r in resources if (name := _table_name_of(r)) is not None}
             if not tables:

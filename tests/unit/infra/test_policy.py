@@ -182,6 +182,30 @@ BROKEN = [
         ),
         "Resource '*'",
     ),
+    *(
+        (
+            "role-least-privilege",
+            "aws:iam/policy:Policy",
+            "widgets",
+            _add_statement(
+                {
+                    "Effect": "Allow",
+                    "Action": "cloudwatch:PutMetricData",
+                    "Resource": "*",
+                    "Condition": condition,
+                }
+            ),
+            "Resource '*'",
+        )
+        for condition in (
+            # A wildcard, a negation, a Null test, and a namespace the service did not declare.
+            {"StringLike": {"cloudwatch:namespace": "*"}},
+            {"StringEquals": {"cloudwatch:namespace": ["Edgefill/*"]}},
+            {"StringNotEquals": {"cloudwatch:namespace": "AWS/EC2"}},
+            {"Null": {"cloudwatch:namespace": "false"}},
+            {"StringEquals": {"cloudwatch:namespace": ["AWS/EC2"]}},
+        )
+    ),
     (
         "role-least-privilege",
         "aws:iam/policy:Policy",
