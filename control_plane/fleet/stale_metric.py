@@ -1,9 +1,10 @@
 """The stale-fleet metric: how many registered appliances have stopped heartbeating, published
 to CloudWatch each health sweep for the stack's stale-fleet alarm (infra/monitoring.py).
 
-An appliance is stale when it is registered (not merely declared, not retired) and has been
-silent for as long as it takes the health policy to call it unhealthy (K intervals), or has
-never sent a heartbeat since registering.
+An appliance is stale when it is registered (not merely declared, not retired), not Drained
+(an operator took it out of service, e.g. for maintenance), and has been silent for as long as
+it takes the health policy to call it unhealthy (K intervals): since its last heartbeat, or
+since it registered if it never sent one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from control_plane.fleet.metric_names import (
     STALE_APPLIANCES_METRIC,
 )
 from control_plane.fleet.models import Appliance, Lifecycle
+from edgefill_contracts import ApplianceState
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +36,17 @@ def stale_appliances(
     now: datetime,
     policy: HealthPolicy,
 ) -> list[str]:
-    """Ids of the registered appliances silent for K heartbeat intervals or more, sorted."""
+    """Ids of the registered, not Drained appliances silent for K heartbeat intervals or more."""
     silent_for = policy.interval * policy.unhealthy_after
     stale = []
     for appliance in appliances:
-        if appliance.lifecycle is not Lifecycle.ACTIVE:
+        if appliance.lifecycle is not Lifecycle.ACTIVE or appliance.state is ApplianceState.DRAINED:
             continue
         record = health.get(appliance.appliance_id)
-        last_seen = record.last_seen_at if record is not None else None
-        if last_seen is None or now - last_seen >= silent_for:
+        heard = record.last_seen_at if record is not None else None
+        # Never heard from: silent since it registered (its state last changed then).
+        since = heard or appliance.state_changed_at or appliance.updated_at
+        if now - since >= silent_for:
             stale.append(appliance.appliance_id)
     return sorted(stale)
 

@@ -44,14 +44,15 @@ def test_only_registered_appliances_that_went_silent_count(fleet: FleetHarness) 
     fleet.heartbeat("talks", auth["talks"])
     fleet.heartbeat("silent", auth["silent"])
     first = sweep(context=fleet.context, now=fleet.clock.now)
-    # Registered and not one heartbeat yet: stale at once; declared only: not in service yet.
-    assert first["stale"] == ["never-beat"]
+    # Just registered and not one heartbeat yet: not stale before K intervals have passed.
+    assert first["stale"] == []
 
     # 3 intervals (the policy's K) of silence: "silent" is stale, "talks" kept talking.
     for _ in range(3):
         fleet.clock.advance(15)
         fleet.heartbeat("talks", auth["talks"])
     second = sweep(context=fleet.context, now=fleet.clock.now)
+    # Declared only ("declared-only") is not in service yet, so never stale.
     assert second["stale"] == ["never-beat", "silent"]
     assert second["published"] is True
     assert _published(fleet.settings, fleet) == [2.0]
@@ -75,3 +76,21 @@ def test_a_cloudwatch_outage_is_reported_not_raised(fleet: FleetHarness) -> None
     # Nothing listens on this port: the publish fails, the sweep's own work is not undone.
     unreachable = fleet.settings.model_copy(update={"aws_endpoint_url": "http://127.0.0.1:9"})
     assert publish_stale_count(unreachable, 3, now=fleet.clock.now) is False
+
+
+def test_a_drained_appliance_switched_off_for_maintenance_is_not_stale(
+    fleet: FleetHarness,
+) -> None:
+    fleet.put_site("ams-1")
+    fleet.put_cluster("ams-1-c1", "ams-1")
+    fleet.put_appliance("maint", site_id="ams-1", cluster_id="ams-1-c1")
+    auth = fleet.register("maint")
+    fleet.heartbeat("maint", auth)
+    admin = "/fleet/v1/admin/appliances/maint"
+    fleet.client.post(f"{admin}/drain", json={"reason": "disk swap"}, headers=fleet.admin)
+    fleet.heartbeat("maint", auth, state="Drained")
+    assert fleet.client.get(admin, headers=fleet.admin).json()["state"] == "Drained"
+    fleet.clock.advance(600)  # switched off
+    assert sweep(context=fleet.context, now=fleet.clock.now)["stale"] == []
+    fleet.client.post(f"{admin}/undrain", json={"reason": "back"}, headers=fleet.admin)
+    assert sweep(context=fleet.context, now=fleet.clock.now)["stale"] == ["maint"]
