@@ -36,6 +36,11 @@ class HeartbeatAck(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     desired_state: ApplianceState
+    state_changed_at: datetime | None = Field(
+        default=None,
+        description="When the control plane last changed the appliance's state (its clock); "
+        "the appliance echoes it as the heartbeat's `state_basis`.",
+    )
     manifest_version: str | None = Field(
         default=None, description="Newest manifest version written for this appliance."
     )

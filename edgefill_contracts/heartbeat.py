@@ -79,10 +79,11 @@ class Heartbeat(BaseModel):
     agent_version: str = Field(min_length=1, max_length=64)
     sent_at: datetime
     state: ApplianceState
-    state_since: datetime | None = Field(
+    state_basis: datetime | None = Field(
         default=None,
-        description="When the appliance entered `state`: lets the control plane tell a drain "
-        "the appliance started itself from one an operator's undrain has already ended.",
+        description="The control plane's `state_changed_at` the appliance knew when it entered "
+        "`state` (the control plane's clock, so no clock skew): tells a drain the appliance "
+        "started itself from one an operator's undrain has already ended.",
     )
     disk: DiskUsage
     held: HeldDigest

@@ -36,7 +36,7 @@ def build_heartbeat(snapshot: HealthSnapshot, *, appliance_id: str) -> Heartbeat
         agent_version=__version__,
         sent_at=snapshot.taken_at,
         state=snapshot.state,
-        state_since=snapshot.state_since,
+        state_basis=snapshot.state_basis,
         disk=snapshot.disk,
         held=snapshot.status.held_digest(),
         serving=snapshot.serving,
@@ -135,6 +135,7 @@ class HeartbeatTask:
         )
 
     def _obey(self, ack: HeartbeatAck, snapshot: HealthSnapshot, now: datetime) -> None:
+        self.drain.note_control_plane_change(ack.state_changed_at)
         if ack.desired_state is not snapshot.state:
             self.drain.request(ack.desired_state, now=now, reason="ordered by the control plane")
             self.drain.advance(now=now)

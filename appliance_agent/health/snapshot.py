@@ -66,7 +66,7 @@ class ControlPlaneLink:
 class HealthSnapshot:
     taken_at: datetime
     state: ApplianceState
-    state_since: datetime | None
+    state_basis: datetime | None
     disk: DiskUsage
     serving: ServingCounters
     nginx_up: bool
@@ -116,13 +116,13 @@ class HealthMonitor:
         except StubStatusError as exc:
             problems.append(str(exc))
             active, nginx_up = 0, False
-        state_since: datetime | None
+        state_basis: datetime | None
         try:
             record = self.drain.advance(now=now)
-            state, state_since = record.state, record.since
+            state, state_basis = record.state, record.basis
         except ServeError as exc:
             problems.append(str(exc))
-            state, state_since = ApplianceState.SERVING, None
+            state, state_basis = ApplianceState.SERVING, None
         try:
             accepted = accepted_secret_ids(self.secrets.load(), now=now)
         except ServeError as exc:
@@ -139,7 +139,7 @@ class HealthMonitor:
         return HealthSnapshot(
             taken_at=now,
             state=state,
-            state_since=state_since,
+            state_basis=state_basis,
             disk=disk,
             serving=self.tally.counters(active_connections=active),
             nginx_up=nginx_up,

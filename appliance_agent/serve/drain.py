@@ -29,6 +29,10 @@ class DrainRecord(BaseModel):
     state: ApplianceState = ApplianceState.SERVING
     since: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     reason: str = "initial"
+    # The control plane's newest `state_changed_at` the agent has heard (from heartbeat acks),
+    # and the one it knew when it entered `state`; heartbeats report the latter as state_basis.
+    known_change: datetime | None = None
+    basis: datetime | None = None
 
 
 class DrainController:
@@ -51,15 +55,21 @@ class DrainController:
                 "Serving, or run `appliance-agent drain` to drain again"
             ) from exc
 
+    def note_control_plane_change(self, changed_at: datetime | None) -> None:
+        """Remember the control plane's newest state change (written only when it moves)."""
+        record = self.current()
+        if changed_at is not None and changed_at != record.known_change:
+            self._save(record.model_copy(update={"known_change": changed_at}))
+
     def request(self, desired: ApplianceState, *, now: datetime, reason: str) -> DrainRecord:
         """Apply an order: Serving undrains; Draining or Drained starts a drain if serving."""
         record = self.current()
         if desired is ApplianceState.SERVING:
             if record.state is ApplianceState.SERVING:
                 return record
-            return self._save(DrainRecord(state=ApplianceState.SERVING, since=now, reason=reason))
+            return self._save(self._next(record, ApplianceState.SERVING, now, reason))
         if record.state is ApplianceState.SERVING:
-            return self._save(DrainRecord(state=ApplianceState.DRAINING, since=now, reason=reason))
+            return self._save(self._next(record, ApplianceState.DRAINING, now, reason))
         return record  # already draining or drained: the drain's clock keeps running
 
     def advance(self, *, now: datetime) -> DrainRecord:
@@ -80,7 +90,24 @@ class DrainController:
         else:
             return record
         logger.info("drained: %s", reason)
-        return self._save(DrainRecord(state=ApplianceState.DRAINED, since=now, reason=reason))
+        # Drained finishes the same drain: it keeps the basis the drain began on.
+        return self._save(
+            record.model_copy(
+                update={"state": ApplianceState.DRAINED, "since": now, "reason": reason}
+            )
+        )
+
+    @staticmethod
+    def _next(
+        record: DrainRecord, state: ApplianceState, now: datetime, reason: str
+    ) -> DrainRecord:
+        return DrainRecord(
+            state=state,
+            since=now,
+            reason=reason,
+            known_change=record.known_change,
+            basis=record.known_change,
+        )
 
     def drain_until_done(
         self,

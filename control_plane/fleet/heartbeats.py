@@ -33,8 +33,10 @@ def ingest_heartbeat(
 
     The appliance moves its own state only toward draining: Serving -> Draining when it reports
     a drain it started itself (`appliance-agent drain`), Draining -> Drained when it reports
-    Drained (its sessions have ended). A drain that began before the last state change here
-    (the agent has not yet heard of the undrain that ended it) is not a new one. Undraining is the operator's call: the ack's desired_state is what
+    Drained (its sessions have ended). A drain the agent began on an older state than the
+    current one (it had not yet heard of the undrain that ended it) is not a new one: each ack
+    carries `state_changed_at`, and the agent reports the one its drain began on as
+    `state_basis`. Undraining is the operator's call: the ack's desired_state is what
     the appliance must converge to (an agent that starts up Drained is told to serve, one that
     reports Serving while drained is told to drain). Steering counts an appliance as Serving
     only when both sides say so.
@@ -71,39 +73,43 @@ def ingest_heartbeat(
             now=now,
         )
 
-    state = appliance.state
+    state, changed_at = appliance.state, appliance.state_changed_at
     reported = heartbeat.state
     if (
         state is ApplianceState.SERVING
         and reported is ApplianceState.DRAINING
         and not _drain_already_ended(appliance, heartbeat)
     ):
-        state = apply_transition(
+        updated = apply_transition(
             store,
             appliance_id=appliance.appliance_id,
             transition=Transition.DRAIN,
             actor=Actor.APPLIANCE,
             reason=f"appliance reported {reported.value}",
             now=now,
-        ).state
+        )
+        state, changed_at = updated.state, updated.state_changed_at
     if state is ApplianceState.DRAINING and reported is ApplianceState.DRAINED:
-        state = apply_transition(
+        updated = apply_transition(
             store,
             appliance_id=appliance.appliance_id,
             transition=Transition.DRAINED,
             actor=Actor.APPLIANCE,
             reason="appliance reported Drained",
             now=now,
-        ).state
+        )
+        state, changed_at = updated.state, updated.state_changed_at
     return HeartbeatAck(
         desired_state=state,
+        state_changed_at=changed_at,
         manifest_version=manifests.latest_version(appliance.appliance_id),
         signing_secret_ids=[s.secret_id for s in secrets.active(now=now)],
     )
 
 
 def _drain_already_ended(appliance: Appliance, heartbeat: Heartbeat) -> bool:
-    """The reported drain began before the control plane's last state change: it is the drain
-    an undrain has ended, reported by an agent that has not yet heard of the undrain."""
-    since, changed = heartbeat.state_since, appliance.state_changed_at
-    return since is not None and changed is not None and since <= changed
+    """The reported drain began on an older state of the control plane's than the current one:
+    it is the drain an undrain has ended, reported by an agent that has not yet heard of the
+    undrain. Both times are the control plane's own, so agents' clocks do not matter."""
+    basis, changed = heartbeat.state_basis, appliance.state_changed_at
+    return basis is not None and changed is not None and basis < changed

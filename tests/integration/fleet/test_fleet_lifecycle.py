@@ -170,27 +170,33 @@ def test_the_health_sweep_records_a_silent_appliance_going_unhealthy(fleet: Flee
 
 def test_undrain_is_not_undone_by_a_heartbeat_from_before_it(fleet: FleetHarness) -> None:
     # Found by `make demo-chaos`: the agent, still Draining from the order the undrain ended,
-    # reported Draining, and the control plane took that for a drain of its own.
+    # reported Draining, and the control plane took that for a drain of its own. The basis
+    # is the control plane's own time, echoed back, so the agent's clock plays no part.
     auth = _setup(fleet)
     fleet.heartbeat("app-1", auth)
     admin = "/fleet/v1/admin/appliances/app-1"
     fleet.client.post(f"{admin}/drain", json={"reason": "maintenance"}, headers=fleet.admin)
     fleet.clock.advance(5)
-    draining_since = fleet.clock.now
-    ack = fleet.heartbeat("app-1", auth, state="Draining", state_since=draining_since)
-    assert ack["desired_state"] == "Draining"
+    order = fleet.heartbeat("app-1", auth)
+    assert order["desired_state"] == "Draining" and order["state_changed_at"] is not None
+    drain_basis = order["state_changed_at"]  # the agent drains on this state
+    assert (
+        fleet.heartbeat("app-1", auth, state="Draining", state_basis=drain_basis)["desired_state"]
+        == "Draining"
+    )
     fleet.clock.advance(5)
     fleet.client.post(f"{admin}/undrain", json={"reason": "done"}, headers=fleet.admin)
     fleet.clock.advance(5)
-    stale = fleet.heartbeat("app-1", auth, state="Draining", state_since=draining_since)
+    stale = fleet.heartbeat("app-1", auth, state="Draining", state_basis=drain_basis)
     assert stale["desired_state"] == "Serving"
+    assert stale["state_changed_at"] > drain_basis
     assert fleet.client.get(admin, headers=fleet.admin).json()["state"] == "Serving"
 
-    # A drain the appliance starts itself after the undrain is still honoured.
+    # A drain the appliance starts itself once it knows of the undrain is honoured.
     fleet.clock.advance(5)
-    own = fleet.heartbeat("app-1", auth, state="Draining", state_since=fleet.clock.now)
+    own = fleet.heartbeat("app-1", auth, state="Draining", state_basis=stale["state_changed_at"])
     assert own["desired_state"] == "Draining"
-    # So is one from an agent that does not say when it began (older agents).
+    # So is one from an agent that sends no basis (older agents).
     fleet.client.post(f"{admin}/undrain", json={"reason": "again"}, headers=fleet.admin)
     fleet.clock.advance(5)
     assert fleet.heartbeat("app-1", auth, state="Draining")["desired_state"] == "Draining"

@@ -71,13 +71,16 @@ def test_snapshot_gathers_every_source(tmp_path: Path) -> None:
     assert heartbeat.held.manifest_version == "v7" and heartbeat.fill.bytes_done == 5
 
 
-def test_heartbeat_says_since_when_the_appliance_drains(tmp_path: Path) -> None:
+def test_heartbeat_reports_the_control_plane_state_a_drain_began_on(tmp_path: Path) -> None:
     monitor = _monitor(tmp_path)
+    ordered_at = NOW - timedelta(hours=1)  # the control plane's clock, not the agent's
+    monitor.drain.note_control_plane_change(ordered_at)
     monitor.drain.request(ApplianceState.DRAINING, now=NOW, reason="maintenance")
     later = NOW + timedelta(seconds=30)
+    monitor.drain.note_control_plane_change(later)  # an undrain the agent just heard of
     heartbeat = build_heartbeat(monitor.snapshot(later), appliance_id="ap-1")
-    # STUB has active connections above the threshold: still draining, since the order.
-    assert (heartbeat.state, heartbeat.state_since) == (ApplianceState.DRAINING, NOW)
+    # STUB has active connections above the threshold: still draining, on the older state.
+    assert (heartbeat.state, heartbeat.state_basis) == (ApplianceState.DRAINING, ordered_at)
 
 
 def test_failing_sources_become_error_lines(tmp_path: Path) -> None:
@@ -92,7 +95,7 @@ def test_failing_sources_become_error_lines(tmp_path: Path) -> None:
     assert "drain state file" in joined
     assert "control plane unreachable since 2026-11-25T12:00:00Z" in joined
     heartbeat = build_heartbeat(snap, appliance_id="ap-1")  # still a valid heartbeat
-    assert heartbeat.state_since is None  # unknown: the control plane keeps its own view
+    assert heartbeat.state_basis is None  # unknown: the control plane keeps its own view
 
 
 def test_collector_reads_a_fresh_snapshot_per_scrape(tmp_path: Path) -> None:

@@ -109,3 +109,18 @@ def test_corrupt_state_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "drain.json").write_text("{not json")
     with pytest.raises(DrainStateError, match="delete it"):
         _controller(tmp_path, Connections(0)).current()
+
+
+def test_a_drain_keeps_the_control_plane_state_it_began_on(tmp_path: Path) -> None:
+    active = Connections(40)
+    drain = _controller(tmp_path, active)
+    ordered = T0 - timedelta(minutes=3)  # the control plane's clock
+    drain.note_control_plane_change(ordered)
+    assert drain.request(ApplianceState.DRAINING, now=T0, reason="order").basis == ordered
+    undrained = T0 + timedelta(seconds=10)
+    drain.note_control_plane_change(undrained)  # heard of an undrain: the drain's basis stays
+    assert (drain.current().basis, drain.current().known_change) == (ordered, undrained)
+    active.value = 0
+    assert drain.advance(now=T0 + timedelta(seconds=11)).basis == ordered
+    serving = drain.request(ApplianceState.SERVING, now=T0 + timedelta(seconds=12), reason="u")
+    assert serving.basis == undrained  # a new state begins on the newest state known
