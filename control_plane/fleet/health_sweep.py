@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.context import FleetContext
 from control_plane.fleet.health import HealthRecord, observe_silence
-from control_plane.fleet.lifecycle import record_change
+from control_plane.fleet.lifecycle import record_health_flip
 from control_plane.fleet.models import Lifecycle
 from control_plane.fleet.stale_metric import publish_stale_count, stale_appliances
-from control_plane.fleet.state_machine import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +49,10 @@ def sweep(*, context: FleetContext, now: datetime) -> dict[str, object]:
         )
         if stored.healthy != record.healthy:
             flipped.append(record.appliance_id)
-            record_change(
+            record_health_flip(
                 context.store,
                 appliance_id=record.appliance_id,
-                from_state=None,
-                to_state=None,
-                actor=Actor.REGISTRY,
-                action="healthy" if stored.healthy else "unhealthy",
+                healthy=stored.healthy,
                 reason=stored.reason,
                 now=now,
             )

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from control_plane.common.errors import BadRequest
 from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_heartbeat
-from control_plane.fleet.lifecycle import apply_transition, record_change
+from control_plane.fleet.lifecycle import apply_transition, record_health_flip
 from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.models import Appliance
 from control_plane.fleet.signing_secrets import SigningSecretStore
@@ -62,13 +62,10 @@ def ingest_heartbeat(
         {"appliance_id": appliance.appliance_id}, initial=initial, change=update, what="health"
     )
     if previous and previous[0] != health.healthy:
-        record_change(
+        record_health_flip(
             store,
             appliance_id=appliance.appliance_id,
-            from_state=None,
-            to_state=None,
-            actor=Actor.REGISTRY,
-            action="healthy" if health.healthy else "unhealthy",
+            healthy=health.healthy,
             reason=health.reason,
             now=now,
         )

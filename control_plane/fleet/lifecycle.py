@@ -56,6 +56,22 @@ def record_change(
     return event
 
 
+def record_health_flip(
+    store: FleetStore, *, appliance_id: str, healthy: bool, reason: str, now: datetime
+) -> StateChange:
+    """The audit entry for an appliance turning healthy or unhealthy (the registry's verdict)."""
+    return record_change(
+        store,
+        appliance_id=appliance_id,
+        from_state=None,
+        to_state=None,
+        actor=Actor.REGISTRY,
+        action="healthy" if healthy else "unhealthy",
+        reason=reason,
+        now=now,
+    )
+
+
 def apply_transition(
     store: FleetStore,
     *,
