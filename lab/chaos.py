@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from appliance_agent.health.heartbeat import HEARTBEAT_FAILED
 from lab import appliances
 from lab.bring_up import LabRuntime, wait_until
 from lab.chaos_report import FaultResult
@@ -33,9 +34,8 @@ from lab.processes import ProcessTable
 
 logger = logging.getLogger(__name__)
 
+# The served tree under the agent role's default store (appliance_nginx_store_dir).
 STORE_OBJECTS = "/srv/edgefill/store/objects"
-# The agent's status error while its heartbeats fail (appliance_agent.health.heartbeat).
-HEARTBEAT_FAILED = "heartbeat failed:"
 CONTROL_PLANE = "control-plane"
 
 

@@ -109,17 +109,7 @@ def play(
     try:
         decision = start_playback(viewer, title_id)
     except LabError as exc:
-        return PlayReport(
-            client=viewer.client.name,
-            client_ip=viewer.client.ip,
-            title_id=title_id,
-            rendition="-",
-            steered_to=[],
-            segments=0,
-            bytes_by_source={},
-            ok=False,
-            error=str(exc),
-        )
+        return _report(viewer, title_id, "-", [], {}, 0, error=exc)
     return play_decision(viewer, title_id, decision, content=content, after_fetch=after_fetch)
 
 
@@ -177,26 +167,35 @@ def play_decision(
         for segment in segments:
             fetch(f"{directory}/{segment}")
     except (LabError, UnicodeDecodeError) as exc:
-        return PlayReport(
-            client=viewer.client.name,
-            client_ip=viewer.client.ip,
-            title_id=title_id,
-            rendition=decision.rendition,
-            steered_to=steered,
-            segments=0,
-            bytes_by_source=bytes_by_source,
-            failovers=failovers,
-            ok=False,
-            error=str(exc),
+        return _report(
+            viewer, title_id, decision.rendition, steered, bytes_by_source, failovers, error=exc
         )
+    return _report(
+        viewer, title_id, decision.rendition, steered, bytes_by_source, failovers, len(segments)
+    )
+
+
+def _report(
+    viewer: Viewer,
+    title_id: str,
+    rendition: str,
+    steered: list[str],
+    bytes_by_source: dict[str, int],
+    failovers: int,
+    segments: int = 0,
+    *,
+    error: Exception | None = None,
+) -> PlayReport:
+    """What one play saw; a play with an error played no segment to the end."""
     return PlayReport(
         client=viewer.client.name,
         client_ip=viewer.client.ip,
         title_id=title_id,
-        rendition=decision.rendition,
+        rendition=rendition,
         steered_to=steered,
-        segments=len(segments),
+        segments=segments if error is None else 0,
         bytes_by_source=bytes_by_source,
         failovers=failovers,
-        ok=True,
+        ok=error is None,
+        error=None if error is None else str(error),
     )

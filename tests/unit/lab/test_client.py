@@ -9,7 +9,7 @@ import pytest
 
 from edgefill_contracts import PlaybackResponse
 from edgefill_contracts.playback import PlaybackUrl
-from lab.client import Viewer, play_decision
+from lab.client import Viewer, play, play_decision
 from lab.plan import LabClient
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -61,3 +61,22 @@ def test_a_hook_that_fails_is_raised_not_counted_as_a_failover() -> None:
 
     with _content(down=set()) as content, pytest.raises(httpx.ConnectError, match="admin API"):
         play_decision(_viewer(), "t1", _decision(), content=content, after_fetch=hook)
+
+
+def test_a_refused_playback_start_is_a_failed_play() -> None:
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(403, json={"message": "no active subscription"})
+
+    viewer = _viewer()
+    viewer.api = httpx.Client(base_url="http://api.test", transport=httpx.MockTransport(api))
+    with _content(down=set()) as content:
+        report = play(viewer, "t1", content=content)
+    assert (report.ok, report.rendition, report.segments) == (False, "-", 0)
+    assert report.error is not None and "HTTP 403" in report.error
+
+
+def test_every_url_failing_is_a_failed_play_that_says_which_file() -> None:
+    with _content(down={"a.test", "b.test"}) as content:
+        report = play_decision(_viewer(), "t1", _decision(), content=content)
+    assert (report.ok, report.segments, report.failovers) == (False, 0, 2)
+    assert report.error == f"no origin URL for {PLAYLIST} in the playback answer"
