@@ -58,3 +58,21 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path) -> None:
     finally:
         os.kill(pid, signal.SIGKILL)
         _CHILDREN[pid].wait(timeout=10)
+
+
+def test_kill_stops_one_process_at_once_and_leaves_the_rest(tmp_path: Path) -> None:
+    table = ProcessTable(tmp_path)
+    # Ignores SIGTERM: only a SIGKILL stops it, as a crash of the control plane would.
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    victim = table.start("victim", [sys.executable, "-c", stubborn], env={})
+    bystander = table.start(
+        "bystander", [sys.executable, "-c", "import time; time.sleep(60)"], env={}
+    )
+    try:
+        assert table.kill("victim", grace=5) == victim
+        assert not _alive(victim) and _alive(bystander)
+        assert table.running() == ["bystander"]
+        with pytest.raises(LabError, match="victim is not running in this lab"):
+            table.kill("victim")
+    finally:
+        assert table.stop_all() == ["bystander"]
