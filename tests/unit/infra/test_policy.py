@@ -164,14 +164,6 @@ BROKEN = [
         "role-least-privilege",
         "aws:iam/policy:Policy",
         "widgets",
-        # PutMetricData may use Resource '*' only when a namespace condition scopes it.
-        _add_statement({"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}),
-        "Resource '*'",
-    ),
-    (
-        "role-least-privilege",
-        "aws:iam/policy:Policy",
-        "widgets",
         _add_statement(
             {
                 "Effect": "Allow",
@@ -182,23 +174,21 @@ BROKEN = [
         ),
         "Resource '*'",
     ),
+    # PutMetricData may use Resource '*' only with an exact condition on the service's own
+    # namespaces: none, a wildcard, a negation, a Null test or another namespace all fail.
     *(
         (
             "role-least-privilege",
             "aws:iam/policy:Policy",
             "widgets",
             _add_statement(
-                {
-                    "Effect": "Allow",
-                    "Action": "cloudwatch:PutMetricData",
-                    "Resource": "*",
-                    "Condition": condition,
-                }
+                {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*"}
+                | ({"Condition": condition} if condition is not None else {})
             ),
             "Resource '*'",
         )
         for condition in (
-            # A wildcard, a negation, a Null test, and a namespace the service did not declare.
+            None,
             {"StringLike": {"cloudwatch:namespace": "*"}},
             {"StringEquals": {"cloudwatch:namespace": ["Edgefill/*"]}},
             {"StringNotEquals": {"cloudwatch:namespace": "AWS/EC2"}},
