@@ -26,6 +26,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from lab.build_step import cache_root, run_step
+
 logger = logging.getLogger(__name__)
 
 IMAGE_REPOSITORY = "localhost/edgefill-appliance"
@@ -100,35 +102,19 @@ def podman_env() -> dict[str, str]:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("EDGEFILL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgefill"
-    )
-    return Path(base) / "images"
+    return cache_root() / "images"
 
 
 def _run(step: str, argv: list[str], *, stdin: int | None = None) -> None:
-    logger.info("image build: %s", step)
-    try:
-        completed = subprocess.run(
-            argv,
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            env=podman_env(),
-            timeout=BUILD_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise ImageBuildError(
-            f"{step}: {argv[0]} is not installed; run `bash scripts/bootstrap.sh` as root"
-        ) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise ImageBuildError(
-            f"{step}: gave up after {BUILD_TIMEOUT_SECONDS} s; check that {DEBIAN_MIRROR} is reachable"
-        ) from exc
-    if completed.returncode != 0:
-        tail = (completed.stderr or completed.stdout)[-2000:]
-        raise ImageBuildError(f"{step} failed (exit {completed.returncode}):\n{tail}")
+    run_step(
+        f"image build: {step}",
+        argv,
+        error=ImageBuildError,
+        timeout_s=BUILD_TIMEOUT_SECONDS,
+        timeout_hint=f"check that {DEBIAN_MIRROR} is reachable",
+        env=podman_env(),
+        stdin=stdin,
+    )
 
 
 def image_exists(reference: str) -> bool:

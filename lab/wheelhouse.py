@@ -19,10 +19,11 @@ import hashlib
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from lab.build_step import cache_root, run_step
 
 logger = logging.getLogger(__name__)
 
@@ -39,40 +40,19 @@ class WheelhouseError(Exception):
     """
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("EDGEFILL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgefill"
-    )
-    return Path(base)
-
-
 def _tools_bin() -> Path:
-    return _cache_root() / "tools" / f"uv-{UV_VERSION}" / "bin"
+    return cache_root() / "tools" / f"uv-{UV_VERSION}" / "bin"
 
 
 def _run(step: str, argv: list[str], *, cwd: Path = REPO) -> str:
-    logger.info("wheelhouse: %s", step)
-    try:
-        completed = subprocess.run(
-            argv,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=STEP_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise WheelhouseError(
-            f"{step}: {argv[0]} is missing; run `bash scripts/bootstrap.sh` first"
-        ) from exc
-    except subprocess.TimeoutExpired as exc:
-        raise WheelhouseError(
-            f"{step}: gave up after {STEP_TIMEOUT_SECONDS} s; check that PyPI is reachable"
-        ) from exc
-    if completed.returncode != 0:
-        tail = (completed.stderr or completed.stdout)[-2000:]
-        raise WheelhouseError(f"{step} failed (exit {completed.returncode}):\n{tail}")
-    return completed.stdout
+    return run_step(
+        f"wheelhouse: {step}",
+        argv,
+        error=WheelhouseError,
+        timeout_s=STEP_TIMEOUT_SECONDS,
+        timeout_hint="check that PyPI is reachable",
+        cwd=cwd,
+    )
 
 
 def export_requirements() -> str:
@@ -94,7 +74,7 @@ def export_requirements() -> str:
 def dependency_wheels(requirements: str) -> Path:
     """Directory of the dependency wheels for these requirements, downloading them if needed."""
     digest = hashlib.sha256(requirements.encode()).hexdigest()[:16]
-    target = _cache_root() / "wheelhouse" / digest
+    target = cache_root() / "wheelhouse" / digest
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,58 @@
+"""One step of a lab build (the appliance image, the agent wheelhouse): where its cache lives
+outside the repository, and running its external command with every failure (a missing tool,
+a timeout, a non-zero exit) turned into the caller's error, naming the step and what to check.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def cache_root() -> Path:
+    """`$EDGEFILL_CACHE_DIR`, else `$XDG_CACHE_HOME/edgefill`, else `~/.cache/edgefill`."""
+    base = os.environ.get("EDGEFILL_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgefill"
+    )
+    return Path(base)
+
+
+def run_step(
+    step: str,
+    argv: list[str],
+    *,
+    error: type[Exception],
+    timeout_s: float,
+    timeout_hint: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: int | None = None,
+) -> str:
+    """Run `argv` and return its stdout; raise `error` saying which step failed and why."""
+    logger.info("%s", step)
+    try:
+        completed = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=None if env is None else dict(env),
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise error(
+            f"{step}: {argv[0]} is not installed; run `bash scripts/bootstrap.sh` as root"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise error(f"{step}: gave up after {timeout_s:.0f} s; {timeout_hint}") from exc
+    if completed.returncode != 0:
+        tail = (completed.stderr or completed.stdout)[-2000:]
+        raise error(f"{step} failed (exit {completed.returncode}):\n{tail}")
+    return completed.stdout
