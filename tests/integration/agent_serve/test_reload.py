@@ -7,15 +7,23 @@ import shutil
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from appliance_agent.serve.apply import render_and_install
 from appliance_agent.serve.errors import NginxConfigInvalid, ReloadFailed, TemplateRenderError
 from appliance_agent.serve.install import InstallResult, ReloadOutcome
+from appliance_agent.serve.lock import DirectoryLock
 from appliance_agent.serve.settings import ServeSettings
-from tests.integration.agent_serve.appliance_nginx import RunningAppliance, put_object
+from tests.integration.agent_serve.appliance_nginx import (
+    RunningAppliance,
+    appliance_settings,
+    put_object,
+    store_secrets,
+)
 
 pytestmark = pytest.mark.nginx
 
@@ -196,3 +204,33 @@ def test_old_releases_are_pruned(appliance: RunningAppliance) -> None:
     assert len(releases) == appliance.settings.keep_releases
     current = os.readlink(appliance.settings.config_root / "current")
     assert Path(current).name in releases
+
+
+def test_the_secrets_a_tree_is_rendered_from_are_read_under_the_config_lock(
+    tmp_path: Path,
+) -> None:
+    # An install that waits for the lock must render the secrets on disk once it has the lock,
+    # not what was there when it started: otherwise a tree from stale secrets could supersede
+    # (and be merged with) one that has the new ones.
+    settings = appliance_settings(tmp_path)
+    settings.objects_dir.mkdir(parents=True)
+    store_secrets(settings, ("old-id", "old-secret-0123456789abcdef"))
+    results: list[InstallResult | BaseException] = []
+
+    def install() -> None:
+        try:
+            results.append(render_and_install(settings, certificates=None, now=datetime.now(UTC)))
+        except BaseException as exc:
+            results.append(exc)
+
+    with DirectoryLock(settings.config_root):
+        waiting = threading.Thread(target=install)
+        waiting.start()
+        time.sleep(0.5)  # it has started and now waits for the lock
+        assert not results
+        store_secrets(settings, ("new-id", "new-secret-0123456789abcdef"))
+    waiting.join(timeout=60)
+    (result,) = results
+    assert isinstance(result, InstallResult), result
+    rendered = "".join(p.read_text() for p in result.release.rglob("*") if p.is_file())
+    assert "new-id" in rendered and "old-id" not in rendered
