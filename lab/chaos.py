@@ -285,7 +285,7 @@ def kill_control_plane(chaos: Chaos) -> FaultResult:
 
 def corrupt_a_file(chaos: Chaos) -> FaultResult:
     """Flip a byte in one stored segment: verify quarantines it, the next fill repairs it."""
-    _site, appliance = chaos.plan.all_appliances()[-1]
+    site, appliance = chaos.plan.all_appliances()[-1]
     target = appliance.appliance_id
     path = _exec(target, ["find", STORE_OBJECTS, "-type", "f", "-name", "*.ts", "-print", "-quit"])
     if not path:
@@ -302,7 +302,7 @@ def corrupt_a_file(chaos: Chaos) -> FaultResult:
     flagged = any(f"verify quarantined {key}" in e for e in errors)
     appliances.agent(target, "fill", "--now")
     repaired = _sha256(target, path) if not _missing(target, path) else "(missing)"
-    viewer = chaos.viewer(appliance_site(chaos.plan, target))
+    viewer = chaos.viewer(site.site_id)
     try:
         replay = play(viewer, first_title(viewer), content=chaos.content)
     finally:
@@ -348,10 +348,6 @@ def run_faults(chaos: Chaos, *, on_result: Callable[[FaultResult], None]) -> lis
         on_result(result)
         results.append(result)
     return results
-
-
-def appliance_site(plan: LabPlan, appliance_id: str) -> str:
-    return next(s.site_id for s, a in plan.all_appliances() if a.appliance_id == appliance_id)
 
 
 # Inverts one byte in the middle of the file named by argv[1], in place.
