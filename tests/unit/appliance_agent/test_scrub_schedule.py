@@ -89,6 +89,13 @@ def test_a_fill_holding_the_store_puts_it_off(tmp_path: Path) -> None:
 def test_the_daemon_task_scrubs_on_its_interval_and_stops(tmp_path: Path) -> None:
     config = _config(tmp_path, interval_s=0.05)
     served = _rotten_store(config)
+    # Verified on the test's clock, not the machine's: the scrub is due at once, whatever
+    # the real time (a real verification time after OUTSIDE_WINDOW postponed it for minutes).
+    store = Store(config.store_path)
+    try:
+        store.index.mark_verified(KEY, OUTSIDE_WINDOW.timestamp() - 1)
+    finally:
+        store.close()
     scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW)
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, args=(stop,))
