@@ -74,7 +74,7 @@ class Nginx:
         return pid
 
     def start(self, config: Path) -> int:
-        """Start nginx as a daemon; return the master pid once its pid file names a live process."""
+        """Start nginx as a daemon; return the master pid once it runs and has forked its workers."""
         if self.master_pid() is not None:
             raise NginxControlError(f"nginx already runs with pid file {self.pid_file}")
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
@@ -86,14 +86,21 @@ class Nginx:
                 f"nginx failed to start with {config}: {proc.stderr.strip()}; check the error "
                 "log and that the ports are free"
             )
+        # The daemonised master writes its pid file before it forks its workers: wait for both,
+        # so a caller that reads `worker_pids()` (CPU accounting) sees the workers.
         deadline = time.monotonic() + _START_WAIT_S
+        pid: int | None = None
         while time.monotonic() < deadline:
             pid = self.master_pid()
-            if pid is not None:
+            if pid is not None and self.worker_pids():
                 logger.info("nginx started, master pid %d", pid)
                 return pid
             time.sleep(0.02)
-        raise NginxControlError(f"nginx started but wrote no pid to {self.pid_file}")
+        if pid is None:
+            raise NginxControlError(f"nginx started but wrote no pid to {self.pid_file}")
+        raise NginxControlError(
+            f"nginx master {pid} started no worker in {_START_WAIT_S:.0f} s; see its error log"
+        )
 
     def worker_pids(self) -> frozenset[int]:
         """Pids of the master's children (workers, including old ones still shutting down)."""
