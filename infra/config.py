@@ -10,7 +10,8 @@ Keys live in the `edgefill:` namespace, camelCase, plus the provider's `aws:regi
     edgefill:plans            required  subscription plans [{id, name, monthlyPriceCents, ...}]
     edgefill:logRetentionDays optional  CloudWatch retention (one of AWS's allowed values)
     edgefill:customDomain     optional  {domainName, certificateArn} for the HTTP API
-    edgefill:sizes            optional  Lambda memory/timeout, API throttling, token lifetimes
+    edgefill:sizes            optional  Lambda memory/timeout, API throttling, token lifetimes,
+                                        stale-fleet alarm delay, fleet view age (steering)
     edgefill:protectData      optional  default true: tables and user pool refuse deletion and
                                         buckets keep their objects; set false before `destroy`
     edgefill:urlSigningSecret optional  secret; generated with the random provider when unset
@@ -72,6 +73,9 @@ class Sizes(_ConfigModel):
     password_min_length: int = Field(default=12, ge=8, le=99)
     dlq_retention_days: int = Field(default=14, ge=1, le=14)
     stale_fleet_minutes: int = Field(default=15, ge=5, le=1440)
+    # How old steering's cached view of the fleet may get: a drain, an undrain or a health
+    # change reaches new sessions within this long. Same bounds as the service setting.
+    fleet_view_ttl_seconds: int = Field(default=30, ge=1, le=600)
 
 
 class StackConfig(_ConfigModel):

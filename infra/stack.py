@@ -192,6 +192,7 @@ def build_control_plane(
         tags=tags,
         environment={
             "EDGEFILL_FILL_WINDOW": config.fill_window.model_dump_json(),
+            "EDGEFILL_FLEET_VIEW_TTL_S": str(config.sizes.fleet_view_ttl_seconds),
             "EDGEFILL_PLAN_CATALOGUE": json.dumps(
                 [plan.model_dump(by_alias=True) for plan in config.plans]
             ),

@@ -87,6 +87,11 @@ class FleetViewCache:
         self._prefixes: tuple[int, PrefixIndex] | None = None
         self._lock = threading.Lock()
 
+    @property
+    def ttl(self) -> timedelta:
+        """How old the view may get before the next `current()` rebuilds it."""
+        return self._ttl
+
     def current(self) -> FleetView:
         now = self._clock()
         view = self._view

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from control_plane.common.app_factory import create_service_app
 from control_plane.common.errors import Conflict
@@ -63,8 +64,16 @@ def test_malformed_json_is_422_not_500() -> None:
 
 
 def test_production_refuses_empty_secrets() -> None:
-    import pytest
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError, match="EDGEFILL_ADMIN_TOKEN"):
         ServiceSettings(environment=Environment.PRODUCTION)
+
+
+def test_fleet_view_age_comes_from_the_environment_and_is_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EDGEFILL_FLEET_VIEW_TTL_S", "7")
+    assert ServiceSettings(environment=Environment.DEVELOPMENT).fleet_view_ttl_s == 7
+    for bad in ("0", "601", "soon"):
+        monkeypatch.setenv("EDGEFILL_FLEET_VIEW_TTL_S", bad)
+        with pytest.raises(ValidationError, match="fleet_view_ttl_s"):
+            ServiceSettings(environment=Environment.DEVELOPMENT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -40,6 +40,13 @@ def make_client(stack: ServiceSettings, titles: list[Title], ip: str = CLIENT_IP
     app = create_app(stack)
     app.state.playback = replace(app.state.playback, fleet=StaticFleet(titles))
     return TestClient(app, client=(ip, 40000))
+
+
+def test_steering_reads_the_fleet_through_a_cache_of_the_configured_age(
+    stack: ServiceSettings,
+) -> None:
+    app = create_app(stack.model_copy(update={"fleet_view_ttl_s": 7.0}))
+    assert app.state.playback.fleet.ttl == timedelta(seconds=7)
 
 
 @pytest.fixture

@@ -57,6 +57,11 @@ def test_example_stack_config_builds_the_stack() -> None:
         ),
         ({"edgefill:sizes": '{"lambdaMemoryMb": 64}'}, None, "edgefill:sizes.lambdaMemoryMb"),
         ({"edgefill:sizes": '{"lambdaMemory": 512}'}, None, "edgefill:sizes.lambdaMemory"),
+        (
+            {"edgefill:sizes": '{"fleetViewTtlSeconds": 0}'},
+            None,
+            "edgefill:sizes.fleetViewTtlSeconds",
+        ),
         ({"edgefill:fillWindow": '{"start": "02:00:00", "end": "02:00:00"}'}, None, "empty"),
         ({"edgefill:fillWindow": '{"timezone": "Mars/Olympus"}'}, None, "unknown time zone"),
         ({"edgefill:customDomain": '{"domainName": "api.example.com"}'}, None, "certificateArn"),

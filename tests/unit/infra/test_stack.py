@@ -166,6 +166,7 @@ def test_functions_are_arm64_with_config_but_no_secrets_in_env(graph: ResourceGr
         env["EDGEFILL_SECRETS_ARN"] == one(graph, "aws:secretsmanager/secret:Secret").outputs["arn"]
     )
     assert json.loads(env["EDGEFILL_PLAN_CATALOGUE"])[0]["id"] == "basic"
+    assert env["EDGEFILL_FLEET_VIEW_TTL_S"] == "30"  # the default of edgefill:sizes
     assert http.inputs["deadLetterConfig"]["targetArn"].endswith(f":{PREFIX}-widgets-dlq")
     # The generated secrets live in Secrets Manager only, never in a function or an export.
     generated = [
