@@ -31,14 +31,16 @@ from edgefill_contracts.identity import (
     RegistrationResponse,
 )
 from edgefill_contracts.manifest import MANIFEST_SCHEMA_VERSION, Manifest, ManifestObject
-from edgefill_contracts.object_key import MAX_KEY_LENGTH, validate_object_key
+from edgefill_contracts.object_key import MAX_KEY_LENGTH, unit_of_key, validate_object_key
 from edgefill_contracts.playback import PlaybackResponse, PlaybackUrl
+from edgefill_contracts.served import MAX_UNITS_PER_REPORT, ServedAck, ServedReport
 from edgefill_contracts.signing import SignedPath, parse_signed_path, sign_path
 
 __all__ = [
     "FLEET_PREFIX",
     "MANIFEST_SCHEMA_VERSION",
     "MAX_KEY_LENGTH",
+    "MAX_UNITS_PER_REPORT",
     "ApplianceCredential",
     "ApplianceState",
     "CertificateRequest",
@@ -56,6 +58,8 @@ __all__ = [
     "PlaybackUrl",
     "RegistrationRequest",
     "RegistrationResponse",
+    "ServedAck",
+    "ServedReport",
     "ServingCounters",
     "SignedPath",
     "SigningSecret",
@@ -64,5 +68,6 @@ __all__ = [
     "parse_signed_path",
     "register_path",
     "sign_path",
+    "unit_of_key",
     "validate_object_key",
 ]

@@ -8,6 +8,7 @@ registration, which takes the one-time bootstrap token in its body.
     POST {FLEET_PREFIX}/appliances/{id}/heartbeat             Heartbeat -> HeartbeatAck
     GET  {FLEET_PREFIX}/appliances/{id}/signing-secrets       -> SigningSecretSet
     POST {FLEET_PREFIX}/appliances/{id}/certificate           CertificateRequest -> CertificateResponse
+    POST {FLEET_PREFIX}/appliances/{id}/served                ServedReport -> ServedAck (served.py)
 """
 
 from __future__ import annotations

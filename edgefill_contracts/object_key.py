@@ -49,4 +49,27 @@ def title_of(key: str) -> str:
     return validate_object_key(key).split("/", 1)[0]
 
 
+def unit_of_key(key: str) -> str:
+    """The content unit a file key belongs to: its first two path segments.
+
+    A unit is one title rendition, ``<title_id>/<rendition>``: placement moves units, steering
+    checks them and popularity scores them. Raises ContractError for keys that are not safe
+    object keys and ValueError for keys with fewer than three segments (a file must sit inside
+    ``<title>/<rendition>/``).
+    """
+    parts = validate_object_key(key).split("/")
+    if len(parts) < 3:
+        raise ValueError(f"object key {key!r} is not <title>/<rendition>/<file>")
+    return f"{parts[0]}/{parts[1]}"
+
+
+def validate_unit_id(unit_id: str) -> str:
+    """Return `unit_id` if it is ``<title_id>/<rendition>`` of safe components, else raise."""
+    parts = validate_object_key(unit_id).split("/")
+    if len(parts) != 2:
+        raise ContractError(f"unit id {unit_id!r} is not <title_id>/<rendition>")
+    return unit_id
+
+
 ObjectKey = Annotated[str, AfterValidator(validate_object_key)]
+UnitId = Annotated[str, AfterValidator(validate_unit_id)]

@@ -22,6 +22,7 @@ from edgefill_contracts.fleet_api import (
 from edgefill_contracts.heartbeat import Heartbeat
 from edgefill_contracts.identity import RegistrationRequest, RegistrationResponse
 from edgefill_contracts.manifest import Manifest
+from edgefill_contracts.served import ServedAck, ServedReport
 
 router = APIRouter(prefix=FLEET_PREFIX, tags=["appliance"])
 
@@ -101,6 +102,14 @@ def certificate(
 ) -> CertificateResponse:
     return context.certificate_authority.issue(
         appliance=appliance, request=body, now=context.clock()
+    )
+
+
+@router.post("/appliances/{appliance_id}/served")
+def served(context: Context, appliance: CallingAppliance, body: ServedReport) -> ServedAck:
+    """Bytes served per unit since the appliance's previous report; stored once per report id."""
+    return context.served_reports.record(
+        appliance_id=appliance.appliance_id, report=body, now=context.clock()
     )
 
 

@@ -12,6 +12,7 @@ from control_plane.fleet.health import HealthPolicy
 from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.signing_secrets import SigningSecretStore
 from control_plane.fleet.store import FleetStore
+from control_plane.popularity.served_reports import ServedReportStore
 from control_plane.popularity.store import PopularityStore
 
 
@@ -26,6 +27,7 @@ class FleetContext:
     secrets: SigningSecretStore
     manifests: ManifestStore
     popularity: PopularityStore
+    served_reports: ServedReportStore
     certificate_authority: FleetCA
     health_policy: HealthPolicy = field(default_factory=HealthPolicy)
     clock: Callable[[], datetime] = utc_now
@@ -44,6 +46,7 @@ class FleetContext:
             secrets=SigningSecretStore(settings=settings),
             manifests=ManifestStore(settings=settings),
             popularity=PopularityStore(settings=settings),
+            served_reports=ServedReportStore(settings=settings),
             certificate_authority=FleetCA(settings=settings),
             health_policy=health_policy or HealthPolicy(),
             clock=clock,

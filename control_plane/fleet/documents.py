@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
@@ -44,11 +45,14 @@ class DocumentTable(Generic[M]):
         spec: TableSpec,
         model: type[M],
         key_of: Callable[[M], dict[str, str]],
+        attributes_of: Callable[[M], dict[str, Any]] | None = None,
     ) -> None:
         self._table: Table = dynamodb(settings).Table(settings.table_name(spec.name))
         self._spec = spec
         self._model = model
         self._key_of = key_of
+        # Top-level attributes beside the key: an index's keys, a TTL attribute.
+        self._attributes_of = attributes_of
 
     def get(self, key: dict[str, str]) -> Stored[M] | None:
         item = _call(lambda: self._table.get_item(Key=key, ConsistentRead=True)).get("Item")
@@ -101,14 +105,7 @@ class DocumentTable(Generic[M]):
         return doc
 
     def scan(self) -> Iterator[M]:
-        kwargs: dict[str, Any] = {}
-        while True:
-            page = _call(lambda: self._table.scan(**kwargs))
-            for item in page.get("Items", []):
-                yield self._parse(item).doc
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._paged(self._table.scan, {})
 
     def query(self, hash_value: str, *, newest_first: bool = False, limit: int = 100) -> list[M]:
         """Documents sharing one hash key, in range-key order."""
@@ -122,6 +119,25 @@ class DocumentTable(Generic[M]):
             )
         )
         return [self._parse(item).doc for item in page.get("Items", [])]
+
+    def query_index(self, index: str, hash_name: str, hash_value: str) -> Iterator[M]:
+        """Every document of one hash value of a global index (eventually consistent), paged."""
+        from boto3.dynamodb.conditions import Key
+
+        return self._paged(
+            self._table.query,
+            {"IndexName": index, "KeyConditionExpression": Key(hash_name).eq(hash_value)},
+        )
+
+    def _paged(self, read: Callable[..., Any], kwargs: dict[str, Any]) -> Iterator[M]:
+        """Every document a scan or query returns, following LastEvaluatedKey."""
+        while True:
+            page = _call(partial(read, **kwargs))
+            for item in page.get("Items", []):
+                yield self._parse(item).doc
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
 
     def _write(
         self, doc: M, *, revision: int, expected: int | None = None, condition: str | None = None
@@ -145,7 +161,8 @@ class DocumentTable(Generic[M]):
         return True
 
     def _item(self, doc: M, *, revision: int) -> dict[str, Any]:
-        return {**self._key_of(doc), "doc": doc.model_dump_json(), "revision": revision}
+        extra = self._attributes_of(doc) if self._attributes_of is not None else {}
+        return {**extra, **self._key_of(doc), "doc": doc.model_dump_json(), "revision": revision}
 
     def _parse(self, item: dict[str, Any]) -> Stored[M]:
         return Stored(

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from control_plane.fleet import tables
 from control_plane.fleet.metric_names import FLEET_METRIC_NAMESPACE
-from control_plane.popularity.tables import POPULARITY_TABLE
+from control_plane.popularity.tables import POPULARITY_TABLE, SERVED_REPORTS_TABLE
 from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec
 from edgefill_contracts.fleet_api import FLEET_PREFIX
 
 SERVICE = ServiceSpec(
     name="fleet",
     app_factory="control_plane.fleet.app:create_app",
-    tables=(*tables.ALL, POPULARITY_TABLE),
+    tables=(*tables.ALL, POPULARITY_TABLE, SERVED_REPORTS_TABLE),
     routes=(
         RoutePrefix(prefix=f"{FLEET_PREFIX}/register", auth=RouteAuth.PUBLIC),
         RoutePrefix(prefix=f"{FLEET_PREFIX}/appliances", auth=RouteAuth.APPLIANCE),

@@ -42,3 +42,8 @@ class UnitPopularity(BaseModel):
     score: float = Field(ge=0)
     unit_bytes: int = Field(ge=0)
     as_of: date
+    served_through: date | None = Field(
+        default=None,
+        description="The last day of appliance served reports folded in; a fold of that day "
+        "or an earlier one skips this unit, so re-running a fold never counts a day twice.",
+    )

@@ -44,7 +44,14 @@ def combine(
         for p in (a, b)
     )
     newer = b if b.as_of >= a.as_of else a
-    return UnitPopularity(unit_id=a.unit_id, score=score, unit_bytes=newer.unit_bytes, as_of=day)
+    served = [p.served_through for p in (a, b) if p.served_through is not None]
+    return UnitPopularity(
+        unit_id=a.unit_id,
+        score=score,
+        unit_bytes=newer.unit_bytes,
+        as_of=day,
+        served_through=max(served) if served else None,
+    )
 
 
 class PopularityStore:
@@ -73,6 +80,30 @@ class PopularityStore:
             )
         return len(folded)
 
+    def record_served_day(self, day: date, events: Iterable[StreamedEvent]) -> int:
+        """Fold one closed day of served bytes in, once per unit; returns units changed.
+
+        Each unit remembers the last served day folded into it (`served_through`), so when a
+        fold is interrupted and run again, the units it already did are skipped.
+        """
+        changed = 0
+        for unit_id, delta in fold_events(events, half_life_days=self._half_life).items():
+            marked = delta.model_copy(update={"served_through": day})
+
+            def add(old: UnitPopularity, marked: UnitPopularity = marked) -> UnitPopularity:
+                if _already_has(old, day):  # a concurrent fold got there first
+                    return old
+                return combine(old, marked, half_life_days=self._half_life)
+
+            before = self._docs.get({"unit_id": unit_id})
+            if before is not None and _already_has(before.doc, day):
+                continue
+            self._docs.upsert(
+                {"unit_id": unit_id}, initial=marked, change=add, what=f"popularity of {unit_id}"
+            )
+            changed += 1
+        return changed
+
     def _adder(self, delta: UnitPopularity) -> Callable[[UnitPopularity], UnitPopularity]:
         def add(old: UnitPopularity) -> UnitPopularity:
             return combine(old, delta, half_life_days=self._half_life)
@@ -92,3 +123,7 @@ class PopularityStore:
                     )
                 }
             )
+
+
+def _already_has(stored: UnitPopularity, day: date) -> bool:
+    return stored.served_through is not None and stored.served_through >= day
