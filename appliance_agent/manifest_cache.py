@@ -8,11 +8,11 @@ gets 304 Not Modified never parses a manifest of 100k objects.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from appliance_agent.atomic_file import write_atomically
 from edgefill_contracts import Manifest
 
 logger = logging.getLogger(__name__)
@@ -65,16 +65,6 @@ class ManifestCache:
 
     def save(self, cached: CachedManifest) -> None:
         """Write the manifest, then its head: a head never names a manifest not on disk."""
-        _write_atomically(self.path, cached.model_dump_json().encode())
+        write_atomically(self.path, cached.model_dump_json().encode())
         head = CachedHead(etag=cached.etag, version=cached.manifest.version)
-        _write_atomically(self.head_path, head.model_dump_json().encode())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+        write_atomically(self.head_path, head.model_dump_json().encode())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from appliance_agent.atomic_file import write_atomically
 from edgefill_contracts import FillProgress, HeldDigest
 from edgefill_contracts.heartbeat import MAX_REPORTED_ERRORS, MAX_REPORTED_MISSING_KEYS
 
@@ -135,9 +135,4 @@ class StatusFile:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, status: AgentStatus) -> None:
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as out:
-            out.write(status.model_dump_json(indent=2).encode())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        write_atomically(self.path, status.model_dump_json(indent=2))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from appliance_agent import __version__
+from appliance_agent.atomic_file import write_atomically
 from appliance_agent.credential import load_credential
 from appliance_agent.health.errors import FleetRejected, RegistrationError
 from appliance_agent.health.fleet_client import FleetClient
@@ -27,18 +27,7 @@ def store_credential(path: Path, credential: ApplianceCredential) -> None:
     """Write the credential JSON (secret in clear, which is the point) with mode 0600."""
     document = credential.model_dump(mode="json")
     document["secret"] = credential.secret.get_secret_value()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, path)
-    except BaseException:
-        staging.unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(document), mode=0o600, parent_mode=0o700)
 
 
 def ensure_registered(

@@ -9,13 +9,12 @@ Serving again (undrain) is allowed from either state. The state survives restart
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from appliance_agent.atomic_file import write_atomically
 from appliance_agent.serve.errors import DrainStateError
 from appliance_agent.serve.settings import DrainSettings
 from edgefill_contracts import ApplianceState
@@ -125,10 +124,6 @@ class DrainController:
         return record
 
     def _save(self, record: DrainRecord) -> DrainRecord:
-        path = self.settings.state_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        staging.write_text(record.model_dump_json(), encoding="utf-8")
-        os.replace(staging, path)
+        write_atomically(self.settings.state_file, record.model_dump_json())
         logger.info("appliance state is now %s (%s)", record.state.value, record.reason)
         return record

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from appliance_agent.atomic_file import write_atomically
 from appliance_agent.serve.errors import SigningSecretsError
 from edgefill_contracts import SigningSecretSet
 
@@ -55,14 +55,7 @@ class SigningSecretStore:
                 for s in secrets.secrets
             ]
         }
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        staging = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, self.path)
+        write_atomically(self.path, json.dumps(document), mode=0o600, parent_mode=0o700)
         logger.info("stored signing secrets %s", [s.secret_id for s in secrets.secrets])
         return True
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from appliance_agent.atomic_file import write_atomically
 from appliance_agent.serve.errors import CertificateError
 from appliance_agent.serve.settings import TlsSettings, TlsSource
 from edgefill_contracts import CertificateRequest, CertificateResponse
@@ -70,17 +71,6 @@ def certificate_not_after(certificate: Path) -> datetime:
 
 def needs_renewal(not_after: datetime, *, now: datetime, renew_before_s: int) -> bool:
     return now >= not_after - timedelta(seconds=renew_before_s)
-
-
-def _write_atomically(path: Path, data: str, *, mode: int) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, path)
 
 
 def _pair_matches(certificate: Path, key: Path) -> bool:
@@ -146,17 +136,19 @@ class CertificateManager:
             )
         key_pem = _openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
         staging_key = self.settings.key_path.with_name(f".{self.settings.key_path.name}.new")
-        _write_atomically(staging_key, key_pem, mode=0o600)
+        write_atomically(staging_key, key_pem, mode=0o600, parent_mode=0o700)
         try:
             csr_pem = _openssl(
                 "req", "-new", "-key", str(staging_key), "-subj", f"/CN={self.appliance_id}"
             )
             response = self.issuer.issue_certificate(CertificateRequest(csr_pem=csr_pem))
             chain = response.certificate_pem.rstrip("\n") + "\n" + response.chain_pem
-            _write_atomically(self.settings.certificate_path, chain, mode=0o644)
+            write_atomically(self.settings.certificate_path, chain, mode=0o644, parent_mode=0o700)
             os.replace(staging_key, self.settings.key_path)
             # Peer fills go to other appliances over https: their certificates chain to this CA.
-            _write_atomically(self.settings.fleet_ca_path, response.chain_pem, mode=0o644)
+            write_atomically(
+                self.settings.fleet_ca_path, response.chain_pem, mode=0o644, parent_mode=0o700
+            )
         finally:
             staging_key.unlink(missing_ok=True)
         logger.info(
