@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from appliance_agent import __version__
+from appliance_agent import USER_AGENT
 from appliance_agent.config import AgentConfig
 from appliance_agent.credential import load_credential
 from appliance_agent.errors import ControlPlaneError, ManifestRejected
@@ -56,7 +56,7 @@ def http_client(config: AgentConfig) -> httpx.Client:
         limits=httpx.Limits(
             max_connections=config.concurrency + 2, max_keepalive_connections=config.concurrency
         ),
-        headers={"Accept-Encoding": "identity", "User-Agent": f"edgefill-agent/{__version__}"},
+        headers={"Accept-Encoding": "identity", "User-Agent": USER_AGENT},
         follow_redirects=False,
     )
 

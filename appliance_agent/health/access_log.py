@@ -4,6 +4,10 @@ The tail follows the file across rotation (a new inode, a file shorter than the 
 file whose first bytes changed, as after copytruncate and new writes, starts again at 0) and
 keeps a partial last line until nginx finishes writing it. Counters
 are cumulative since the agent started, as the heartbeat contract says.
+
+With a ServedLedger, the tally also counts body bytes per content unit, and saves them together
+with the tail's position (TailPosition) after every refresh; a restarted agent resumes the
+tail there, so a line is counted once even across a crash (see served_ledger).
 """
 
 from __future__ import annotations
@@ -14,10 +18,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from edgefill_contracts import ServingCounters
+from edgefill_contracts import ServingCounters, unit_of_key
+
+if TYPE_CHECKING:
+    from appliance_agent.health.served_ledger import ServedLedger
 
 logger = logging.getLogger(__name__)
 
@@ -32,21 +40,54 @@ class AccessRecord(BaseModel):
 
     status: int = Field(ge=100, le=599)
     bytes_sent: int = Field(ge=0)
+    body_bytes: int = Field(default=0, ge=0)
     object: str = ""
     cache: str = ""
+    peer_fill: int = Field(default=0, ge=0, le=1)
+
+    def served_unit(self) -> str | None:
+        """The content unit whose bytes this request served a subscriber: None for unsigned
+        requests (""), keys that are not `<title>/<rendition>/<file>`, answers other than 2xx
+        (an error page is not the unit's content) and a peer appliance's fill (not demand)."""
+        if not self.object or not 200 <= self.status < 300 or self.peer_fill:
+            return None
+        try:
+            return unit_of_key(self.object)
+        except ValueError:  # ContractError is a ValueError too
+            return None
+
+
+class TailPosition(BaseModel):
+    """Where a tail stands: the file (inode and first bytes) and the end of its last whole line."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    inode: int = Field(ge=0)
+    offset: int = Field(ge=0, description="Bytes up to the end of the last whole line read.")
+    head: bytes = Field(max_length=_HEAD_BYTES, description="The file's first bytes.")
 
 
 class AccessLogTail:
     """Yields records appended since the last read."""
 
-    def __init__(self, path: Path, *, from_start: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, from_start: bool = False, resume: TailPosition | None = None
+    ) -> None:
+        """Start at the end of the file (lines already there are not read), at its start with
+        `from_start`, or where an earlier tail stood with `resume`: the first read checks that
+        position as it checks for rotation, so a file rotated, truncated or rewritten since is
+        read from 0."""
         self.path = path
         self._inode: int | None = None
         self._offset = 0
         self._partial = b""
         self._head = b""
         self.malformed_lines = 0
-        if not from_start:
+        if resume is not None:
+            self._inode, self._offset, self._head = resume.inode, resume.offset, resume.head
+        elif not from_start:
             try:
                 with open(path, "rb") as handle:
                     stat = os.fstat(handle.fileno())
@@ -82,6 +123,14 @@ class AccessLogTail:
                     if record is not None:
                         yield record
 
+    def position(self) -> TailPosition | None:
+        """What has been read so far, excluding a partial last line; None before any file."""
+        if self._inode is None:
+            return None
+        return TailPosition(
+            inode=self._inode, offset=self._offset - len(self._partial), head=self._head
+        )
+
     def _parse(self, line: bytes) -> AccessRecord | None:
         if not line.strip():
             return None
@@ -96,8 +145,9 @@ class AccessLogTail:
 class ServingTally:
     """Cumulative requests, bytes and statuses; safe to read from the metrics thread."""
 
-    def __init__(self, tail: AccessLogTail) -> None:
+    def __init__(self, tail: AccessLogTail, *, ledger: ServedLedger | None = None) -> None:
         self._tail = tail
+        self._ledger = ledger
         self._lock = threading.Lock()
         self._requests = 0
         self._bytes_sent = 0
@@ -105,7 +155,8 @@ class ServingTally:
         self._origin_fallbacks = 0
 
     def refresh(self) -> None:
-        """Fold in what nginx has logged since the last call."""
+        """Fold in what nginx has logged since the last call; with a ledger, count the body
+        bytes per unit and save them with the tail's position before returning."""
         with self._lock:
             for record in self._tail.read_new():
                 self._requests += 1
@@ -113,6 +164,12 @@ class ServingTally:
                 self._by_status[str(record.status)] += 1
                 if record.cache:
                     self._origin_fallbacks += 1
+                if self._ledger is not None and record.body_bytes > 0:
+                    unit = record.served_unit()
+                    if unit is not None:
+                        self._ledger.add(unit, record.body_bytes)
+            if self._ledger is not None:
+                self._ledger.checkpoint(self._tail.position())
 
     def counters(self, *, active_connections: int = 0) -> ServingCounters:
         with self._lock:

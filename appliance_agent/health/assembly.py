@@ -1,7 +1,8 @@
 """Build the serving and health objects from AgentConfig: what the CLI and the daemon call.
 
 The store path and the state directory come from AgentConfig (one place for each), so the
-serve section never names them a second time.
+serve section never names them a second time. Only the daemon counts and reports served bytes
+(`report_served`): the served ledger has one owner, never a one-shot CLI command beside it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from appliance_agent.daemon import EveryInterval, PeriodicTask
 from appliance_agent.health.access_log import AccessLogTail, ServingTally
 from appliance_agent.health.fleet_client import FleetClient
 from appliance_agent.health.heartbeat import HeartbeatTask
-from appliance_agent.health.metrics import HealthCollector, serve_metrics
+from appliance_agent.health.metrics import HealthCollector, ServedCollector, serve_metrics
 from appliance_agent.health.registration import ensure_registered
+from appliance_agent.health.served_ledger import ServedLedger
+from appliance_agent.health.served_reports import ServedReporter
 from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
 from appliance_agent.health.stub_status import StubStatus, read_stub_status
 from appliance_agent.serve.apply import (
@@ -86,8 +89,17 @@ def drain_controller(settings: ServeSettings) -> DrainController:
     return DrainController(settings.drain, active_connections=active_connections)
 
 
-def health_monitor(config: AgentConfig, *, link: ControlPlaneLink) -> HealthMonitor:
+def health_monitor(
+    config: AgentConfig, *, link: ControlPlaneLink, ledger: ServedLedger | None = None
+) -> HealthMonitor:
+    """With `ledger`, the access log is tailed from the ledger's saved position (if it has
+    one) and its counts go into the ledger."""
     settings = serve_settings(config)
+    tail = AccessLogTail(
+        settings.access_log,
+        from_start=config.health.access_log_from_start,
+        resume=ledger.position if ledger is not None else None,
+    )
 
     def stub_status() -> StubStatus:
         return read_stub_status(settings.status_url)
@@ -95,9 +107,7 @@ def health_monitor(config: AgentConfig, *, link: ControlPlaneLink) -> HealthMoni
     return HealthMonitor(
         store_path=config.store_path,
         status_file=StatusFile(config.state_dir),
-        tally=ServingTally(
-            AccessLogTail(settings.access_log, from_start=config.health.access_log_from_start)
-        ),
+        tally=ServingTally(tail, ledger=ledger),
         stub_status=stub_status,
         drain=drain_controller(settings),
         secrets=SigningSecretStore(settings.secrets_file),
@@ -115,7 +125,9 @@ def serving_tasks(config: AgentConfig) -> Iterator[list[PeriodicTask]]:
         register(config, client)
         reload_pending_config(serve_settings(config))
         registry = CollectorRegistry()
-        tasks: list[PeriodicTask] = [heartbeat_task(config, client=client, registry=registry)]
+        tasks: list[PeriodicTask] = [
+            heartbeat_task(config, client=client, registry=registry, report_served=True)
+        ]
         settings = serve_settings(config)
         if settings.https_port is not None:
             tasks.append(_tls_renewal(config, settings, client))
@@ -181,11 +193,25 @@ def _tls_renewal(
 
 
 def heartbeat_task(
-    config: AgentConfig, *, client: FleetClient, registry: CollectorRegistry | None = None
+    config: AgentConfig,
+    *,
+    client: FleetClient,
+    registry: CollectorRegistry | None = None,
+    report_served: bool = False,
 ) -> HeartbeatTask:
-    """The daemon's heartbeat; with `registry`, the same monitor also feeds /metrics."""
+    """The daemon's heartbeat; with `registry`, the same monitor also feeds /metrics; with
+    `report_served`, it counts served bytes in `<state_dir>/served-ledger.json` and reports
+    them (the daemon only)."""
     settings = serve_settings(config)
-    monitor = health_monitor(config, link=ControlPlaneLink())
+    ledger = ServedLedger.load(config.state_dir) if report_served else None
+    monitor = health_monitor(config, link=ControlPlaneLink(), ledger=ledger)
+    served = (
+        ServedReporter(
+            ledger=ledger, client=client, interval_s=config.health.served_report_interval_s
+        )
+        if ledger is not None
+        else None
+    )
     certificates = certificate_manager(config, client) if settings.https_port else None
 
     def refresh_secrets() -> None:
@@ -198,6 +224,8 @@ def heartbeat_task(
 
     if registry is not None:
         registry.register(HealthCollector(lambda: monitor.snapshot(datetime.now(UTC))))
+        if served is not None:
+            registry.register(ServedCollector(served.stats))
     return HeartbeatTask(
         appliance_id=config.appliance_id,
         settings=config.health,
@@ -206,4 +234,5 @@ def heartbeat_task(
         drain=monitor.drain,
         status_file=monitor.status_file,
         refresh_secrets=refresh_secrets,
+        served=served,
     )

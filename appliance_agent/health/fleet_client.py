@@ -22,6 +22,8 @@ from edgefill_contracts import (
     HeartbeatAck,
     RegistrationRequest,
     RegistrationResponse,
+    ServedAck,
+    ServedReport,
     SigningSecretSet,
     appliance_path,
     register_path,
@@ -70,6 +72,11 @@ class FleetClient:
         path = appliance_path(self._appliance_id(), "heartbeat")
         body = heartbeat.model_dump(mode="json")
         return self._call("POST", path, HeartbeatAck, body=body)
+
+    def send_served(self, report: ServedReport) -> ServedAck:
+        """Report served bytes; a resent report (same report_id) is acknowledged as a duplicate."""
+        path = appliance_path(self._appliance_id(), "served")
+        return self._call("POST", path, ServedAck, body=report.model_dump(mode="json"))
 
     def signing_secrets(self) -> SigningSecretSet:
         path = appliance_path(self._appliance_id(), "signing-secrets")

@@ -7,6 +7,9 @@ the appliance accepts a new secret before the control plane signs with it.
 Static stability: when the control plane is unreachable, the heartbeat backs off
 (exponentially, capped, jittered), the outage is written once to the agent's status, and
 nothing else changes: nginx keeps serving the held content with its last good config.
+
+After a heartbeat the control plane answered, the served-bytes report goes out if one is due
+(appliance_agent.health.served_reports); its failure never fails the heartbeat.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from appliance_agent import __version__
 from appliance_agent.errors import AgentError
 from appliance_agent.health.errors import FleetError
 from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.health.served_reports import ServedReporter
 from appliance_agent.health.settings import HealthSettings
 from appliance_agent.health.snapshot import HealthMonitor, HealthSnapshot
 from appliance_agent.serve.drain import DrainController
@@ -71,6 +75,7 @@ class HeartbeatTask:
         drain: DrainController,
         status_file: StatusFile,
         refresh_secrets: Callable[[], None],
+        served: ServedReporter | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -81,6 +86,7 @@ class HeartbeatTask:
         self.drain = drain
         self.status_file = status_file
         self.refresh_secrets = refresh_secrets
+        self.served = served
         self._rng = rng or random.Random()
         self._clock = clock
 
@@ -128,11 +134,21 @@ class HeartbeatTask:
                 self.status_file.update(
                     lambda s: s.model_copy(update={"errors": with_error(s.errors, message)})
                 )
+            self._report_served(now)
         return next_delay(
             settings=self.settings,
             consecutive_failures=link.consecutive_failures,
             rng=self._rng,
         )
+
+    def _report_served(self, now: datetime) -> None:
+        """Served bytes are worth less than the heartbeat: nothing here may stop the next one."""
+        if self.served is None:
+            return
+        try:
+            self.served.report(now)
+        except Exception:  # a bug or an odd OSError: log it, the heartbeat goes on
+            logger.exception("could not report served bytes; trying again after the next beat")
 
     def _obey(self, ack: HeartbeatAck, snapshot: HealthSnapshot, now: datetime) -> None:
         self.drain.note_control_plane_change(ack.state_changed_at)

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from appliance_agent.health.served_reports import ServedStats
 from appliance_agent.health.snapshot import HealthSnapshot
 from edgefill_contracts import ApplianceState
 
@@ -99,6 +100,36 @@ class HealthCollector(Collector):
             value=int(snap.control_plane_reachable),
         )
         yield GaugeMetricFamily("edgefill_errors", "Error lines reported", value=len(snap.errors))
+
+
+class ServedCollector(Collector):
+    """Served-bytes reporting: what waits to be reported, and how often sending failed."""
+
+    def __init__(self, stats: Callable[[], ServedStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        yield GaugeMetricFamily(
+            "edgefill_served_open_bytes",
+            "Bytes served and counted, not yet sealed into a served report",
+            value=stats.open_bytes,
+        )
+        yield GaugeMetricFamily(
+            "edgefill_served_report_pending_bytes",
+            "Bytes in the sealed served report the control plane has not acknowledged",
+            value=stats.pending_bytes,
+        )
+        yield CounterMetricFamily(
+            "edgefill_served_report_failures",
+            "Served reports that could not be sent (each is resent)",
+            value=stats.send_failures,
+        )
+        yield CounterMetricFamily(
+            "edgefill_served_reports_discarded",
+            "Served reports the control plane refused for good (400, 413, 422) and were dropped",
+            value=stats.discarded_reports,
+        )
 
 
 def serve_metrics(

@@ -32,3 +32,10 @@ class HealthSettings(BaseModel):
     access_log_from_start: bool = Field(
         default=False, description="Count the whole access log, not only lines after start-up."
     )
+    served_report_interval_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="Seal the bytes served per content unit into a report this often; it is "
+        "sent after the next heartbeat the control plane answers, and resent until acknowledged.",
+    )

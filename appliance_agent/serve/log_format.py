@@ -13,6 +13,7 @@ Fields (nginx `escape=json`, so every string is valid JSON):
     range       $http_range             the Range header, if any
     cache       $upstream_cache_status  origin fallback only: HIT, MISS, ... ("" when local)
     connection  $connection             connection serial number
+    peer_fill   $edgefill_peer_fill     1 when another appliance's agent fetched (a fill), else 0
 
 The token and expiry are never logged: a logged URL must not be a replayable URL.
 """
@@ -35,6 +36,7 @@ _FIELDS: Final = (
     ('"range"', '"$http_range"'),
     ('"cache"', '"$upstream_cache_status"'),
     ('"connection"', "$connection"),
+    ('"peer_fill"', "$edgefill_peer_fill"),
 )
 
 LOG_FORMAT: Final = "{" + ",".join(f"{name}:{value}" for name, value in _FIELDS) + "}"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import jinja2
 
+from appliance_agent import USER_AGENT_PRODUCT
 from appliance_agent.serve.errors import SigningSecretsError, TemplateRenderError
 from appliance_agent.serve.log_format import LOG_FORMAT, LOG_FORMAT_NAME
 from appliance_agent.serve.settings import MissMode, ServeSettings
@@ -128,6 +129,7 @@ def render_tree(
         "origin": _origin_target(settings),
         "log_format": LOG_FORMAT,
         "log_format_name": LOG_FORMAT_NAME,
+        "agent_product": USER_AGENT_PRODUCT,
     }
     env = _environment(settings.template_dir)
     destination.mkdir(mode=0o700, parents=False, exist_ok=False)

@@ -1,8 +1,9 @@
 """A small fleet API that speaks the contracts, on uvicorn on loopback, recording what it gets.
 
 It stands in for control_plane.fleet in the agent's tests: registration with a one-time
-bootstrap token, heartbeats (recorded; the ack carries the orders the test sets), the signing
-secret set, and a small CA that signs CSRs.
+bootstrap token, heartbeats (recorded; the ack carries the orders the test sets), served
+reports (kept once per report_id, as the control plane does), the signing secret set, and a
+small CA that signs CSRs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from edgefill_contracts import (
     Heartbeat,
     HeartbeatAck,
     RegistrationRequest,
+    ServedAck,
+    ServedReport,
 )
 from tests.integration.agent_serve.appliance_nginx import free_port
 
@@ -94,6 +97,7 @@ class FleetState:
     credential_secret: str = "appliance-credential-secret-1234"
     registered: bool = False
     heartbeats: list[Heartbeat] = field(default_factory=list)
+    served: dict[str, ServedReport] = field(default_factory=dict)
     certificates_issued: int = 0
     certificate_lifetime: timedelta = timedelta(days=2)
     ca: SmallCa = field(default_factory=SmallCa.create)
@@ -141,6 +145,16 @@ def create_app(state: FleetState) -> FastAPI:
             return HeartbeatAck(
                 desired_state=state.desired_state, signing_secret_ids=sorted(state.secrets)
             )
+
+    @app.post("/fleet/v1/appliances/{appliance_id}/served")
+    def served(
+        appliance_id: str, body: ServedReport, authorization: str | None = Header(default=None)
+    ) -> ServedAck:
+        check(appliance_id, authorization)
+        with state.lock:
+            duplicate = body.report_id in state.served
+            state.served.setdefault(body.report_id, body)
+        return ServedAck(report_id=body.report_id, duplicate=duplicate)
 
     @app.get("/fleet/v1/appliances/{appliance_id}/signing-secrets")
     def signing_secrets(

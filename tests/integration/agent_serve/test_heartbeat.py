@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from appliance_agent import USER_AGENT
 from appliance_agent.config import AgentConfig
 from appliance_agent.health import assembly
 from appliance_agent.health.fleet_client import FleetClient
@@ -57,11 +58,11 @@ def make_task(config: AgentConfig) -> Iterator[Callable[..., HeartbeatTask]]:
     """Register, then build the daemon's heartbeat task; its fleet client closes at teardown."""
     clients: list[FleetClient] = []
 
-    def make(registry: CollectorRegistry | None = None) -> HeartbeatTask:
+    def make(registry: CollectorRegistry | None = None, **options: bool) -> HeartbeatTask:
         client = assembly.fleet_client(config, None)
         clients.append(client)
         assembly.register(config, client)
-        return assembly.heartbeat_task(config, client=client, registry=registry)
+        return assembly.heartbeat_task(config, client=client, registry=registry, **options)
 
     yield make
     for client in clients:
@@ -93,21 +94,27 @@ def test_registration_stores_the_credential_0600_and_spends_the_token(
     assert again.secret.get_secret_value() == fleet.state.credential_secret
 
 
+def _serve_a_request_mix(appliance: RunningAppliance) -> bytes:
+    """Store KEY (100 kB) and request it whole (200), a range of it (206), a key the
+    appliance lacks (404) and KEY with an unknown secret (403); returns KEY's bytes."""
+    data = os.urandom(100_000)
+    put_object(appliance.settings, KEY, data)
+    url = appliance.url(KEY)
+    assert httpx.get(url, timeout=5).status_code == 200
+    assert httpx.get(url, headers={"Range": "bytes=0-999"}, timeout=5).status_code == 206
+    assert httpx.get(appliance.url("title-1/720p/absent.ts"), timeout=5).status_code == 404
+    assert httpx.get(appliance.url(KEY, secret_id="nope"), timeout=5).status_code == 403
+    return data
+
+
 def test_heartbeat_carries_serving_counters_after_real_requests(
     config: AgentConfig,
     fleet: RunningFleet,
     appliance: RunningAppliance,
     make_task: Callable[..., HeartbeatTask],
 ) -> None:
-    data = os.urandom(100_000)
-    put_object(appliance.settings, KEY, data)
     task = make_task()
-    url = appliance.url(KEY)
-    assert httpx.get(url, timeout=5).status_code == 200
-    assert httpx.get(url, headers={"Range": "bytes=0-999"}, timeout=5).status_code == 206
-    assert httpx.get(appliance.url("title-1/720p/absent.ts"), timeout=5).status_code == 404
-    assert httpx.get(appliance.url(KEY, secret_id="nope"), timeout=5).status_code == 403
-
+    data = _serve_a_request_mix(appliance)
     _beat_until(task, fleet, lambda hb: hb.serving.requests >= 4)  # the log flushes every 1 s
     heartbeat = fleet.state.heartbeats[-1]
     assert heartbeat.serving.requests == 4
@@ -118,6 +125,36 @@ def test_heartbeat_carries_serving_counters_after_real_requests(
     assert heartbeat.disk.total_bytes > 0
     assert heartbeat.serving.active_connections >= 1  # stub_status counts its own request
     assert heartbeat.ktls_active is False  # plain HTTP in this test
+
+
+def test_served_bytes_per_unit_reach_the_fleet_once_across_a_restart(
+    config: AgentConfig,
+    fleet: RunningFleet,
+    appliance: RunningAppliance,
+    make_task: Callable[..., HeartbeatTask],
+) -> None:
+    task = make_task(report_served=True)
+    data = _serve_a_request_mix(appliance)
+    put_object(appliance.settings, "title-2/1080p/movie.mp4", data[:5000])
+    url = appliance.url(KEY)
+    # A peer's fill (its agent's User-Agent) is logged as peer_fill and not counted.
+    fill = httpx.get(url, headers={"User-Agent": USER_AGENT}, timeout=5)
+    assert fill.status_code == 200 and fill.content == data
+    _beat_until(task, fleet, lambda _hb: bool(fleet.state.served))  # the log flushes every 1 s
+    [first] = fleet.state.served.values()
+    assert first.by_unit == {"title-1/720p": len(data) + 1000}  # body bytes of 200 + 206 only
+
+    # A new daemon (as after a crash) picks up the request it did not see, and nothing twice.
+    assert httpx.get(appliance.url("title-2/1080p/movie.mp4"), timeout=5).status_code == 200
+    time.sleep(1.5)  # access_log_flush_s
+    restarted = make_task(report_served=True)
+    restarted.served.interval_s = 0.001  # type: ignore[union-attr]
+    _beat_until(restarted, fleet, lambda _hb: len(fleet.state.served) == 2)
+    totals: dict[str, int] = {}
+    for report in fleet.state.served.values():
+        for unit, count in report.by_unit.items():
+            totals[unit] = totals.get(unit, 0) + count
+    assert totals == {"title-1/720p": len(data) + 1000, "title-2/1080p": 5000}
 
 
 def test_ack_with_a_new_secret_id_makes_nginx_accept_it(

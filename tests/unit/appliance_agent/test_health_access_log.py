@@ -6,7 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from appliance_agent.health.access_log import AccessLogTail, ServingTally
+from appliance_agent.health.access_log import (
+    AccessLogTail,
+    AccessRecord,
+    ServingTally,
+    TailPosition,
+)
 
 
 def _line(status: int, sent: int, **extra: object) -> str:
@@ -81,3 +86,47 @@ def test_missing_log_counts_nothing_and_origin_fallbacks_are_counted(tmp_path: P
     tally.refresh()
     assert (tally.counters().requests, tally.origin_fallbacks) == (2, 1)
     assert tally.counters(active_connections=3).active_connections == 3
+
+
+def test_position_ends_at_the_last_whole_line(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    tail = AccessLogTail(log)
+    assert AccessLogTail(tmp_path / "absent.log").position() is None
+    whole = _line(200, 10)
+    _append(log, whole + _line(200, 20)[:15])
+    assert [r.bytes_sent for r in tail.read_new()] == [10]
+    position = tail.position()
+    assert position is not None
+    assert (position.inode, position.offset) == (log.stat().st_ino, len(whole))
+    assert position.head == log.read_bytes()
+
+
+def test_a_resumed_tail_reads_on_from_the_position(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(_line(200, 1) + _line(200, 2)[:9])
+    first = AccessLogTail(log, from_start=True)
+    assert [r.bytes_sent for r in first.read_new()] == [1]
+    position = first.position()
+    _append(log, _line(200, 2)[9:] + _line(200, 3))
+    resumed = AccessLogTail(log, from_start=True, resume=position)  # resume wins
+    assert [r.bytes_sent for r in resumed.read_new()] == [2, 3]
+
+
+def test_a_position_survives_json_with_any_head_bytes() -> None:
+    position = TailPosition(inode=7, offset=300, head=b'{"time":"\xe2\x82')  # a cut character
+    assert TailPosition.model_validate_json(position.model_dump_json()) == position
+
+
+def test_records_name_their_unit_only_for_file_keys_served_with_2xx() -> None:
+    def unit(obj: str, status: int = 200) -> str | None:
+        return AccessRecord(status=status, bytes_sent=1, object=obj).served_unit()
+
+    assert unit("t1/720p/seg_1.ts") == "t1/720p"
+    assert unit("t1/720p/seg_1.ts", 206) == "t1/720p"
+    assert unit("t1/720p/sub/dir/x.ts") == "t1/720p"
+    assert [unit(o) for o in ("", "t1/x.ts", "t1/../x/y", "t1//x")] == [None] * 4
+    assert [unit("t1/720p/seg_1.ts", s) for s in (304, 404, 416, 500)] == [None] * 4
+    # A peer appliance's fill copies the unit; it is not a subscriber watching it.
+    peer = AccessRecord(status=200, bytes_sent=1, object="t1/720p/seg_1.ts", peer_fill=1)
+    assert peer.served_unit() is None

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from appliance_agent.errors import ControlPlaneError
 from appliance_agent.health.errors import FleetError, FleetRejected, FleetUnreachable
 from appliance_agent.health.fleet_client import FleetClient
-from edgefill_contracts import ApplianceCredential, RegistrationRequest
+from edgefill_contracts import ApplianceCredential, RegistrationRequest, ServedReport
 
 CREDENTIAL = ApplianceCredential(
     appliance_id="ap-1", credential_id="c1", secret=SecretStr("very-secret-value")
@@ -96,3 +96,45 @@ def test_calls_that_need_a_credential_say_register_first() -> None:
         pytest.raises(FleetError, match="register"),
     ):
         client.signing_secrets()
+
+
+REPORT = ServedReport(
+    report_id="a" * 32,
+    sealed_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+    by_unit={"t1/720p": 1500, "t2/1080p": 300},
+)
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_send_served_posts_the_report_and_parses_the_ack(duplicate: bool) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"report_id": "a" * 32, "duplicate": duplicate})
+
+    with _client(handler) as client:
+        ack = client.send_served(REPORT)
+    assert (ack.report_id, ack.duplicate) == ("a" * 32, duplicate)
+    assert (seen[0].method, seen[0].url.path) == ("POST", "/fleet/v1/appliances/ap-1/served")
+    assert seen[0].headers["authorization"] == "Appliance c1.very-secret-value"
+    assert json.loads(seen[0].content) == {
+        "report_id": "a" * 32,
+        "sealed_at": "2026-11-25T12:00:00Z",
+        "by_unit": {"t1/720p": 1500, "t2/1080p": 300},
+    }
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "message"),
+    [
+        (httpx.Response(422, json={"detail": "bad unit"}), FleetRejected, "422: bad unit"),
+        (httpx.Response(404, text="Not Found"), FleetRejected, "served answered 404"),
+        (httpx.Response(200, json={"duplicate": False}), FleetError, "not a ServedAck"),
+    ],
+)
+def test_send_served_errors_are_translated(
+    response: httpx.Response, error: type[Exception], message: str
+) -> None:
+    with _client(lambda _request: response) as client, pytest.raises(error, match=message):
+        client.send_served(REPORT)
