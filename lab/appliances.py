@@ -134,6 +134,7 @@ def remove_all() -> list[str]:
 
 AGENT_BIN = "/opt/edgefill/current/bin/appliance-agent"
 LAB_HEARTBEAT_S = 5
+LAB_SERVED_REPORT_S = 10
 # The agent's service user (appliance_host_service_user): files the CLI writes in the store
 # and state directory must stay writable by the daemon.
 AGENT_USER = "edgefill"
@@ -207,9 +208,14 @@ def write_inventory(
         "appliance_agent_health_timeout": 120,
         "appliance_agent_validate_certs": False,
         # Lab only: heartbeats every 5 s (production: 15 s) and at most 20 s apart while the
-        # control plane is unreachable, so health, drains and recoveries show in seconds.
+        # control plane is unreachable, so health, drains and recoveries show in seconds;
+        # served reports every 10 s (production: 5 min), so the report shows them.
         "appliance_agent_config_extra": {
-            "health": {"heartbeat_interval_s": LAB_HEARTBEAT_S, "backoff_max_s": 20}
+            "health": {
+                "heartbeat_interval_s": LAB_HEARTBEAT_S,
+                "backoff_max_s": 20,
+                "served_report_interval_s": LAB_SERVED_REPORT_S,
+            }
         },
     }
     (directory / "group_vars").mkdir(exist_ok=True)

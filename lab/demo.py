@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             take_down(console)
         runtime = bring_up(plan, console)
         console.print("[bold]-> clients sign up, subscribe, search and play[/bold]")
-        report = build_report(plan, runtime.control_plane_url)
+        report = build_report(plan, runtime.control_plane_url, runtime.settings())
         print_report(report, console)
         json_path, html_path = write_report(report, REPORT_DIR)
         console.print(f"report: {json_path} and {html_path}")

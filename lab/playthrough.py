@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from control_plane.common.settings import ServiceSettings
+from control_plane.popularity.served_reports import ServedReportStore
 from lab import appliances
+from lab.appliances import LAB_HEARTBEAT_S, LAB_SERVED_REPORT_S
 from lab.client import ORIGIN, browse, play, sign_up_viewer
 from lab.errors import LabError
 from lab.plan import LabPlan
@@ -121,12 +125,55 @@ def site_reports(plan: LabPlan, plays: list[PlayReport]) -> list[SiteReport]:
     return reports
 
 
-def build_report(plan: LabPlan, api_url: str) -> LabReport:
+def reported_bytes(settings: ServiceSettings, day: date) -> dict[str, int]:
+    """Bytes per appliance in the served reports the control plane filed under `day`."""
+    totals: dict[str, int] = defaultdict(int)
+    for stored in ServedReportStore(settings=settings).on_day(day):
+        totals[stored.appliance_id] += stored.report.bytes_served
+    return dict(totals)
+
+
+def wait_for_served_reports(
+    settings: ServiceSettings, plays: list[PlayReport], *, timeout_s: float
+) -> tuple[dict[str, int], list[str]]:
+    """Wait until each appliance has reported at least the bytes clients got from it."""
+    got: dict[str, int] = defaultdict(int)
+    for p in plays:
+        for source, n in p.bytes_by_source.items():
+            if source != ORIGIN:
+                got[source] += n
+    today = datetime.now(UTC).date()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        # Around midnight (UTC) a report may be filed under the next day.
+        reported = defaultdict(int, reported_bytes(settings, today))
+        for appliance_id, n in reported_bytes(settings, today + timedelta(days=1)).items():
+            reported[appliance_id] += n
+        short = {a: n for a, n in got.items() if reported[a] < n}
+        if not short or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    errors = [
+        f"{a} reported {reported[a]} served bytes in {timeout_s:.0f} s; clients got {n} from it"
+        for a, n in sorted(short.items())
+    ]
+    return dict(reported), errors
+
+
+def build_report(plan: LabPlan, api_url: str, settings: ServiceSettings) -> LabReport:
     plays, play_errors = run_plays(plan, api_url)
     # nginx writes its access log in buffers flushed every access_log_flush_s (1 s): the agents
     # count the plays' requests once the lines are on disk.
     time.sleep(ACCESS_LOG_FLUSH_WAIT_S)
     reports, appliance_errors = appliance_reports(plan)
+    # Served reports leave each agent every LAB_SERVED_REPORT_S, after a heartbeat.
+    reported, report_errors = wait_for_served_reports(
+        settings, plays, timeout_s=3 * (LAB_SERVED_REPORT_S + LAB_HEARTBEAT_S) + 10
+    )
+    reports = [
+        r.model_copy(update={"bytes_reported": reported.get(r.appliance_id, 0)}) for r in reports
+    ]
+    appliance_errors += report_errors
     return LabReport(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         control_plane_url=api_url,

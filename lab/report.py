@@ -28,6 +28,9 @@ class ApplianceReport(BaseModel):
     fill_bytes_from_origin: int
     requests_served: int
     bytes_served: int
+    bytes_reported: int = Field(
+        default=0, description="Bytes its served reports gave the control plane (popularity)."
+    )
     errors: list[str] = Field(default_factory=list)
 
 
@@ -95,6 +98,7 @@ def print_report(report: LabReport, console: Console) -> None:
         "fill origin",
         "requests",
         "served",
+        "reported",
     ):
         appliances.add_column(column)
     for a in report.appliances:
@@ -109,6 +113,7 @@ def print_report(report: LabReport, console: Console) -> None:
             _mib(a.fill_bytes_from_origin),
             str(a.requests_served),
             _mib(a.bytes_served),
+            _mib(a.bytes_reported),
         )
     console.print(appliances)
     plays = Table(title="Plays")

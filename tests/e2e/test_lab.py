@@ -40,7 +40,7 @@ def lab_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRun]
         console = Console(file=log, width=140)
         try:
             runtime = bring_up(plan, console, state_dir=state)
-            report = build_report(plan, runtime.control_plane_url)
+            report = build_report(plan, runtime.control_plane_url, runtime.settings())
             with chaos_on(plan, runtime, state) as chaos:
                 faults = run_faults(chaos, on_result=lambda r: print_fault(r, console))
             yield LabRun(report=report, faults=faults)
@@ -68,6 +68,9 @@ def test_lab_end_to_end(lab_run: LabRun) -> None:
     for appliance in report.appliances:
         got = sum(p.bytes_by_source.get(appliance.appliance_id, 0) for p in report.plays)
         assert appliance.bytes_served >= got, appliance
+        # Its served reports (for popularity) reached the control plane, counted once: at
+        # least what clients got, at most what nginx logged (which includes error bodies).
+        assert got <= appliance.bytes_reported <= appliance.bytes_served, appliance
     assert sum(a.requests_served for a in report.appliances) > 0
 
     # demo-chaos: an appliance stopped mid-play, a drain, the control plane killed, a corrupt

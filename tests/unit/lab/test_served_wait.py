@@ -1,0 +1,47 @@
+"""The lab report waits for the appliances' served reports, and says which ones fell short."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from control_plane.common.settings import ServiceSettings
+from control_plane.popularity.served_reports import ServedReportStore
+from edgefill_contracts.served import ServedReport
+from lab.playthrough import wait_for_served_reports
+from lab.report import PlayReport
+
+
+def played(by_source: dict[str, int]) -> PlayReport:
+    return PlayReport(
+        client="c1",
+        client_ip="198.51.100.7",
+        title_id="t1",
+        rendition="360p",
+        steered_to=["a1"],
+        segments=1,
+        bytes_by_source=by_source,
+        ok=True,
+    )
+
+
+def test_waits_until_each_appliance_reported_what_clients_got(stack: ServiceSettings) -> None:
+    plays = [played({"a1": 300, "origin": 50}), played({"a1": 200, "a2": 10})]
+    store = ServedReportStore(settings=stack)
+    now = datetime.now(UTC)
+    for appliance_id, n in (("a1", 500), ("a2", 10)):
+        report = ServedReport(report_id="a" * 32, sealed_at=now, by_unit={"t1/360p": n})
+        store.record(appliance_id=appliance_id, report=report, now=now)
+    reported, errors = wait_for_served_reports(stack, plays, timeout_s=0)
+    assert (reported, errors) == ({"a1": 500, "a2": 10}, [])
+
+
+def test_an_appliance_that_reported_less_is_named_after_the_timeout(
+    stack: ServiceSettings,
+) -> None:
+    store = ServedReportStore(settings=stack)
+    now = datetime.now(UTC)
+    report = ServedReport(report_id="b" * 32, sealed_at=now, by_unit={"t1/360p": 100})
+    store.record(appliance_id="a1", report=report, now=now)
+    reported, errors = wait_for_served_reports(stack, [played({"a1": 300})], timeout_s=0)
+    assert reported == {"a1": 100}
+    assert errors == ["a1 reported 100 served bytes in 0 s; clients got 300 from it"]
