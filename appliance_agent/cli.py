@@ -20,6 +20,7 @@ from typing import TextIO
 from appliance_agent import __version__
 from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.daemon import daemon_tasks, run_daemon
+from appliance_agent.daemon_lock import single_daemon
 from appliance_agent.errors import AgentError, ConfigError
 from appliance_agent.fill_cycle import FillCycle, http_client
 from appliance_agent.health.assembly import serving_tasks
@@ -36,7 +37,11 @@ EXIT_CONFIG = 2
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
-    with http_client(config) as client, serving_tasks(config) as serving:
+    with (
+        single_daemon(config.state_dir),
+        http_client(config) as client,
+        serving_tasks(config) as serving,
+    ):
         run_daemon([*daemon_tasks(config, FillCycle(config, client=client)), *serving])
     return EXIT_OK
 

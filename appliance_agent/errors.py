@@ -2,6 +2,7 @@
 
 AgentError
 ├── ConfigError                 bad or missing configuration / credential file
+├── DaemonAlreadyRunning        another daemon holds the state directory
 ├── ControlPlaneError           the fleet API could not be reached or answered wrongly
 ├── ManifestRejected            a manifest failed validation; the current content is kept
 ├── SourceError                 one source could not deliver one object
@@ -24,6 +25,10 @@ class AgentError(Exception):
 
 class ConfigError(AgentError):
     """The configuration or the credential file is missing or invalid."""
+
+
+class DaemonAlreadyRunning(AgentError):
+    """Another `appliance-agent run` holds this state directory's daemon lock."""
 
 
 class ControlPlaneError(AgentError):

@@ -19,12 +19,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgefill_contracts.object_key import UnitId
 
 MAX_UNITS_PER_REPORT: Final = 2_000
 MAX_UNIT_BYTES: Final = 1 << 50  # 1 PiB per unit and report: far above any real interval
+# A stored report must fit one DynamoDB item (400 KB): unit ids are bounded in total, counting
+# each entry as its id plus the JSON around a count.
+MAX_REPORT_UNIT_CHARS: Final = 300_000
+_ENTRY_OVERHEAD_CHARS: Final = 24
+
+
+def report_entry_chars(unit_id: str) -> int:
+    """What one `by_unit` entry counts against MAX_REPORT_UNIT_CHARS."""
+    return len(unit_id) + _ENTRY_OVERHEAD_CHARS
+
 
 ReportId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$", description="uuid4 hex")]
 
@@ -39,6 +49,17 @@ class ServedReport(BaseModel):
     by_unit: dict[UnitId, Annotated[int, Field(ge=1, le=MAX_UNIT_BYTES)]] = Field(
         min_length=1, max_length=MAX_UNITS_PER_REPORT
     )
+
+    @field_validator("by_unit")
+    @classmethod
+    def _fits_one_item(cls, value: dict[str, int]) -> dict[str, int]:
+        chars = sum(report_entry_chars(unit) for unit in value)
+        if chars > MAX_REPORT_UNIT_CHARS:
+            raise ValueError(
+                f"the unit ids take {chars} characters; a report holds at most "
+                f"{MAX_REPORT_UNIT_CHARS}: send the rest in the next report"
+            )
+        return value
 
     @property
     def bytes_served(self) -> int:

@@ -104,14 +104,22 @@ class AccessLogTail:
         with handle:
             stat = os.fstat(handle.fileno())
             head = handle.read(_HEAD_BYTES)
-            if (
-                stat.st_ino != self._inode
-                or stat.st_size < self._offset
-                or head[: len(self._head)] != self._head
-            ):
+            if stat.st_ino != self._inode or head[: len(self._head)] != self._head:
                 if self._inode is not None:
                     logger.info("access log %s was rotated; reading the new file", self.path)
                 self._inode, self._offset, self._partial = stat.st_ino, 0, b""
+            elif stat.st_size < self._offset - len(self._partial):
+                # The same file (inode and first bytes), but shorter than what was read: its
+                # end was lost (nginx does not fsync its log, so a power cut can do this).
+                # Reading it again from 0 would count every line before that twice.
+                logger.warning(
+                    "access log %s is %d bytes, shorter than the %d already read, and starts "
+                    "as before: its end was lost (power cut?); reading on from its new end",
+                    self.path,
+                    stat.st_size,
+                    self._offset - len(self._partial),
+                )
+                self._offset, self._partial = stat.st_size, b""
             self._head = head
             handle.seek(self._offset)
             while chunk := handle.read(_READ_CHUNK):

@@ -5,7 +5,8 @@ Counts move through three stages:
 
     add()         staged    counted from log lines the tail has read, not yet saved
     checkpoint()  open      saved together with the tail position they account for
-    seal()        pending   one ServedReport (the largest units, up to MAX_UNITS_PER_REPORT),
+    seal()        pending   one ServedReport (the largest units, up to MAX_UNITS_PER_REPORT
+                            and MAX_REPORT_UNIT_CHARS; the rest is sealed next, at once),
                             sent again as it is until acknowledge() drops it
 
 Every save writes open, pending and the tail position in one atomic file, so after a crash the
@@ -31,7 +32,7 @@ from appliance_agent.atomic_file import write_atomically
 from appliance_agent.health.access_log import TailPosition
 from edgefill_contracts import MAX_UNITS_PER_REPORT, ServedReport
 from edgefill_contracts.object_key import UnitId
-from edgefill_contracts.served import MAX_UNIT_BYTES
+from edgefill_contracts.served import MAX_REPORT_UNIT_CHARS, MAX_UNIT_BYTES, report_entry_chars
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class LedgerState(BaseModel):
         default=None, description="The access-log position that open and pending account for."
     )
     last_sealed_at: datetime | None = None
+    backlog: bool = Field(
+        default=False, description="The last seal left units out: the next one is due at once."
+    )
 
 
 class ServedLedger:
@@ -140,7 +144,7 @@ class ServedLedger:
             if not self._state.open:
                 return False
             last = self._state.last_sealed_at
-            if last is None:
+            if last is None or self._state.backlog:
                 return True
             elapsed = (now - last).total_seconds()
             return not 0 <= elapsed < interval_s
@@ -155,15 +159,27 @@ class ServedLedger:
                 return None
             ranked = sorted(self._state.open.items(), key=lambda item: (-item[1], item[0]))
             by_unit: dict[str, int] = {}
-            rest: dict[str, int] = dict(ranked[MAX_UNITS_PER_REPORT:])
-            for unit, count in ranked[:MAX_UNITS_PER_REPORT]:
+            rest: dict[str, int] = {}
+            chars = 0
+            for unit, count in ranked:
+                entry = report_entry_chars(unit)
+                if len(by_unit) >= MAX_UNITS_PER_REPORT or chars + entry > MAX_REPORT_UNIT_CHARS:
+                    rest[unit] = count
+                    continue
+                chars += entry
                 by_unit[unit] = min(count, MAX_UNIT_BYTES)
                 if count > MAX_UNIT_BYTES:  # not in one report; the remainder waits
                     rest[unit] = count - MAX_UNIT_BYTES
             report = ServedReport(report_id=uuid.uuid4().hex, sealed_at=now, by_unit=by_unit)
             before = self._state
             self._state = before.model_copy(
-                update={"open": rest, "pending": report, "last_sealed_at": now}
+                update={
+                    "open": rest,
+                    "pending": report,
+                    "last_sealed_at": now,
+                    # What did not fit goes in the next report, without waiting an interval.
+                    "backlog": bool(rest),
+                }
             )
             if not self._save():
                 self._state = before  # not sent unless saved: a crash would seal it again

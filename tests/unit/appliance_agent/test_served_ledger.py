@@ -13,6 +13,7 @@ import pytest
 from appliance_agent.health.access_log import AccessLogTail, ServingTally
 from appliance_agent.health.served_ledger import LEDGER_FILE_NAME, ServedLedger
 from edgefill_contracts import MAX_UNITS_PER_REPORT
+from edgefill_contracts.served import MAX_REPORT_UNIT_CHARS, report_entry_chars
 from tests.unit.appliance_agent.access_log_lines import append, nginx_line
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -94,9 +95,33 @@ def test_seal_takes_the_largest_units_up_to_the_limit(tmp_path: Path) -> None:
     assert report.sealed_at == NOW
     assert json.loads(ledger.path.read_text())["open"] == smallest  # on disk before it is sent
     assert ledger.acknowledge(report.report_id)
-    rest = ledger.seal(NOW + timedelta(minutes=5))
+    # What did not fit is due at once, not an interval later.
+    assert ledger.seal_due(NOW, interval_s=300)
+    rest = ledger.seal(NOW)
     assert rest is not None and rest.by_unit == smallest
     assert rest.report_id != report.report_id
+    assert ledger.acknowledge(rest.report_id)
+    ledger.add("t9/720p", 1)
+    ledger.checkpoint(None)
+    assert not ledger.seal_due(NOW, interval_s=300)  # no backlog: the interval applies again
+
+
+def test_seal_keeps_a_report_within_one_stored_item(tmp_path: Path) -> None:
+    # Ids near the 512-character key limit: far fewer than MAX_UNITS_PER_REPORT fit.
+    long = {f"{'t' * 250}{i:04d}/{'r' * 250}": 100 for i in range(1200)}
+    ledger = _ledger_with(tmp_path, long)
+    report = ledger.seal(NOW)
+    assert report is not None
+    chars = sum(report_entry_chars(u) for u in report.by_unit)
+    assert chars <= MAX_REPORT_UNIT_CHARS < chars + report_entry_chars(next(iter(long)))
+    assert ledger.acknowledge(report.report_id)
+    assert ledger.seal_due(NOW, interval_s=300)
+    sealed = set(report.by_unit)
+    while (more := ledger.seal(NOW)) is not None:
+        assert not sealed & set(more.by_unit)
+        sealed |= set(more.by_unit)
+        ledger.acknowledge(more.report_id)
+    assert sealed == set(long)
 
 
 def test_the_pending_report_is_resent_as_is_until_acknowledged(tmp_path: Path) -> None:
@@ -194,6 +219,28 @@ def test_a_log_rotated_while_down_is_read_from_its_start(tmp_path: Path, rotate:
     second = Agent(state, log)
     second.tally.refresh()
     assert second.counted() == {**before, "t2/480p": 70}
+
+
+def test_a_log_whose_end_was_lost_is_not_counted_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A power cut: the ledger (fsynced) is ahead of nginx's log (never fsynced)."""
+    log, state = tmp_path / "access.log", tmp_path / "state"
+    log.write_text("")
+    first = Agent(state, log)
+    line = nginx_line("t1/720p/a.ts", 1000)
+    append(log, line * 3)
+    first.tally.refresh()
+    with open(log, "r+b") as handle:  # the third line never reached the disk
+        handle.truncate(2 * len(line.encode()))
+    second = Agent(state, log)
+    with caplog.at_level(logging.WARNING):
+        second.tally.refresh()
+    assert second.counted() == {"t1/720p": 3000}  # not 5000
+    assert "its end was lost" in caplog.text
+    append(log, nginx_line("t2/480p/b.ts", 70))
+    second.tally.refresh()
+    assert second.counted() == {"t1/720p": 3000, "t2/480p": 70}
 
 
 def test_a_first_start_counts_only_lines_after_it(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ def test_a_report_sums_its_units() -> None:
         ({"report_id": "A" * 32}, "pattern"),
         ({"by_unit": {f"t{i}/720p": 1 for i in range(MAX_UNITS_PER_REPORT + 1)}}, "at most"),
         ({"extra": 1}, "Extra inputs"),
+        ({"by_unit": {f"{'t' * 250}{i:04d}/{'r' * 250}": 1 for i in range(600)}}, "at most 300000"),
     ],
 )
 def test_a_bad_report_is_refused_with_the_reason(fields: dict[str, Any], message: str) -> None:
