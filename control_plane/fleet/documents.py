@@ -13,7 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from control_plane.common.aws import dynamodb
 from control_plane.common.errors import Conflict, NotFound, Unavailable
@@ -120,21 +120,42 @@ class DocumentTable(Generic[M]):
         )
         return [self._parse(item).doc for item in page.get("Items", [])]
 
-    def query_index(self, index: str, hash_name: str, hash_value: str) -> Iterator[M]:
-        """Every document of one hash value of a global index (eventually consistent), paged."""
+    def query_index(
+        self, index: str, hash_name: str, hash_value: str, *, skip_invalid: bool = False
+    ) -> Iterator[M]:
+        """Every document of one hash value of a global index (eventually consistent), paged.
+
+        With `skip_invalid`, an item whose document no longer parses is logged and skipped
+        instead of ending the iteration.
+        """
         from boto3.dynamodb.conditions import Key
 
         return self._paged(
             self._table.query,
             {"IndexName": index, "KeyConditionExpression": Key(hash_name).eq(hash_value)},
+            skip_invalid=skip_invalid,
         )
 
-    def _paged(self, read: Callable[..., Any], kwargs: dict[str, Any]) -> Iterator[M]:
+    def _paged(
+        self, read: Callable[..., Any], kwargs: dict[str, Any], *, skip_invalid: bool = False
+    ) -> Iterator[M]:
         """Every document a scan or query returns, following LastEvaluatedKey."""
         while True:
             page = _call(partial(read, **kwargs))
             for item in page.get("Items", []):
-                yield self._parse(item).doc
+                try:
+                    doc = self._parse(item).doc
+                except ValidationError as exc:
+                    if not skip_invalid:
+                        raise
+                    logger.warning(
+                        "skipping %s item %s: its document does not parse (%d errors)",
+                        self._spec.name,
+                        {k: item.get(k) for k in self._spec.attributes()},
+                        exc.error_count(),
+                    )
+                    continue
+                yield doc
             if "LastEvaluatedKey" not in page:
                 return
             kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}

@@ -25,6 +25,11 @@ SERVICE = ServiceSpec(
             schedule="rate(1 minute)",
         ),
         ScheduledJob(
+            name="popularity-fold",
+            function="control_plane.popularity.served_fold:run",
+            schedule="cron(5 * * * ? *)",
+        ),
+        ScheduledJob(
             name="fleet-manifests",
             function="control_plane.placement.manifest_job:run",
             schedule="cron(15 * * * ? *)",

@@ -1,7 +1,7 @@
 """The scheduled manifest job: before each site's fill window opens, place and write manifests.
 
-EventBridge (or the lab's timer) calls `run(settings)` hourly. Each run first folds closed days
-of appliance served reports into popularity (control_plane.popularity.served_fold). Outside a site's fill window
+EventBridge (or the lab's timer) calls `run(settings)` hourly, at :15, after the popularity
+fold (control_plane.popularity.served_fold, at :05) has added yesterday's serving. Outside a site's fill window
 every run recomputes the site's manifests for its next window, so the last run before the
 window opens writes what the window fills, from the freshest popularity; while the window is
 open nothing changes under a running fill (except for an appliance with no manifest at all).
@@ -23,7 +23,6 @@ from control_plane.placement.catalog_source import CatalogUnit, units_from_catal
 from control_plane.placement.fill_schedule import next_window
 from control_plane.placement.manifest_builder import FillMember, build_cluster_manifests
 from control_plane.placement.models import PlacementPolicy
-from control_plane.popularity.served_fold import fold_served_reports
 from control_plane.steering.loader import as_signing_keys
 from control_plane.steering.origin import S3OriginSigner
 from control_plane.steering.rank import OriginSigner
@@ -36,28 +35,12 @@ SOURCE_GRACE = timedelta(hours=1)
 def run(settings: ServiceSettings) -> dict[str, object]:
     """Entry point of the scheduled job (ScheduledJob.function)."""
     context = FleetContext.from_settings(settings)
-    units = list(units_from_catalog(settings))
-    now = datetime.now(UTC)
-    fold_yesterdays_serving(context, units=units, now=now)
     return write_due_manifests(
-        context=context, units=units, origin=S3OriginSigner(settings=settings), now=now
+        context=context,
+        units=units_from_catalog(settings),
+        origin=S3OriginSigner(settings=settings),
+        now=datetime.now(UTC),
     )
-
-
-def fold_yesterdays_serving(
-    context: FleetContext, *, units: Iterable[CatalogUnit], now: datetime
-) -> None:
-    """Fold closed days of served reports into popularity before placing; a failure is logged
-    and placement goes on with the scores as they are (the next run folds the day)."""
-    try:
-        fold_served_reports(
-            reports=context.served_reports,
-            popularity=context.popularity,
-            unit_sizes={u.unit_id: u.size for u in units},
-            now=now,
-        )
-    except Exception:
-        logger.exception("folding served reports into popularity failed; placing without them")
 
 
 def write_due_manifests(

@@ -4,7 +4,8 @@ A report is keyed by ``<appliance_id>#<report_id>`` and written only if that key
 appliance that resends a report whose acknowledgement it never got is counted once. The day a
 report is filed under is the control plane's day of receipt (UTC): a day closes at midnight and
 receives nothing after that, which lets the fold treat each closed day as final. Reports expire
-(DynamoDB TTL) after `RETENTION`, long after the fold has read them.
+(DynamoDB TTL) after `RETENTION`, long after the fold has read them; an appliance that resends
+a report after that (offline for a month with the ack lost) has it counted a second time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from control_plane.fleet.documents import DocumentTable
 from control_plane.popularity.tables import SERVED_REPORTS_BY_DAY, SERVED_REPORTS_TABLE
 from edgefill_contracts.served import ServedAck, ServedReport
 
-RETENTION = timedelta(days=14)
+# Reports are kept (and a resent one recognised) for RETENTION; the fold looks back at most
+# FOLD_LOOKBACK, well inside it, so no day it reads has begun to expire.
+RETENTION = timedelta(days=30)
+FOLD_LOOKBACK = timedelta(days=12)
 _FOLD_STATE_KEY = "#fold-state"  # not an appliance id ('#' is outside their alphabet)
 
 
@@ -83,7 +87,9 @@ class ServedReportStore:
 
     def on_day(self, day: date) -> Iterator[StoredServedReport]:
         """Every report received on `day` (UTC)."""
-        return self._reports.query_index(SERVED_REPORTS_BY_DAY, "day", day.isoformat())
+        return self._reports.query_index(
+            SERVED_REPORTS_BY_DAY, "day", day.isoformat(), skip_invalid=True
+        )
 
     def folded_through(self) -> date | None:
         stored = self._state.get({"report_key": _FOLD_STATE_KEY})

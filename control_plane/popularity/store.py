@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 
 from control_plane.common.settings import ServiceSettings
@@ -80,28 +80,29 @@ class PopularityStore:
             )
         return len(folded)
 
-    def record_served_day(self, day: date, events: Iterable[StreamedEvent]) -> int:
-        """Fold one closed day of served bytes in, once per unit; returns units changed.
+    def record_served_day(self, day: date, views: Mapping[str, UnitPopularity]) -> int:
+        """Add one closed day of served views, once per unit; returns the units changed.
 
-        Each unit remembers the last served day folded into it (`served_through`), so when a
-        fold is interrupted and run again, the units it already did are skipped.
+        `views` maps unit ids to that day's views (`as_of` = day). Each unit remembers the
+        last served day folded into it (`served_through`), so when a fold is interrupted and
+        run again, the units it already did are left as they are.
         """
         changed = 0
-        for unit_id, delta in fold_events(events, half_life_days=self._half_life).items():
+        for unit_id, delta in views.items():
             marked = delta.model_copy(update={"served_through": day})
+            done = False
 
             def add(old: UnitPopularity, marked: UnitPopularity = marked) -> UnitPopularity:
-                if _already_has(old, day):  # a concurrent fold got there first
+                nonlocal done
+                if _already_has(old, day):
+                    done = True
                     return old
                 return combine(old, marked, half_life_days=self._half_life)
 
-            before = self._docs.get({"unit_id": unit_id})
-            if before is not None and _already_has(before.doc, day):
-                continue
             self._docs.upsert(
                 {"unit_id": unit_id}, initial=marked, change=add, what=f"popularity of {unit_id}"
             )
-            changed += 1
+            changed += 0 if done else 1
         return changed
 
     def _adder(self, delta: UnitPopularity) -> Callable[[UnitPopularity], UnitPopularity]:

@@ -8,17 +8,34 @@ from typing import Any
 
 import pytest
 
+from control_plane.common.aws import dynamodb
+from control_plane.fleet.spec import SERVICE
+from control_plane.placement import catalog_source
 from control_plane.placement.catalog_source import CatalogUnit, UnitFile
-from control_plane.placement.manifest_job import fold_yesterdays_serving
+from control_plane.popularity import served_fold
 from control_plane.popularity.served_fold import fold_served_reports
-from control_plane.popularity.served_reports import RETENTION
+from control_plane.popularity.served_reports import FOLD_LOOKBACK
 from control_plane.popularity.store import PopularityStore
-from edgefill_contracts.served import ServedReport
+from control_plane.popularity.tables import SERVED_REPORTS_TABLE
+from edgefill_contracts.served import MAX_UNIT_BYTES, ServedReport
 from tests.integration.fleet.support import START, FleetHarness
 
 DAY = START.date()  # 2026-03-01; reports below arrive at 08:00 that day
 AFTER_CLOSE = datetime.combine(DAY + timedelta(days=1), datetime.min.time(), START.tzinfo)
 SIZES = {"t1/720p": 1_000, "t2/720p": 4_000}
+
+
+class FixedNow:
+    """Stands in for the fold module's `datetime`: now() is fixed, the rest is datetime's."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self, tz: Any = None) -> datetime:
+        return self._now
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(datetime, name)
 
 
 def report(report_id: str, **by_unit: int) -> ServedReport:
@@ -147,15 +164,13 @@ def test_a_fold_interrupted_part_way_counts_each_unit_once_when_run_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     post(fleet, "a1", two_appliances["a1"], report("a", t1__720p=1_000, t2__720p=4_000))
-    real_upsert = PopularityStore.record_served_day
-    calls: list[str] = []
+    real_record = PopularityStore.record_served_day
 
-    def crash_after_one_unit(self: PopularityStore, day: date, events: Any) -> int:
-        events = list(events)
-        if not events:  # the empty days before the reports' one
-            return real_upsert(self, day, events)
-        real_upsert(self, day, events[:1])
-        calls.append(events[0].unit_id)
+    def crash_after_one_unit(self: PopularityStore, day: date, views: Any) -> int:
+        if not views:  # the empty days before the reports' one
+            return real_record(self, day, views)
+        first = next(iter(views))
+        real_record(self, day, {first: views[first]})
         raise RuntimeError("killed mid-fold")
 
     monkeypatch.setattr(PopularityStore, "record_served_day", crash_after_one_unit)
@@ -165,7 +180,7 @@ def test_a_fold_interrupted_part_way_counts_each_unit_once_when_run_again(
     assert fleet.context.served_reports.folded_through() == DAY - timedelta(days=1)
     assert scores(fleet, DAY) == {"t1/720p": 1.0}
 
-    monkeypatch.setattr(PopularityStore, "record_served_day", real_upsert)
+    monkeypatch.setattr(PopularityStore, "record_served_day", real_record)
     result = fold(fleet, AFTER_CLOSE + timedelta(minutes=20))
     assert result["units_updated"] == 1  # t1 already had the day
     assert scores(fleet, DAY) == {"t1/720p": 1.0, "t2/720p": 1.0}
@@ -196,10 +211,10 @@ def test_days_missed_are_caught_up_oldest_first_within_the_retention(
     expected = sum(0.5 ** (d / 7) for d in range(3))
     assert scores(fleet, DAY + timedelta(days=2))["t1/720p"] == pytest.approx(expected)
     # A first fold long after looks back no further than reports are kept.
-    late = AFTER_CLOSE + RETENTION + timedelta(days=30)
+    late = AFTER_CLOSE + FOLD_LOOKBACK + timedelta(days=30)
     fleet.context.served_reports.mark_folded(DAY - timedelta(days=400))  # never moves back
     assert fleet.context.served_reports.folded_through() == DAY + timedelta(days=2)
-    assert len(fold(fleet, late)["days"]) == RETENTION.days
+    assert len(fold(fleet, late)["days"]) == FOLD_LOOKBACK.days
 
 
 def test_admin_events_and_served_days_add_up_and_keep_the_marker(
@@ -220,23 +235,60 @@ def test_admin_events_and_served_days_add_up_and_keep_the_marker(
     assert response.json() == {"units_updated": 1}
     assert scores(fleet, DAY) == {"t1/720p": 3.0}
     # The admin write kept the marker: folding the same day again adds nothing.
-    assert fleet.context.popularity.record_served_day(DAY, []) == 0
+    assert fleet.context.popularity.record_served_day(DAY, {}) == 0
     stored = {p.unit_id: p for p in fleet.context.popularity.scores(today=DAY)}
     assert stored["t1/720p"].served_through == DAY
 
 
-def test_the_manifest_job_places_even_when_the_fold_fails(
-    fleet: FleetHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def test_the_fold_job_reads_unit_sizes_from_the_catalog(
+    fleet: FleetHarness, two_appliances: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(day: date) -> Any:
-        raise RuntimeError("table gone")
-
-    monkeypatch.setattr(fleet.context.served_reports, "on_day", broken)
     units = [
         CatalogUnit(
-            unit_id="t1/720p", files=(UnitFile(key="t1/720p/a.ts", size=10, sha256="0" * 64),)
+            unit_id="t1/720p", files=(UnitFile(key="t1/720p/a.ts", size=250, sha256="0" * 64),)
         )
     ]
-    with caplog.at_level(logging.ERROR):
-        fold_yesterdays_serving(fleet.context, units=units, now=AFTER_CLOSE + timedelta(hours=1))
-    assert "placing without them" in caplog.text
+    monkeypatch.setattr(catalog_source, "units_from_catalog", lambda settings: iter(units))
+    monkeypatch.setattr(served_fold, "datetime", FixedNow(AFTER_CLOSE + timedelta(minutes=30)))
+    post(fleet, "a1", two_appliances["a1"], report("a", t1__720p=1_000))
+    result = served_fold.run(fleet.settings)
+    assert DAY.isoformat() in result["days"]  # type: ignore[operator]
+    assert scores(fleet, DAY) == {"t1/720p": 4.0}
+
+
+def test_the_fold_is_a_job_of_its_own_before_the_manifests() -> None:
+    jobs = {job.name: job for job in SERVICE.jobs}
+    assert jobs["popularity-fold"].function == "control_plane.popularity.served_fold:run"
+    assert jobs["popularity-fold"].schedule == "cron(5 * * * ? *)"
+    assert jobs["fleet-manifests"].schedule == "cron(15 * * * ? *)"
+
+
+def test_an_appliance_reporting_more_than_a_port_can_send_is_scaled_down(
+    fleet: FleetHarness, two_appliances: dict[str, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    cap = served_fold.MAX_APPLIANCE_BYTES_PER_DAY
+    # a1 claims four times what a 100 Gbit/s port sends in a day, over four reports.
+    assert cap <= MAX_UNIT_BYTES
+    for report_id in "abef":
+        post(fleet, "a1", two_appliances["a1"], report(report_id, t1__720p=cap))
+    post(fleet, "a2", two_appliances["a2"], report("c", t2__720p=4_000))
+    with caplog.at_level(logging.WARNING):
+        result = fold(fleet, AFTER_CLOSE + timedelta(minutes=15))
+    assert result["capped_appliances"] == ["a1"]
+    assert "a1 reported" in caplog.text and "revoke" in caplog.text
+    assert scores(fleet, DAY) == pytest.approx({"t1/720p": cap / 1_000, "t2/720p": 1.0})
+
+
+def test_a_stored_report_that_no_longer_parses_is_skipped(
+    fleet: FleetHarness, two_appliances: dict[str, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    post(fleet, "a1", two_appliances["a1"], report("a", t1__720p=1_000))
+    table = dynamodb(fleet.settings).Table(fleet.settings.table_name(SERVED_REPORTS_TABLE.name))
+    table.put_item(
+        Item={"report_key": "a2#" + "d" * 32, "day": DAY.isoformat(), "doc": "{}", "revision": 1}
+    )
+    with caplog.at_level(logging.WARNING):
+        result = fold(fleet, AFTER_CLOSE + timedelta(minutes=15))
+    assert result["reports"] == 1
+    assert scores(fleet, DAY) == {"t1/720p": 1.0}
+    assert "does not parse" in caplog.text
