@@ -60,6 +60,7 @@ class ImageRecipe:
         "python3-apt",
         "python3-packaging",
         "nginx",
+        "logrotate",
         "nftables",
         "procps",
         "iproute2",

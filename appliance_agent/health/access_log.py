@@ -1,9 +1,12 @@
 """Serving counters from nginx's JSON access log (format: appliance_agent.serve.log_format).
 
-The tail follows the file across rotation (a new inode, a file shorter than the offset, or a
-file whose first bytes changed, as after copytruncate and new writes, starts again at 0) and
-keeps a partial last line until nginx finishes writing it. Counters
-are cumulative since the agent started, as the heartbeat contract says.
+The tail follows the file across rotation (a new inode, or a file whose first bytes changed, as
+after copytruncate and new writes, starts again at 0) and keeps a partial last line until nginx
+finishes writing it. After a rename rotation (logrotate's default), the rest of the old file is
+read too: it is found by its inode beside the log (`access.log.1`, while it is not yet
+compressed) and read to its end at once and once more at the next read, because nginx writes
+to it until it reopens its log. Counters are cumulative since the agent started, as the
+heartbeat contract says.
 
 With a ServedLedger, the tally also counts body bytes per content unit, and saves them together
 with the tail's position (TailPosition) after every refresh; a restarted agent resumes the
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 _READ_CHUNK = 1 << 20
 _HEAD_BYTES = 256
+_ROTATED_READS = 2  # at rotation, and once more after nginx has (normally) reopened its log
 
 
 class AccessRecord(BaseModel):
@@ -84,6 +88,10 @@ class AccessLogTail:
         self._offset = 0
         self._partial = b""
         self._head = b""
+        # The file renamed away by a rotation: (inode, offset, partial line), read on for
+        # _ROTATED_READS reads so what nginx wrote to it before reopening its log is counted.
+        self._rotated: tuple[int, int, bytes] | None = None
+        self._rotated_reads_left = 0
         self.malformed_lines = 0
         if resume is not None:
             self._inode, self._offset, self._head = resume.inode, resume.offset, resume.head
@@ -97,6 +105,8 @@ class AccessLogTail:
                 pass
 
     def read_new(self) -> Iterator[AccessRecord]:
+        if self._rotated is not None:
+            yield from self._read_rotated()
         try:
             handle = open(self.path, "rb")  # noqa: SIM115 - closed below, also on rotation
         except FileNotFoundError:
@@ -107,6 +117,10 @@ class AccessLogTail:
             if stat.st_ino != self._inode or head[: len(self._head)] != self._head:
                 if self._inode is not None:
                     logger.info("access log %s was rotated; reading the new file", self.path)
+                    if stat.st_ino != self._inode:  # renamed away: read on in it, by inode
+                        self._rotated = (self._inode, self._offset, self._partial)
+                        self._rotated_reads_left = _ROTATED_READS
+                        yield from self._read_rotated()
                 self._inode, self._offset, self._partial = stat.st_ino, 0, b""
             elif stat.st_size < self._offset - len(self._partial):
                 # The same file (inode and first bytes), but shorter than what was read: its
@@ -130,6 +144,57 @@ class AccessLogTail:
                     record = self._parse(line)
                     if record is not None:
                         yield record
+
+    def _read_rotated(self) -> Iterator[AccessRecord]:
+        """Read the renamed-away file on from where the tail stood in it, if it is still
+        beside the log under some name (not yet compressed or removed)."""
+        if self._rotated is None:
+            return
+        inode, offset, partial = self._rotated
+        self._rotated_reads_left -= 1
+        if self._rotated_reads_left <= 0:
+            self._rotated = None
+        found = self._beside_the_log(inode)
+        if found is None:
+            logger.info("the rotated access log (inode %d) is gone; its unread end is lost", inode)
+            self._rotated = None
+            return
+        try:
+            handle = open(found, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            self._rotated = None
+            return
+        with handle:
+            if os.fstat(handle.fileno()).st_ino != inode:
+                self._rotated = None
+                return
+            handle.seek(offset)
+            while chunk := handle.read(_READ_CHUNK):
+                offset += len(chunk)
+                lines = (partial + chunk).split(b"\n")
+                partial = lines.pop()
+                for line in lines:
+                    record = self._parse(line)
+                    if record is not None:
+                        yield record
+        if self._rotated is not None:
+            self._rotated = (inode, offset, partial)
+
+    def _beside_the_log(self, inode: int) -> Path | None:
+        """The file next to the log (named like it, e.g. access.log.1) with this inode."""
+        try:
+            with os.scandir(self.path.parent) as entries:
+                for entry in entries:
+                    if (
+                        entry.name.startswith(self.path.name)
+                        and entry.name != self.path.name
+                        and entry.is_file(follow_symlinks=False)
+                        and entry.inode() == inode
+                    ):
+                        return Path(entry.path)
+        except FileNotFoundError:
+            return None
+        return None
 
     def position(self) -> TailPosition | None:
         """What has been read so far, excluding a partial last line; None before any file."""

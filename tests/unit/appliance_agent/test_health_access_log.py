@@ -67,6 +67,43 @@ def test_follows_rotation_by_rename_and_by_truncation(tmp_path: Path) -> None:
     assert tally.counters().requests == 5
 
 
+def test_what_nginx_writes_to_the_renamed_file_before_reopening_is_counted(
+    tmp_path: Path,
+) -> None:
+    log, rotated = tmp_path / "access.log", tmp_path / "access.log.1"
+    log.write_text("")
+    tally = ServingTally(AccessLogTail(log))
+    _append(log, _line(200, 10))
+    tally.refresh()
+    os.rename(log, rotated)
+    _append(rotated, _line(206, 20) + '{"status": 200, "by')  # nginx has not reopened yet
+    _append(log, _line(404, 5))  # a new file appears (another writer, or a reopen)
+    tally.refresh()
+    assert tally.counters().by_status == {"200": 1, "206": 1, "404": 1}
+    # nginx flushes its last buffer into the old file, then reopens: read once more.
+    _append(rotated, 'tes_sent": 7, "body_bytes": 7}\n' + _line(200, 1))
+    tally.refresh()
+    assert tally.counters().by_status == {"200": 3, "206": 1, "404": 1}
+    assert tally.counters().bytes_sent == 10 + 20 + 5 + 7 + 1
+    # After that second read the old file is left alone.
+    _append(rotated, _line(500, 1))
+    tally.refresh()
+    assert "500" not in tally.counters().by_status
+
+
+def test_a_rotated_file_that_is_gone_loses_only_its_unread_end(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    tally = ServingTally(AccessLogTail(log))
+    _append(log, _line(200, 10))
+    tally.refresh()
+    _append(log, _line(206, 20))
+    os.rename(log, tmp_path / "elsewhere.log")  # not beside the log under its name
+    _append(log, _line(404, 5))
+    tally.refresh()
+    assert tally.counters().by_status == {"200": 1, "404": 1}
+
+
 def test_malformed_lines_are_counted_and_skipped(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     log.write_text("")

@@ -221,6 +221,20 @@ def test_a_log_rotated_while_down_is_read_from_its_start(tmp_path: Path, rotate:
     assert second.counted() == {**before, "t2/480p": 70}
 
 
+def test_lines_written_to_the_renamed_log_while_down_are_counted(tmp_path: Path) -> None:
+    log, state = tmp_path / "access.log", tmp_path / "state"
+    log.write_text("")
+    first = Agent(state, log)
+    append(log, nginx_line("t1/720p/a.ts", 1000))
+    first.tally.refresh()
+    append(log, nginx_line("t1/720p/a.ts", 500))  # after the last save, then the crash
+    os.rename(log, log.with_name("access.log.1"))
+    append(log, nginx_line("t2/480p/b.ts", 70))
+    second = Agent(state, log)
+    second.tally.refresh()
+    assert second.counted() == {"t1/720p": 1500, "t2/480p": 70}
+
+
 def test_a_log_whose_end_was_lost_is_not_counted_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
