@@ -97,6 +97,7 @@ def appliance_reports(plan: LabPlan) -> tuple[list[ApplianceReport], list[str]]:
                 ),
                 # The text parser names counter samples with their `_total` suffix.
                 bytes_served=int(metrics.get("edgefill_serving_sent_bytes_total", 0)),
+                bytes_counted=int(metrics.get("edgefill_served_counted_bytes_total", 0)),
                 errors=[str(e) for e in status.get("errors", [])][:5],
             )
         )
@@ -134,14 +135,21 @@ def reported_bytes(settings: ServiceSettings, day: date) -> dict[str, int]:
 
 
 def wait_for_served_reports(
-    settings: ServiceSettings, plays: list[PlayReport], *, timeout_s: float
+    settings: ServiceSettings,
+    plays: list[PlayReport],
+    *,
+    counted: dict[str, int] | None = None,
+    timeout_s: float,
 ) -> tuple[dict[str, int], list[str]]:
-    """Wait until each appliance has reported at least the bytes clients got from it."""
+    """Wait until each appliance has reported at least the bytes clients got from it and
+    what its agent counted (`counted`, when known)."""
     got: dict[str, int] = defaultdict(int)
     for p in plays:
         for source, n in p.bytes_by_source.items():
             if source != ORIGIN:
                 got[source] += n
+    for appliance_id, n in (counted or {}).items():
+        got[appliance_id] = max(got[appliance_id], n)
     today = datetime.now(UTC).date()
     deadline = time.monotonic() + timeout_s
     while True:
@@ -154,7 +162,8 @@ def wait_for_served_reports(
             break
         time.sleep(1.0)
     errors = [
-        f"{a} reported {reported[a]} served bytes in {timeout_s:.0f} s; clients got {n} from it"
+        f"{a} reported {reported[a]} served bytes in {timeout_s:.0f} s; clients got (or its "
+        f"agent counted) {n}"
         for a, n in sorted(short.items())
     ]
     return dict(reported), errors
@@ -168,7 +177,10 @@ def build_report(plan: LabPlan, api_url: str, settings: ServiceSettings) -> LabR
     reports, appliance_errors = appliance_reports(plan)
     # Served reports leave each agent every LAB_SERVED_REPORT_S, after a heartbeat.
     reported, report_errors = wait_for_served_reports(
-        settings, plays, timeout_s=3 * (LAB_SERVED_REPORT_S + LAB_HEARTBEAT_S) + 10
+        settings,
+        plays,
+        counted={r.appliance_id: r.bytes_counted for r in reports},
+        timeout_s=3 * (LAB_SERVED_REPORT_S + LAB_HEARTBEAT_S) + 10,
     )
     reports = [
         r.model_copy(update={"bytes_reported": reported.get(r.appliance_id, 0)}) for r in reports

@@ -28,6 +28,9 @@ class ApplianceReport(BaseModel):
     fill_bytes_from_origin: int
     requests_served: int
     bytes_served: int
+    bytes_counted: int = Field(
+        default=0, description="Body bytes its agent counted for served reports (2xx, no fills)."
+    )
     bytes_reported: int = Field(
         default=0, description="Bytes its served reports gave the control plane (popularity)."
     )

@@ -110,6 +110,11 @@ class ServedCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats()
+        yield CounterMetricFamily(
+            "edgefill_served_counted_bytes",
+            "Body bytes counted for served reports since the agent started",
+            value=stats.counted_bytes,
+        )
         yield GaugeMetricFamily(
             "edgefill_served_open_bytes",
             "Bytes served and counted, not yet sealed into a served report",

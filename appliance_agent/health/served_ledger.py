@@ -68,6 +68,7 @@ class ServedLedger:
         self._state = state or LedgerState()
         self._staged: Counter[str] = Counter()
         self._unsaved = False
+        self._counted_since_start = 0
 
     @classmethod
     def load(cls, state_dir: Path) -> ServedLedger:
@@ -123,6 +124,13 @@ class ServedLedger:
         if n > 0:
             with self._lock:
                 self._staged[unit] += n
+                self._counted_since_start += n
+
+    @property
+    def counted_since_start(self) -> int:
+        """Bytes counted by this process (for /metrics; the reports carry the rest)."""
+        with self._lock:
+            return self._counted_since_start
 
     def checkpoint(self, position: TailPosition | None) -> None:
         """Save the staged counts with the tail position they reach (only if either changed)."""

@@ -31,6 +31,7 @@ REFUSED_FOR_GOOD = frozenset({400, 413, 422})
 class ServedStats:
     """What /metrics shows of served reporting."""
 
+    counted_bytes: int
     open_bytes: int
     pending_bytes: int
     send_failures: int
@@ -100,6 +101,7 @@ class ServedReporter:
 
     def stats(self) -> ServedStats:
         return ServedStats(
+            counted_bytes=self.ledger.counted_since_start,
             open_bytes=self.ledger.open_bytes,
             pending_bytes=self.ledger.pending_bytes,
             send_failures=self.send_failures,

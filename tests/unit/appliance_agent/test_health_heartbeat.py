@@ -241,6 +241,7 @@ def test_a_failed_send_keeps_the_report_and_the_heartbeat_succeeds(
     assert registry.get_sample_value("edgefill_served_report_failures_total") == 2
     assert registry.get_sample_value("edgefill_served_report_pending_bytes") == 1000
     assert registry.get_sample_value("edgefill_served_open_bytes") == 1
+    assert registry.get_sample_value("edgefill_served_counted_bytes_total") == 1001
 
     fleet.served_status = 200
     served.task.beat()

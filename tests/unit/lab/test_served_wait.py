@@ -44,4 +44,16 @@ def test_an_appliance_that_reported_less_is_named_after_the_timeout(
     store.record(appliance_id="a1", report=report, now=now)
     reported, errors = wait_for_served_reports(stack, [played({"a1": 300})], timeout_s=0)
     assert reported == {"a1": 100}
-    assert errors == ["a1 reported 100 served bytes in 0 s; clients got 300 from it"]
+    assert errors == ["a1 reported 100 served bytes in 0 s; clients got (or its agent counted) 300"]
+
+
+def test_what_the_agent_counted_raises_the_bar(stack: ServiceSettings) -> None:
+    store = ServedReportStore(settings=stack)
+    now = datetime.now(UTC)
+    report = ServedReport(report_id="c" * 32, sealed_at=now, by_unit={"t1/360p": 300})
+    store.record(appliance_id="a1", report=report, now=now)
+    reported, errors = wait_for_served_reports(
+        stack, [played({"a1": 300})], counted={"a1": 350}, timeout_s=0
+    )
+    assert reported == {"a1": 300}
+    assert errors == ["a1 reported 300 served bytes in 0 s; clients got (or its agent counted) 350"]
