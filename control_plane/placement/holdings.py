@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from control_plane.placement.units import unit_of_key
+from edgefill_contracts import unit_of_key
 from edgefill_contracts.heartbeat import HeldDigest
 from edgefill_contracts.manifest import Manifest
 

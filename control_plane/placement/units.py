@@ -1,14 +1,11 @@
 """Content units: the file set of one title rendition, the thing placement moves and steering checks.
 
 Origin keys are ``<title_id>/<rendition>/<file>`` (edgefill_contracts.object_key); every file of
-one rendition lives on the same appliances, so a unit is ``<title_id>/<rendition>``.
+one rendition lives on the same appliances, so a unit is ``<title_id>/<rendition>``. The unit of
+a file key is edgefill_contracts.unit_of_key, shared with the agent.
 """
 
 from __future__ import annotations
-
-from edgefill_contracts.object_key import unit_of_key
-
-__all__ = ["content_unit", "unit_of_key"]
 
 
 def content_unit(title_id: str, rendition: str) -> str:

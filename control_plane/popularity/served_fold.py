@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from control_plane.common.settings import ServiceSettings
+from control_plane.placement.catalog_source import units_from_catalog
 from control_plane.popularity.models import UnitPopularity
 from control_plane.popularity.served_reports import FOLD_LOOKBACK, ServedReportStore
 from control_plane.popularity.store import PopularityStore
@@ -59,8 +60,6 @@ class FoldResult:
 
 def run(settings: ServiceSettings) -> dict[str, object]:
     """Entry point of the scheduled job (ScheduledJob.function)."""
-    from control_plane.placement.catalog_source import units_from_catalog
-
     return fold_served_reports(
         reports=ServedReportStore(settings=settings),
         popularity=PopularityStore(settings=settings),

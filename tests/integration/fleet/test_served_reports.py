@@ -10,7 +10,6 @@ import pytest
 
 from control_plane.common.aws import dynamodb
 from control_plane.fleet.spec import SERVICE
-from control_plane.placement import catalog_source
 from control_plane.placement.catalog_source import CatalogUnit, UnitFile
 from control_plane.popularity import served_fold
 from control_plane.popularity.served_fold import fold_served_reports
@@ -248,7 +247,7 @@ def test_the_fold_job_reads_unit_sizes_from_the_catalog(
             unit_id="t1/720p", files=(UnitFile(key="t1/720p/a.ts", size=250, sha256="0" * 64),)
         )
     ]
-    monkeypatch.setattr(catalog_source, "units_from_catalog", lambda settings: iter(units))
+    monkeypatch.setattr(served_fold, "units_from_catalog", lambda settings: iter(units))
     monkeypatch.setattr(served_fold, "datetime", FixedNow(AFTER_CLOSE + timedelta(minutes=30)))
     post(fleet, "a1", two_appliances["a1"], report("a", t1__720p=1_000))
     result = served_fold.run(fleet.settings)

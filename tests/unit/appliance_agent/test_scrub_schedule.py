@@ -36,16 +36,26 @@ def _config(tmp_path: Path, *, interval_s: float = 86_400.0) -> AgentConfig:
     )
 
 
-def _rotten_store(config: AgentConfig) -> Path:
-    """A store holding one verified object, then one flipped byte in it."""
-    data = b"segment bytes " * 1000
+def _publish(store: Store, key: str, data: bytes) -> Path:
+    """Put `data` in the store under `key` as a fill would; returns the served path."""
+    digest = hashlib.sha256(data).hexdigest()
+    partial = store.partial_path(key=key, sha256=digest)
+    partial.write_bytes(data)
+    store.publish(partial, key=key, size=len(data), sha256=digest)
+    return store.object_path(key)
+
+
+def _rotten_store(config: AgentConfig, *, verified_at: float | None = None) -> Path:
+    """A store holding one verified object, then one flipped byte in it.
+
+    `verified_at` sets when the object was last verified (epoch seconds on the test's clock),
+    instead of the real time of the publish.
+    """
     store = Store(config.store_path)
     try:
-        digest = hashlib.sha256(data).hexdigest()
-        partial = store.partial_path(key=KEY, sha256=digest)
-        partial.write_bytes(data)
-        store.publish(partial, key=KEY, size=len(data), sha256=digest)
-        served = store.object_path(KEY)
+        served = _publish(store, KEY, b"segment bytes " * 1000)
+        if verified_at is not None:
+            store.index.mark_verified(KEY, verified_at)
     finally:
         store.close()
     rotten = bytearray(served.read_bytes())
@@ -88,14 +98,9 @@ def test_a_fill_holding_the_store_puts_it_off(tmp_path: Path) -> None:
 
 def test_the_daemon_task_scrubs_on_its_interval_and_stops(tmp_path: Path) -> None:
     config = _config(tmp_path, interval_s=0.05)
-    served = _rotten_store(config)
     # Verified on the test's clock, not the machine's: the scrub is due at once, whatever
     # the real time (a real verification time after OUTSIDE_WINDOW postponed it for minutes).
-    store = Store(config.store_path)
-    try:
-        store.index.mark_verified(KEY, OUTSIDE_WINDOW.timestamp() - 1)
-    finally:
-        store.close()
+    served = _rotten_store(config, verified_at=OUTSIDE_WINDOW.timestamp() - 1)
     scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW)
     stop = threading.Event()
     thread = threading.Thread(target=scheduler.run, args=(stop,))
@@ -126,11 +131,7 @@ def test_the_scrub_stops_when_the_fill_window_opens(tmp_path: Path) -> None:
     _rotten_store(config)
     store = Store(config.store_path)
     try:  # a second object, so the window can open between the two
-        data = b"second object " * 100
-        digest = hashlib.sha256(data).hexdigest()
-        partial = store.partial_path(key="title-0002/360p/seg_00001.ts", sha256=digest)
-        partial.write_bytes(data)
-        store.publish(partial, key="title-0002/360p/seg_00001.ts", size=len(data), sha256=digest)
+        _publish(store, "title-0002/360p/seg_00001.ts", b"second object " * 100)
     finally:
         store.close()
     # Closed at the start and before the first object, open from then on.
@@ -173,12 +174,7 @@ def test_the_first_scrub_is_due_from_the_oldest_verification_not_the_start(
     tmp_path: Path,
 ) -> None:
     config = _config(tmp_path, interval_s=3600.0)
-    _rotten_store(config)
-    store = Store(config.store_path)
-    try:
-        store.index.mark_verified(KEY, OUTSIDE_WINDOW.timestamp() - 3500)
-    finally:
-        store.close()
+    _rotten_store(config, verified_at=OUTSIDE_WINDOW.timestamp() - 3500)
     scheduler = ScrubScheduler(config, clock=lambda: OUTSIDE_WINDOW)
     assert scheduler.first_delay() == pytest.approx(100.0)
     empty = ScrubScheduler(_config(tmp_path / "empty", interval_s=3600.0))

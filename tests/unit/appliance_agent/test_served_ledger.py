@@ -37,6 +37,13 @@ class Agent:
         return totals
 
 
+def _empty_log(tmp_path: Path) -> tuple[Path, Path]:
+    """An empty access log and the (not yet created) state dir: a first start at byte 0."""
+    log = tmp_path / "access.log"
+    log.write_text("")
+    return log, tmp_path / "state"
+
+
 def _ledger_with(tmp_path: Path, counts: dict[str, int]) -> ServedLedger:
     ledger = ServedLedger.load(tmp_path)
     for unit, count in counts.items():
@@ -169,8 +176,7 @@ def test_nothing_open_is_never_due(tmp_path: Path) -> None:
 
 def test_a_restart_resumes_the_log_where_the_ledger_ends(tmp_path: Path) -> None:
     """Crash = objects rebuilt from disk; every byte logged is counted once, none twice."""
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    log.write_text("")
+    log, state = _empty_log(tmp_path)
     first = Agent(state, log)
     append(log, nginx_line("t1/720p/a.ts", 1000) + nginx_line("t2/480p/b.ts", 10))
     first.tally.refresh()
@@ -206,8 +212,7 @@ def _truncate_and_outgrow(log: Path) -> None:
 
 @pytest.mark.parametrize("rotate", [_rename, _truncate, _truncate_and_outgrow])
 def test_a_log_rotated_while_down_is_read_from_its_start(tmp_path: Path, rotate: object) -> None:
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    log.write_text("")
+    log, state = _empty_log(tmp_path)
     first = Agent(state, log)
     append(log, nginx_line("t1/720p/a.ts", 1000) * 3)
     first.tally.refresh()
@@ -222,8 +227,7 @@ def test_a_log_rotated_while_down_is_read_from_its_start(tmp_path: Path, rotate:
 
 
 def test_lines_written_to_the_renamed_log_while_down_are_counted(tmp_path: Path) -> None:
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    log.write_text("")
+    log, state = _empty_log(tmp_path)
     first = Agent(state, log)
     append(log, nginx_line("t1/720p/a.ts", 1000))
     first.tally.refresh()
@@ -239,8 +243,7 @@ def test_a_log_whose_end_was_lost_is_not_counted_again(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A power cut: the ledger (fsynced) is ahead of nginx's log (never fsynced)."""
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    log.write_text("")
+    log, state = _empty_log(tmp_path)
     first = Agent(state, log)
     line = nginx_line("t1/720p/a.ts", 1000)
     append(log, line * 3)
@@ -328,8 +331,7 @@ def test_a_ledger_that_cannot_be_saved_keeps_its_counts_and_seals_nothing(
 
 
 def test_checkpoint_writes_only_when_something_changed(tmp_path: Path) -> None:
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    log.write_text("")
+    log, state = _empty_log(tmp_path)
     agent = Agent(state, log)
     append(log, nginx_line("t1/720p/a.ts", 10))
     agent.tally.refresh()

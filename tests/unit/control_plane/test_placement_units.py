@@ -9,7 +9,8 @@ import pytest
 
 from control_plane.placement.fill_schedule import next_window
 from control_plane.placement.holdings import held_units, manifest_units
-from control_plane.placement.units import content_unit, unit_of_key
+from control_plane.placement.units import content_unit
+from edgefill_contracts import unit_of_key
 from edgefill_contracts.errors import ContractError
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.heartbeat import HeldDigest

@@ -9,19 +9,12 @@ from control_plane.popularity.served_reports import ServedReportStore
 from edgefill_contracts.served import ServedReport
 from lab.playthrough import wait_for_served_reports
 from lab.report import PlayReport
+from tests.unit.lab.test_report import sample
 
 
 def played(by_source: dict[str, int]) -> PlayReport:
-    return PlayReport(
-        client="c1",
-        client_ip="198.51.100.7",
-        title_id="t1",
-        rendition="360p",
-        steered_to=["a1"],
-        segments=1,
-        bytes_by_source=by_source,
-        ok=True,
-    )
+    """The sample report's play, with these bytes by source."""
+    return sample().plays[0].model_copy(update={"bytes_by_source": by_source})
 
 
 def test_waits_until_each_appliance_reported_what_clients_got(stack: ServiceSettings) -> None:
