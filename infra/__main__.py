@@ -15,9 +15,10 @@ from infra.stack import StackSecrets, build_control_plane
 config = load_stack_config()
 secrets_config = pulumi.Config(PROJECT)
 services = all_services()
+# Absolute from here on: a language host may start this file with a relative `__file__`.
 build_dir = Path(
-    os.environ.get("EDGEFILL_LAMBDA_BUILD_DIR", Path(__file__).parent.parent / "build")
-)
+    os.environ.get("EDGEFILL_LAMBDA_BUILD_DIR", Path(__file__).resolve().parent.parent / "build")
+).resolve()
 archive = build_lambda_archive(out_dir=build_dir / "lambda")
 control_plane = build_control_plane(
     config=config,

@@ -6,6 +6,11 @@ produces the same archive. Entries are sorted and carry fixed timestamps and mod
 is byte-for-byte reproducible. Every service's function runs this archive; the function's
 EDGEFILL_SERVICE variable picks the service. Called by the program before any resource is
 declared (never at import, never inside an apply).
+
+The unpacked dependencies are cached per platform and requirements under `<cache root>/lambda/`
+and published whole under a lock (`edgefill_build.cache`), so concurrent builds (xdist workers,
+two stacks) share one install and never see a half-written one. Every path is made absolute
+first: a language host may start the program with a relative `__file__`.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from edgefill_build.cache import cache_root, published
+from edgefill_build.tools import ToolNotFoundError
+from edgefill_build.tools import find_uv as _find_uv
 from infra.errors import PackagingError
 
 logger = logging.getLogger(__name__)
@@ -36,22 +43,16 @@ _COMMAND_TIMEOUT_SECONDS = 600
 
 
 def find_uv() -> Path:
-    """The uv binary: $EDGEFILL_UV, then PATH, then the copy scripts/bootstrap.sh installs."""
-    candidates: list[Path] = []
-    if os.environ.get("EDGEFILL_UV"):
-        candidates.append(Path(os.environ["EDGEFILL_UV"]))
-    on_path = shutil.which("uv")
-    if on_path:
-        candidates.append(Path(on_path))
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgefill" / "tools"
-    candidates += sorted(cache.glob("uv-*/bin/uv"), reverse=True)
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise PackagingError(
-        "cannot find the uv tool to export the locked dependencies; run `make bootstrap` "
-        "(it installs uv into ~/.cache/edgefill/tools) or set EDGEFILL_UV to a uv binary"
-    )
+    """The uv binary (see `edgefill_build.tools.find_uv`), as a PackagingError if missing."""
+    try:
+        return _find_uv()
+    except ToolNotFoundError as exc:
+        raise PackagingError(str(exc)) from exc
+
+
+def lambda_cache_dir() -> Path:
+    """Where unpacked Lambda dependencies are kept between builds: `<cache root>/lambda`."""
+    return cache_root() / "lambda"
 
 
 def _run(command: list[str], *, cwd: Path, what: str) -> str:
@@ -102,12 +103,10 @@ def install_dependencies(
 ) -> Path:
     """Wheels for `python_platform` unpacked in a directory keyed by what was installed."""
     key = hashlib.sha256(f"{python_platform}\n{requirements}".encode()).hexdigest()[:16]
-    target = cache_dir / f"deps-{python_platform}-{key}"
-    if target.is_dir():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=cache_dir))
-    try:
+    cache_dir = cache_dir.resolve()
+
+    def install(staging: Path) -> None:
+        staging.mkdir()
         requirements_file = staging / "requirements.txt"
         requirements_file.write_text(requirements, encoding="utf-8")
         command = [
@@ -129,12 +128,11 @@ def install_dependencies(
         ]
         if offline:
             command.append("--offline")
-        _run(command, cwd=cache_dir, what=f"uv pip install for {python_platform}")
-        os.replace(staging / "site", target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    logger.info("installed Lambda dependencies for %s into %s", python_platform, target)
-    return target
+        _run(command, cwd=staging, what=f"uv pip install for {python_platform}")
+
+    unpacked = published(cache_dir / f"deps-{python_platform}-{key}", install)
+    logger.info("Lambda dependencies for %s are in %s", python_platform, unpacked)
+    return unpacked / "site"
 
 
 def _files(root: Path) -> Iterator[tuple[str, Path]]:
@@ -160,7 +158,10 @@ def archive_entries(*, dependencies: Path, project_root: Path = PROJECT_ROOT) ->
 def write_reproducible_zip(entries: dict[str, Path], destination: Path) -> Path:
     """Write `entries` sorted, with fixed times and modes, then move the zip into place."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".part")
+    # A name of its own per build: two builds into one directory never write one file.
+    handle, name = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    os.close(handle)
+    partial = Path(name)
     with zipfile.ZipFile(partial, "w") as archive:
         for name in sorted(entries):
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
@@ -177,14 +178,21 @@ def build_lambda_archive(
     python_platform: str = LAMBDA_PLATFORM,
     project_root: Path = PROJECT_ROOT,
     offline: bool = False,
+    cache_dir: Path | None = None,
 ) -> Path:
-    """Build `<out_dir>/control-plane-<platform>.zip` and return its path."""
+    """Build `<out_dir>/control-plane-<platform>.zip` and return its path.
+
+    `cache_dir` keeps the unpacked dependencies (default `lambda_cache_dir()`); `offline`
+    installs them from uv's cache only.
+    """
+    out_dir = out_dir.resolve()
+    project_root = project_root.resolve()
     uv = find_uv()
     requirements = locked_requirements(uv=uv, project_root=project_root)
     dependencies = install_dependencies(
         requirements=requirements,
         python_platform=python_platform,
-        cache_dir=out_dir / "cache",
+        cache_dir=cache_dir if cache_dir is not None else lambda_cache_dir(),
         uv=uv,
         offline=offline,
     )

@@ -3,8 +3,10 @@
 The image is what molecule and the lab boot as "appliance hosts". It is built once per build
 recipe: the recipe (suite, variant, packages, build steps) is hashed and the hash is the image
 tag, so a changed recipe builds a new image and an unchanged one is reused from podman's store.
-The rootfs tarball is cached outside the repository (``$EDGEFILL_CACHE_DIR/images``) so a wiped
-podman store re-imports without running debootstrap again.
+The rootfs tarball is cached outside the repository (``<cache root>/images``, published under a
+lock by ``edgefill_build.cache``) so a wiped podman store re-imports without running debootstrap
+again; the import into podman runs under a lock too, so concurrent callers (molecule and the lab
+in two xdist workers) build and import once and the others use the result.
 
 Podman must use runc with empty default ulimits on this kind of host: every podman call here
 runs with ``CONTAINERS_CONF`` pointing at ``lab/containers.conf``.
@@ -26,7 +28,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.build_step import cache_root, run_step
+from filelock import FileLock
+
+from edgefill_build.cache import LOCK_TIMEOUT_SECONDS, cache_root, published
+from edgefill_build.step import run_step
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +131,7 @@ def image_exists(reference: str) -> bool:
 
 
 def _build_rootfs_tarball(recipe: ImageRecipe, tarball: Path) -> None:
+    """Debootstrap the recipe and write its rootfs as a tar at `tarball` (a staging path)."""
     if os.geteuid() != 0:
         raise ImageBuildError(
             "debootstrap needs root: run the image build (or the podman tests) as root"
@@ -150,9 +156,7 @@ def _build_rootfs_tarball(recipe: ImageRecipe, tarball: Path) -> None:
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
         (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
         (rootfs / "etc/machine-id").write_text("")
-        partial = tarball.with_suffix(".part")
-        _run("tar rootfs", ["tar", "-C", str(rootfs), "-cf", str(partial), "."])
-        os.replace(partial, tarball)
+        _run("tar rootfs", ["tar", "-C", str(rootfs), "-cf", str(tarball), "."])
 
 
 def ensure_image(recipe: ImageRecipe | None = None) -> str:
@@ -164,15 +168,20 @@ def ensure_image(recipe: ImageRecipe | None = None) -> str:
         return reference
     directory = cache_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    tarball = directory / f"edgefill-appliance-{recipe.digest()}.tar"
-    if not tarball.exists():
-        _build_rootfs_tarball(recipe, tarball)
-    with tarball.open("rb") as stream:
-        _run(
-            "podman import",
-            ["podman", "import", "--change", 'CMD ["/sbin/init"]', "-", reference],
-            stdin=stream.fileno(),
-        )
+    tarball = published(
+        directory / f"edgefill-appliance-{recipe.digest()}.tar",
+        lambda staging: _build_rootfs_tarball(recipe, staging),
+    )
+    with FileLock(str(directory / f"import-{recipe.digest()}.lock"), timeout=LOCK_TIMEOUT_SECONDS):
+        if image_exists(reference):
+            logger.info("image %s was imported meanwhile by another process", reference)
+            return reference
+        with tarball.open("rb") as stream:
+            _run(
+                "podman import",
+                ["podman", "import", "--change", 'CMD ["/sbin/init"]', "-", reference],
+                stdin=stream.fileno(),
+            )
     return reference
 
 

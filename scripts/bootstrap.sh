@@ -32,7 +32,7 @@ ensure_debian_packages() {
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || die "apt-get update failed; check the machine's package sources"
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
   # The nginx package starts a system nginx on :80; edgefill runs its own instances.
   if [ -d /run/systemd/system ]; then
@@ -42,16 +42,41 @@ ensure_debian_packages() {
   fi
 }
 
-ensure_uv() {
-  if [ -x "$TOOLS_DIR/bin/uv" ]; then return 0; fi
+# Under a lock (two `make` runs, or CI beside a developer, may bootstrap at once): the loser
+# waits, then finds the winner's result. Each result is marked complete last, so one cut short
+# is redone, never used.
+with_lock() {
+  local lock="$1"; shift
+  mkdir -p "$(dirname "$lock")"
+  exec {lock_fd}>"$lock"
+  flock -w 1800 "$lock_fd" || die "waited 30 min for $lock; is another bootstrap stuck?"
+  "$@"
+  flock -u "$lock_fd"
+  exec {lock_fd}>&-
+}
+
+install_uv() {
+  [ -f "$TOOLS_DIR/.complete" ] && [ -x "$TOOLS_DIR/bin/uv" ] && return 0
   say "installing uv $UV_VERSION into $TOOLS_DIR"
-  mkdir -p "$CACHE_DIR/tools"
-  python3 -m venv "$TOOLS_DIR.tmp" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$TOOLS_DIR.tmp/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION" \
+  rm -rf "$TOOLS_DIR"
+  python3 -m venv "$TOOLS_DIR" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$TOOLS_DIR/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION" \
     || die "pip could not install uv==$UV_VERSION from PyPI"
-  rm -rf "$TOOLS_DIR" && mv "$TOOLS_DIR.tmp" "$TOOLS_DIR"
-  # The venv records its own path; recreate scripts that point at the .tmp name.
-  sed -i "s#$TOOLS_DIR.tmp#$TOOLS_DIR#g" "$TOOLS_DIR"/bin/* 2>/dev/null || true
+  touch "$TOOLS_DIR/.complete"
+}
+
+ensure_uv() {
+  [ -f "$TOOLS_DIR/.complete" ] && [ -x "$TOOLS_DIR/bin/uv" ] && return 0
+  with_lock "$CACHE_DIR/tools/uv-$UV_VERSION.lock" install_uv
+}
+
+sync_venv() {
+  local stamp="$here/.venv/.edgefill-lock"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$1" ] && return 0
+  say "syncing the project venv from uv.lock"
+  rm -f "$stamp"
+  (cd "$here" && "$TOOLS_DIR/bin/uv" sync --frozen --all-extras --quiet) || die "uv sync failed"
+  printf '%s' "$1" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 }
 
 ensure_venv() {
@@ -59,9 +84,7 @@ ensure_venv() {
   local want
   want="$(cat "$here/uv.lock" "$here/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
-  say "syncing the project venv from uv.lock"
-  (cd "$here" && "$TOOLS_DIR/bin/uv" sync --frozen --all-extras --quiet) || die "uv sync failed"
-  printf '%s' "$want" > "$stamp"
+  with_lock "$here/.venv.lock" sync_venv "$want"
 }
 
 ensure_debian_packages

@@ -6,8 +6,8 @@ import dataclasses
 import re
 from pathlib import Path
 
+from edgefill_build.wheelhouse import AGENT_WHEEL_PACKAGES, build, wheel_packages
 from lab.image import IMAGE_REPOSITORY, ImageRecipe
-from lab.wheelhouse import build
 
 FORBIDDEN_ON_APPLIANCES = ("fastapi", "boto3", "botocore", "pulumi", "mangum", "uvicorn", "moto")
 
@@ -24,9 +24,17 @@ def test_image_tag_follows_the_recipe() -> None:
 
 
 def test_wheelhouse_holds_the_agent_and_base_dependencies_only(tmp_path: Path) -> None:
-    wheels = [wheel.name.lower() for wheel in build(tmp_path / "wheelhouse")]
+    built = build(tmp_path / "wheelhouse")
+    wheels = [wheel.name.lower() for wheel in built]
 
-    assert any(re.fullmatch(r"edgefill-[0-9.]+-py3-none-any\.whl", name) for name in wheels)
+    agent = [w for w in built if re.fullmatch(r"edgefill-[0-9.]+-py3-none-any\.whl", w.name)]
+    assert len(agent) == 1, wheels
+    # The agent wheel carries the agent and the contracts, never the control plane.
+    assert (
+        wheel_packages(agent[0])
+        == AGENT_WHEEL_PACKAGES
+        == {"appliance_agent", "edgefill_contracts"}
+    )
     for needed in ("pydantic-", "pydantic_core-", "pydantic_settings-", "httpx-", "jinja2-"):
         assert any(name.startswith(needed) for name in wheels), needed
     for forbidden in FORBIDDEN_ON_APPLIANCES:

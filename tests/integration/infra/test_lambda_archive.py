@@ -68,11 +68,12 @@ def project_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def host_archive(tmp_path_factory: pytest.TempPathFactory, project_snapshot: Path) -> Path:
+    # Online, into a cache of its own: on a new machine this run is what fills uv's cache.
     return build_lambda_archive(
         out_dir=tmp_path_factory.mktemp("host"),
         python_platform=HOST_PLATFORM,
         project_root=project_snapshot,
-        offline=True,
+        cache_dir=tmp_path_factory.mktemp("host-deps"),
     )
 
 
@@ -106,12 +107,16 @@ def test_the_archive_imports_and_serves_in_a_clean_interpreter(
 def test_the_archive_is_reproducible(
     host_archive: Path, project_snapshot: Path, tmp_path: Path
 ) -> None:
+    # A second install from scratch (its own dependency cache), offline: only from the wheels
+    # uv cached while host_archive was built, so the same inputs must give the same bytes.
     again = build_lambda_archive(
-        out_dir=tmp_path,
+        out_dir=tmp_path / "out",
         python_platform=HOST_PLATFORM,
         project_root=project_snapshot,
         offline=True,
+        cache_dir=tmp_path / "deps",
     )
+    assert (tmp_path / "deps").is_dir() and any((tmp_path / "deps").iterdir())
     assert (
         hashlib.sha256(again.read_bytes()).digest()
         == hashlib.sha256(host_archive.read_bytes()).digest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import zipfile
 from pathlib import Path
@@ -15,14 +16,24 @@ from control_plane.services import all_services
 from infra.mocks import RecordingMocks, run_program
 from tests.unit.infra.harness import dev_config
 
+REPO = Path(infra.__file__).resolve().parents[1]
 
+
+@pytest.mark.parametrize("started_as", ["absolute", "relative"])
 def test_the_program_builds_the_archive_then_declares_and_exports_the_stack(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    started_as: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("EDGEFILL_LAMBDA_BUILD_DIR", str(tmp_path))
     exported: dict[str, Any] = {}
     monkeypatch.setattr(pulumi, "export", lambda key, value: exported.__setitem__(key, value))
-    main = Path(infra.__file__).parent / "__main__.py"
+    if started_as == "absolute":
+        monkeypatch.setenv("EDGEFILL_LAMBDA_BUILD_DIR", str(tmp_path))
+        main = REPO / "infra" / "__main__.py"
+    else:
+        # As a language host may start it: from the repository root, `__file__` relative, and
+        # the build directory relative to the root too.
+        monkeypatch.chdir(REPO)
+        monkeypatch.setenv("EDGEFILL_LAMBDA_BUILD_DIR", os.path.relpath(tmp_path, REPO))
+        main = Path("infra/__main__.py")
 
     def program() -> dict[str, Any]:
         runpy.run_path(str(main), run_name="__main__")

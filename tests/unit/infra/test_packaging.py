@@ -39,7 +39,8 @@ def test_zip_is_byte_identical_whatever_the_files_times_and_order(tmp_path: Path
     with zipfile.ZipFile(zips[0]) as archive:
         assert archive.namelist() == ["a/b.py", "z.py"]
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
-    assert not (tmp_path / "a.zip.part").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.zip*")) == ["a.zip", "b.zip"]
+    assert not list(tmp_path.glob(".*"))  # no partial file left beside them
 
 
 def test_entries_hold_our_packages_the_entry_module_and_no_bytecode(tmp_path: Path) -> None:
@@ -60,7 +61,7 @@ def test_missing_uv_is_reported_with_the_fix(
 ) -> None:
     monkeypatch.setenv("EDGEFILL_UV", str(tmp_path / "no-uv"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGEFILL_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(PackagingError, match="make bootstrap"):
         find_uv()
 
@@ -80,7 +81,11 @@ def test_a_wheel_that_cannot_be_had_fails_and_leaves_no_partial_directory(tmp_pa
             uv=find_uv(),
             offline=True,
         )
-    assert list(tmp_path.iterdir()) == []
+    # Only the (empty) lock file stays: no staging or published directory.
+    assert [p.name for p in tmp_path.iterdir()] == [
+        f"{p.name}" for p in tmp_path.glob("deps-x86_64-manylinux2014-*.lock")
+    ]
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]
 
 
 def test_the_pulumi_program_does_not_import_the_web_stack() -> None:

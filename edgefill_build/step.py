@@ -1,25 +1,16 @@
-"""One step of a lab build (the appliance image, the agent wheelhouse): where its cache lives
-outside the repository, and running its external command with every failure (a missing tool,
-a timeout, a non-zero exit) turned into the caller's error, naming the step and what to check.
+"""One step of a build (the agent wheelhouse, the lab's appliance image): its external command
+run with every failure (a missing tool, a timeout, a non-zero exit) turned into the caller's
+error, naming the step and what to check.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
-
-
-def cache_root() -> Path:
-    """`$EDGEFILL_CACHE_DIR`, else `$XDG_CACHE_HOME/edgefill`, else `~/.cache/edgefill`."""
-    base = os.environ.get("EDGEFILL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgefill"
-    )
-    return Path(base)
 
 
 def run_step(

@@ -1,13 +1,12 @@
-"""A lab build step turns every way a command can fail into the caller's error, with a hint."""
+"""A build step turns every way a command can fail into the caller's error, with a hint."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-from lab.build_step import cache_root, run_step
+from edgefill_build.step import run_step
 
 
 class StepFailed(Exception):
@@ -46,13 +45,3 @@ def test_a_failing_step_raises_the_callers_error(
     with pytest.raises(StepFailed) as caught:
         _run(argv, timeout_s=timeout_s)
     assert message in str(caught.value)
-
-
-def test_the_cache_root_follows_the_environment(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("EDGEFILL_CACHE_DIR", str(tmp_path / "c"))
-    assert cache_root() == tmp_path / "c"
-    monkeypatch.delenv("EDGEFILL_CACHE_DIR")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert cache_root() == tmp_path / "xdg" / "edgefill"
