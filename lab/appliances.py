@@ -14,7 +14,7 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.image import podman_env
-from lab.plan import LabAppliance, LabPlan, LabSite
+from lab.plan import LabAppliance, LabPlan, LabSite, shut_fill_window
 
 logger = logging.getLogger(__name__)
 
@@ -152,15 +152,23 @@ def exec_in(
     )
 
 
-def agent(appliance_id: str, *args: str, timeout: float = 600) -> str:
-    """Run `appliance-agent <args>` inside the appliance, as the agent's service user would."""
+def agent_run(
+    appliance_id: str, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run `appliance-agent <args>` inside the appliance as the agent's service user would;
+    LabError unless it exits 0. The caller gets stdout and stderr (the fill's warnings)."""
     proc = exec_in(appliance_id, [AGENT_BIN, *args], timeout=timeout, user=AGENT_USER)
     if proc.returncode != 0:
         raise LabError(
             f"appliance-agent {' '.join(args)} on {appliance_id} exited {proc.returncode}: "
             f"{(proc.stderr or proc.stdout).strip()[-800:]}"
         )
-    return proc.stdout
+    return proc
+
+
+def agent(appliance_id: str, *args: str, timeout: float = 600) -> str:
+    """Run `appliance-agent <args>` inside the appliance; its stdout (see `agent_run`)."""
+    return agent_run(appliance_id, *args, timeout=timeout).stdout
 
 
 def agent_status(appliance_id: str) -> dict[str, Any]:
@@ -232,11 +240,7 @@ def _site_vars(site: LabSite) -> dict[str, Any]:
         "edgefill_site_prefixes": site.prefixes,
         # The fill runs when the lab says so (`appliance-agent fill --now`); the daemon's own
         # window is kept shut so the demo's order (first round, then peers) is deterministic.
-        "appliance_agent_fill_window": {
-            "start": "03:00",
-            "end": "03:01",
-            "timezone": site.timezone,
-        },
+        "appliance_agent_fill_window": shut_fill_window(site.timezone),
     }
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -18,22 +17,22 @@ from rich.console import Console
 from control_plane.common.settings import ServiceSettings
 from control_plane.seed.media import default_cache_dir
 from control_plane.seed.upload import seed_catalog
+from edgefill_build.wheelhouse import WheelhouseError
+from edgefill_build.wheelhouse import build as build_wheelhouse
 from lab import appliances
 from lab.aws import materialize, new_secret, service_env, start_moto
-from lab.control_plane import FleetAdmin, run_job, start_gateway
+from lab.control_plane import FleetAdmin, start_gateway
 from lab.errors import LabError
+from lab.fill_rounds import fill_rounds
 from lab.image import ImageBuildError, ensure_image
 from lab.plan import LabPlan
 from lab.processes import ProcessTable
-from lab.wheelhouse import WheelhouseError
-from lab.wheelhouse import build as build_wheelhouse
 
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 STATE_DIR = REPO / "lab" / ".state"
 NAME_PREFIX = "edgefill-lab"
-MANIFEST_JOB = "fleet-manifests"
 
 
 class LabRuntime(BaseModel):
@@ -97,16 +96,6 @@ class Steps:
         self.console.print(f"   done in {time.monotonic() - started:.1f}s")
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    """Poll `check` every second until it holds; LabError naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1.0)
-    raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> LabRuntime:
     """Everything up to a filled fleet; returns what is running (also saved to state_dir)."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +143,7 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
     runtime.save(state_dir)
     try:
         with steps.step("fleet: sites, clusters, appliances and bootstrap tokens"):
-            admin.declare(plan, forced_window={"start": "03:00", "end": "03:01"})
+            admin.declare(plan)
             tokens = {
                 a.appliance_id: admin.bootstrap_token(a.appliance_id)
                 for _s, a in plan.all_appliances()
@@ -171,50 +160,10 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
                 wheelhouse=wheelhouse,
             )
             appliances.provision(inventory, log=state_dir / "logs" / "site.yml.log")
-        fill_rounds(plan, settings, steps, console, admin)
+        fill_rounds(plan, settings, console, state_dir, step=steps.step)
     finally:
         admin.close()
     return runtime
-
-
-def fill_rounds(
-    plan: LabPlan, settings: ServiceSettings, steps: Steps, console: Console, admin: FleetAdmin
-) -> None:
-    """Round one fills from the origin; round two's manifests rank round one's holders first."""
-    console.print(
-        "   [yellow]the demo forces the fill window open: `appliance-agent fill --now`[/yellow]"
-    )
-    for number, members in (
-        (1, appliances.first_round(plan)),
-        (2, appliances.second_round(plan)),
-    ):
-        if not members:
-            continue
-        with steps.step(
-            f"fill round {number}: manifests, then {[a.appliance_id for a in members]}"
-        ):
-            run_job(MANIFEST_JOB, settings)
-            for appliance in members:
-                appliances.agent(appliance.appliance_id, "fill", "--now")
-            # The control plane learns what they hold from their next heartbeats; the next
-            # round's manifests rank them as peers only once it knows.
-            for appliance in members:
-                wait_until(
-                    partial(_fleet_knows_fill, admin, appliance.appliance_id),
-                    timeout=120,
-                    what=f"the fleet to see {appliance.appliance_id}'s complete fill",
-                )
-
-
-def _fleet_knows_fill(admin: FleetAdmin, appliance_id: str) -> bool:
-    """The agent's fill finished whole, and a heartbeat told the fleet which manifest it holds."""
-    status = appliances.agent_status(appliance_id)
-    if status.get("fill", {}).get("last_result") != "ok" or status.get("missing_count"):
-        return False
-    seen = admin.inventory().get(appliance_id, {})
-    return bool(seen.get("healthy")) and seen.get("manifest_version_applied") == status.get(
-        "manifest_version"
-    )
 
 
 def lab_is_up(state_dir: Path = STATE_DIR) -> bool:

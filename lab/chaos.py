@@ -24,13 +24,14 @@ import httpx
 
 from appliance_agent.health.heartbeat import HEARTBEAT_FAILED
 from lab import appliances
-from lab.bring_up import LabRuntime, wait_until
+from lab.bring_up import LabRuntime
 from lab.chaos_report import FaultResult
 from lab.client import ORIGIN, Viewer, play, play_decision, sign_up_viewer, start_playback
 from lab.control_plane import FleetAdmin, start_gateway
 from lab.errors import LabError
 from lab.plan import LabPlan
 from lab.processes import ProcessTable
+from lab.waiting import wait_until
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import httpx
 from control_plane.common.settings import ServiceSettings
 from control_plane.services import all_services
 from lab.errors import LabError
-from lab.plan import LabPlan
+from lab.plan import LabPlan, shut_fill_window
 from lab.processes import ProcessTable, free_port
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class FleetAdmin:
             raise LabError(f"fleet admin {method} {path}: {response.status_code} {response.text}")
         return response.json()
 
-    def declare(self, plan: LabPlan, *, forced_window: Mapping[str, str]) -> None:
+    def declare(self, plan: LabPlan) -> None:
         """Sites, clusters and appliances of the plan (idempotent PUTs)."""
         for site in plan.sites:
             self._call(
@@ -89,7 +89,7 @@ class FleetAdmin:
                 {
                     "isp": site.isp,
                     "location": site.location,
-                    "fill_window": {**forced_window, "timezone": site.timezone},
+                    "fill_window": shut_fill_window(site.timezone),
                     "prefixes": site.prefixes,
                 },
             )

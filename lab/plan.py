@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from pydantic import BaseModel, ConfigDict, Field
 
 GIB = 1 << 30
@@ -104,3 +107,13 @@ def default_plan(*, titles: int = 6) -> LabPlan:
             LabClient(name="dev@elsewhere", ip="100.64.9.9", expect_site=None),
         ],
     )
+
+
+def shut_fill_window(timezone: str, *, now: datetime | None = None) -> dict[str, str]:
+    """A one-minute fill window about 12 hours from now in `timezone`, so no daemon opens it
+    during a lab run: the lab fills when it says so (`appliance-agent fill --now`), in order.
+
+    On the hour, so that provisioning the same lab again within the hour renders the same.
+    """
+    local = (now or datetime.now(UTC)).astimezone(ZoneInfo(timezone)) + timedelta(hours=12)
+    return {"start": f"{local.hour:02d}:00", "end": f"{local.hour:02d}:01", "timezone": timezone}

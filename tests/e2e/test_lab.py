@@ -15,6 +15,7 @@ from lab import appliances
 from lab.bring_up import bring_up, take_down
 from lab.chaos import chaos_on, run_faults
 from lab.chaos_report import FaultResult, print_fault
+from lab.fill_rounds import FillTrace
 from lab.plan import default_plan
 from lab.playthrough import build_report
 from lab.report import LabReport
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.podman, pytest.mark.timeout(900)]
 class LabRun:
     report: LabReport
     faults: list[FaultResult]
+    fill_trace: FillTrace | None
 
 
 @pytest.fixture
@@ -41,9 +43,10 @@ def lab_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRun]
         try:
             runtime = bring_up(plan, console, state_dir=state)
             report = build_report(plan, runtime.control_plane_url, runtime.settings())
+            fill_trace = FillTrace.load(state)
             with chaos_on(plan, runtime, state) as chaos:
                 faults = run_faults(chaos, on_result=lambda r: print_fault(r, console))
-            yield LabRun(report=report, faults=faults)
+            yield LabRun(report=report, faults=faults, fill_trace=fill_trace)
         finally:
             take_down(console, state_dir=state)
 
@@ -55,8 +58,14 @@ def test_lab_end_to_end(lab_run: LabRun) -> None:
     assert all(play.ok for play in report.plays), [p.error for p in report.plays if not p.ok]
     by_id = {a.appliance_id: a for a in report.appliances}
     assert set(by_id) == {"ams1-a", "ams1-b", "fra1-a"}
-    # Round two filled from its cluster peer.
-    assert by_id["ams1-b"].fill_bytes_from_peers > 0
+    # Round two filled from its cluster peer. If not: the manifest it applied, the hosts its
+    # entries named, what the fleet knew of its peer when the fill ran, and the fill's warnings.
+    trace = lab_run.fill_trace.member("ams1-b") if lab_run.fill_trace else None
+    assert by_id["ams1-b"].fill_bytes_from_peers > 0, (
+        f"ams1-b filled {by_id['ams1-b'].fill_bytes_from_origin} bytes from the origin and none "
+        f"from its peer; manifest {by_id['ams1-b'].manifest_version}; round trace: "
+        f"{trace.model_dump_json(indent=1) if trace else 'none recorded'}"
+    )
     assert all(a.objects_held > 0 for a in report.appliances)
     # Inside each covered site every byte came from that site's appliances.
     for site in report.sites:
