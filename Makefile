@@ -6,13 +6,15 @@ ONLY ?=
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help bootstrap lint format test test-fast bench demo demo-down demo-chaos clean
+.PHONY: help bootstrap lint format test test-fast ci-fresh ci-fresh-warm wheelhouse bench demo demo-down demo-chaos clean
 
 help:
 	@echo "make demo       bring up the local lab (moto, control plane, appliances) and play titles"
 	@echo "make demo-chaos stop, drain, kill and corrupt parts of the running lab; show it copes"
 	@echo "make demo-down  stop everything the demo started"
 	@echo "make test       lint, then the whole test suite"
+	@echo "make ci-fresh   make test as a new user would: fresh clone, every cache empty"
+	@echo "make wheelhouse the appliance wheelhouse (agent + locked deps) in dist/wheelhouse"
 	@echo "make bench      every benchmark (ONLY=<name> for one)"
 	@echo "make lint       ruff format --check, ruff check, mypy"
 
@@ -30,6 +32,17 @@ format: bootstrap
 
 test: lint
 	$(PY) -m pytest -n auto --dist loadgroup -q
+
+# A fresh clone of HEAD with HOME, XDG_CACHE_HOME, EDGEFILL_CACHE_DIR and UV_CACHE_DIR on new
+# empty directories, then `bash .ci/run`. ci-fresh-warm reuses this user's caches.
+ci-fresh:
+	bash scripts/ci_fresh.sh
+
+ci-fresh-warm:
+	bash scripts/ci_fresh.sh --warm
+
+wheelhouse: bootstrap
+	$(PY) -m edgefill_build.wheelhouse --output dist/wheelhouse
 
 test-fast: bootstrap
 	$(PY) -m pytest -n auto --dist loadgroup -q -m "not podman and not e2e"

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgefill_build.cache import cache_root
+
 logger = logging.getLogger(__name__)
 
 FFMPEG_TIMEOUT_S = 60
@@ -55,10 +57,9 @@ class EncodedFile:
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("EDGEFILL_MEDIA_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "edgefill", "media"
-    )
-    return Path(base)
+    """`$EDGEFILL_MEDIA_CACHE`, else `media/` under the build cache root (`edgefill_build`)."""
+    override = os.environ.get("EDGEFILL_MEDIA_CACHE")
+    return Path(override).resolve() if override else cache_root() / "media"
 
 
 def encode_rendition(
