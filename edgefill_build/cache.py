@@ -45,7 +45,7 @@ def _remove(path: Path) -> None:
 
 def published(
     target: Path,
-    build: Callable[[Path], None],
+    build: Callable[[Path], object],
     *,
     timeout_s: float = LOCK_TIMEOUT_SECONDS,
 ) -> Path:

@@ -23,8 +23,10 @@ def run_step(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     stdin: int | None = None,
+    failure_hint: str = "",
 ) -> str:
-    """Run `argv` and return its stdout; raise `error` saying which step failed and why."""
+    """Run `argv` and return its stdout; raise `error` saying which step failed and why
+    (`failure_hint`, if given, ends the message of a non-zero exit: what to do about it)."""
     logger.info("%s", step)
     try:
         completed = subprocess.run(
@@ -43,7 +45,10 @@ def run_step(
         ) from exc
     except subprocess.TimeoutExpired as exc:
         raise error(f"{step}: gave up after {timeout_s:.0f} s; {timeout_hint}") from exc
+    except OSError as exc:  # not executable, a bad working directory, ...
+        raise error(f"{step}: {argv[0]} could not run ({exc})") from exc
     if completed.returncode != 0:
-        tail = (completed.stderr or completed.stdout)[-2000:]
-        raise error(f"{step} failed (exit {completed.returncode}):\n{tail}")
+        tail = (completed.stderr or completed.stdout).strip()[-2000:]
+        hint = f"\nfix: {failure_hint}" if failure_hint else ""
+        raise error(f"{step} failed (exit {completed.returncode}):\n{tail}{hint}")
     return completed.stdout

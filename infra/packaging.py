@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from edgefill_build.cache import cache_root, published
+from edgefill_build.step import run_step
 from edgefill_build.tools import ToolNotFoundError
 from edgefill_build.tools import find_uv as _find_uv
 from infra.errors import PackagingError
@@ -56,24 +56,16 @@ def lambda_cache_dir() -> Path:
 
 
 def _run(command: list[str], *, cwd: Path, what: str) -> str:
-    try:
-        done = subprocess.run(
-            command,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=_COMMAND_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise PackagingError(f"{what} could not run ({exc}); check uv and the network") from exc
-    if done.returncode != 0:
-        raise PackagingError(
-            f"{what} failed with exit code {done.returncode}:\n{done.stderr.strip()[-2000:]}\n"
-            "fix: `make bootstrap` to refresh the lock and venv; a wheel missing for the "
-            "platform needs a newer pin in pyproject.toml"
-        )
-    return done.stdout
+    return run_step(
+        what,
+        command,
+        error=PackagingError,
+        timeout_s=_COMMAND_TIMEOUT_SECONDS,
+        timeout_hint="check that PyPI is reachable",
+        cwd=cwd,
+        failure_hint="`make bootstrap` to refresh the lock and venv; a wheel missing for the "
+        "platform needs a newer pin in pyproject.toml",
+    )
 
 
 def locked_requirements(*, uv: Path, project_root: Path = PROJECT_ROOT) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,26 @@ def test_a_failing_step_raises_the_callers_error(
     with pytest.raises(StepFailed) as caught:
         _run(argv, timeout_s=timeout_s)
     assert message in str(caught.value)
+
+
+def test_a_failure_hint_ends_the_message_of_a_failed_step() -> None:
+    with pytest.raises(StepFailed) as caught:
+        run_step(
+            "make a thing",
+            [sys.executable, "-c", "import sys; sys.exit('no wheel for aarch64')"],
+            error=StepFailed,
+            timeout_s=30,
+            timeout_hint="check the mirror",
+            failure_hint="pin a newer version",
+        )
+    assert (
+        str(caught.value)
+        == "make a thing failed (exit 1):\nno wheel for aarch64\nfix: pin a newer version"
+    )
+
+
+def test_a_tool_that_cannot_be_run_is_the_callers_error(tmp_path: Path) -> None:
+    script = tmp_path / "tool"
+    script.write_text("#!/bin/sh\n")  # not executable
+    with pytest.raises(StepFailed, match=r"make a thing: .*tool could not run \(\[Errno 13\]"):
+        _run([str(script)])

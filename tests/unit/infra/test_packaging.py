@@ -68,7 +68,9 @@ def test_missing_uv_is_reported_with_the_fix(
 
 def test_export_outside_a_locked_project_fails_with_uvs_reason(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "0"\n')
-    with pytest.raises(PackagingError, match=r"uv export .* failed with exit code"):
+    with pytest.raises(
+        PackagingError, match=r"(?s)uv export .* failed \(exit \d+\):\n.*\nfix: `make bootstrap`"
+    ):
         locked_requirements(uv=find_uv(), project_root=tmp_path)
 
 
