@@ -16,7 +16,7 @@ help:
 	@echo "make ci-fresh   make test as a new user would: fresh clone, every cache empty"
 	@echo "make wheelhouse the appliance wheelhouse (agent + locked deps) in dist/wheelhouse"
 	@echo "make bench      every benchmark (ONLY=<name> for one)"
-	@echo "make lint       ruff format --check, ruff check, mypy"
+	@echo "make lint       ruff format --check, ruff check, mypy, import-linter layer contracts"
 
 bootstrap:
 	@bash scripts/bootstrap.sh >/dev/null
@@ -25,6 +25,7 @@ lint: bootstrap
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	.venv/bin/lint-imports --no-cache --no-logo
 
 format: bootstrap
 	$(PY) -m ruff format .
