@@ -5,7 +5,8 @@ built at a staging path beside its final name and moved there by one `os.replace
 `filelock` lock on `<name>.lock` is held. Two processes that want the same artifact at once (two
 xdist workers, the lab and a test) take turns: the first builds and publishes, the second finds
 the published artifact under the lock and uses it. A build that fails or is killed leaves only
-its staging path, which the next build removes; a reader never sees a half-written artifact.
+its staging path, which the next build removes; a reader never sees a half-written artifact,
+also after a power cut (the data is synced before the rename).
 
 Hierarchy: this module raises nothing of its own; the builder's exception passes through.
 """
@@ -69,6 +70,9 @@ def published(
             build(staging)
             if not staging.exists():
                 raise FileNotFoundError(f"the build of {target} did not create {staging}")
+            # The artifact's bytes reach the disk before its name does: after a power cut the
+            # name is either absent or names a whole artifact. One sync for a tree of files.
+            os.sync()
             os.replace(staging, target)
         finally:
             if staging.exists():
