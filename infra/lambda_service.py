@@ -24,6 +24,9 @@ from infra.tables import physical_table_name, service_table
 LAMBDA_RUNTIME = "python3.11"
 LAMBDA_ARCHITECTURE = "arm64"
 SERVICE_TAG = "edgefill:service"
+# The SQS message size every queue is held to: the design's 256 KiB (ARCHITECTURE), not AWS's
+# current 1 MiB default; the lab's limits (lab/aws_limits.py) take it from here.
+SQS_MESSAGE_MAX_BYTES = 256 * 1024
 
 _LAMBDA_TRUST = json.dumps(
     {
@@ -123,6 +126,7 @@ class LambdaService(pulumi.ComponentResource):
             aws.sqs.QueueArgs(
                 name=f"{base_name}-dlq",
                 kms_master_key_id=stack.kms_key_arn,
+                max_message_size=SQS_MESSAGE_MAX_BYTES,
                 message_retention_seconds=stack.sizes.dlq_retention_days * 86400,
                 tags=tags,
             ),

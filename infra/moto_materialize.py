@@ -265,6 +265,8 @@ class MotoMaterializer(RecordingMocks):
             attributes["MessageRetentionPeriod"] = str(int(inputs["messageRetentionSeconds"]))
         if inputs.get("kmsMasterKeyId"):
             attributes["KmsMasterKeyId"] = inputs["kmsMasterKeyId"]
+        if inputs.get("maxMessageSize"):
+            attributes["MaximumMessageSize"] = str(int(inputs["maxMessageSize"]))
         url = self._sqs.create_queue(
             QueueName=inputs["name"], Attributes=attributes, tags=inputs.get("tags") or {}
         )["QueueUrl"]

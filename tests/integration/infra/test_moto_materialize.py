@@ -10,12 +10,14 @@ from fastapi.testclient import TestClient
 
 from control_plane.services import all_services
 from infra.errors import MaterializeError
+from infra.lambda_service import SQS_MESSAGE_MAX_BYTES
 from infra.moto_materialize import (
     MaterializedStack,
     materialize_stack,
     record_blueprint,
     replay_blueprint,
 )
+from lab.aws_limits import SQS_MESSAGE_MAX_BYTES as LAB_SQS_MESSAGE_MAX_BYTES
 from tests.integration.infra.conftest import REGION, SERVICES, client, new_prefix, settings_for
 from tests.support.aws import MotoServer
 from tests.unit.infra.harness import TEST_SERVICES
@@ -83,6 +85,9 @@ def test_queues_pool_client_and_secret_exist_as_declared(
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert attributes["KmsMasterKeyId"] == materialized.exports["kms_key_arn"]
         assert attributes["MessageRetentionPeriod"] == str(14 * 86400)
+        # Held to the design's 256 KiB, the figure the lab's limits use too.
+        assert attributes["MaximumMessageSize"] == str(SQS_MESSAGE_MAX_BYTES)
+    assert SQS_MESSAGE_MAX_BYTES == LAB_SQS_MESSAGE_MAX_BYTES == 262_144
     cognito = client(moto_server, "cognito-idp")
     pool = cognito.describe_user_pool(UserPoolId=materialized.exports["user_pool_id"])["UserPool"]
     assert pool["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
