@@ -31,7 +31,12 @@ from edgefill_contracts.identity import (
     RegistrationResponse,
 )
 from edgefill_contracts.manifest import MANIFEST_SCHEMA_VERSION, Manifest, ManifestObject
-from edgefill_contracts.object_key import MAX_KEY_LENGTH, unit_of_key, validate_object_key
+from edgefill_contracts.object_key import (
+    MAX_KEY_LENGTH,
+    content_unit,
+    unit_of_key,
+    validate_object_key,
+)
 from edgefill_contracts.playback import PlaybackResponse, PlaybackUrl
 from edgefill_contracts.served import MAX_UNITS_PER_REPORT, ServedAck, ServedReport
 from edgefill_contracts.signing import SignedPath, parse_signed_path, sign_path
@@ -65,6 +70,7 @@ __all__ = [
     "SigningSecret",
     "SigningSecretSet",
     "appliance_path",
+    "content_unit",
     "parse_signed_path",
     "register_path",
     "sign_path",

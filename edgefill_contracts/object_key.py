@@ -49,6 +49,15 @@ def title_of(key: str) -> str:
     return validate_object_key(key).split("/", 1)[0]
 
 
+def content_unit(title_id: str, rendition: str) -> str:
+    """The unit id of one title rendition, ``<title_id>/<rendition>``.
+
+    Every file of one rendition lives on the same appliances, so placement moves, steering
+    checks and popularity scores this unit; `unit_of_key` gives the unit of one file key.
+    """
+    return f"{title_id}/{rendition}"
+
+
 def unit_of_key(key: str) -> str:
     """The content unit a file key belongs to: its first two path segments.
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from control_plane.auth.cognito import UserPool
+from control_plane.auth.deps import CurrentSubscriber
 from control_plane.auth.models import (
     ConfirmRequest,
     Credentials,
@@ -18,7 +19,6 @@ from control_plane.auth.models import (
 )
 from control_plane.auth.profiles import ProfileStore
 from control_plane.auth.sessions import RevokedSessions
-from control_plane.common.deps import CurrentSubscriber
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
 profiles_router = APIRouter(prefix="/profiles", tags=["profiles"])

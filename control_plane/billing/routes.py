@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.auth.deps import CurrentSubscriber
 from control_plane.billing import service
 from control_plane.billing.idempotency import KEY_PATTERN, StoredAnswer
 from control_plane.billing.ledger import LedgerEntry
@@ -15,7 +16,6 @@ from control_plane.billing.plans import Plan
 from control_plane.billing.service import Billing, Entitlement
 from control_plane.billing.subscriptions import Subscription
 from control_plane.common.app_factory import ErrorBody
-from control_plane.common.deps import CurrentSubscriber
 from control_plane.common.errors import NotFound
 
 router = APIRouter(prefix="/billing", tags=["billing"])

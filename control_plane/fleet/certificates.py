@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.common.documents import DocumentTable
 from control_plane.common.errors import BadRequest
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.documents import DocumentTable
 from control_plane.fleet.models import Appliance
 from control_plane.fleet.tables import CERTIFICATE_AUTHORITY
 from edgefill_contracts.fleet_api import CertificateRequest, CertificateResponse

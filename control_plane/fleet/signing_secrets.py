@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from control_plane.common.documents import DocumentTable
 from control_plane.common.errors import Unavailable
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.documents import DocumentTable
 from control_plane.fleet.tables import SIGNING_SECRETS
 from edgefill_contracts.fleet_api import SigningSecret, SigningSecretSet
 

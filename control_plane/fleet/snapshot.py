@@ -11,8 +11,8 @@ from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.models import Appliance, Cluster, Lifecycle, Site
 from control_plane.fleet.signing_secrets import StoredSigningSecret
 from control_plane.fleet.store import FleetStore
-from control_plane.placement.holdings import held_units, manifest_units
 from edgefill_contracts.heartbeat import ApplianceState
+from edgefill_contracts.holdings import held_units, manifest_units
 
 logger = logging.getLogger(__name__)
 

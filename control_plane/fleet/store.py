@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from control_plane.common.documents import DocumentTable
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet import tables
-from control_plane.fleet.documents import DocumentTable
 from control_plane.fleet.health import HealthRecord
 from control_plane.fleet.models import Appliance, Cluster, Credential, Site
 from control_plane.fleet.state_machine import StateChange

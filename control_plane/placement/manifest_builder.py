@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from control_plane.catalog.units import CatalogUnit
+from control_plane.common.rendezvous_hash import stable_id_hash
 from control_plane.fleet.manifests import content_version
-from control_plane.placement.catalog_source import CatalogUnit
 from control_plane.placement.models import Member, PlacementPolicy, UnitDemand
-from control_plane.placement.rendezvous import place_cluster, stable_id_hash
+from control_plane.placement.rendezvous import place_cluster
 from control_plane.steering.rank import OriginSigner
 from control_plane.steering.view import SigningKey
 from edgefill_contracts.fill_window import FillWindow

@@ -16,10 +16,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from control_plane.catalog.units import CatalogUnit, units_from_catalog
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.context import FleetContext
 from control_plane.fleet.snapshot import ApplianceSnapshot, FleetSnapshot, take_snapshot
-from control_plane.placement.catalog_source import CatalogUnit, units_from_catalog
 from control_plane.placement.fill_schedule import next_window
 from control_plane.placement.manifest_builder import FillMember, build_cluster_manifests
 from control_plane.placement.models import PlacementPolicy

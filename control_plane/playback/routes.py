@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.auth.deps import CurrentSubscriber
 from control_plane.catalog.models import TitleId
 from control_plane.common.app_factory import ErrorBody
-from control_plane.common.deps import CurrentSubscriber
 from control_plane.common.errors import BadRequest
 from control_plane.playback.service import Playback, start_playback
 from edgefill_contracts import PlaybackResponse

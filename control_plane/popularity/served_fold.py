@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from control_plane.catalog.units import units_from_catalog
 from control_plane.common.settings import ServiceSettings
-from control_plane.placement.catalog_source import units_from_catalog
 from control_plane.popularity.models import UnitPopularity
 from control_plane.popularity.served_reports import FOLD_LOOKBACK, ServedReportStore
 from control_plane.popularity.store import PopularityStore

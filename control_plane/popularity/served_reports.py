@@ -15,9 +15,9 @@ from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from control_plane.common.documents import DocumentTable
 from control_plane.common.errors import Conflict
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.documents import DocumentTable
 from control_plane.popularity.tables import SERVED_REPORTS_BY_DAY, SERVED_REPORTS_TABLE
 from edgefill_contracts.served import ServedAck, ServedReport
 

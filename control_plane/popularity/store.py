@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 
+from control_plane.common.documents import DocumentTable
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.documents import DocumentTable
 from control_plane.popularity.decay import DEFAULT_HALF_LIFE_DAYS, decayed_score
 from control_plane.popularity.models import StreamedEvent, UnitPopularity
 from control_plane.popularity.tables import POPULARITY_TABLE

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
+from control_plane.auth.deps import CurrentSubscriber
 from control_plane.auth.profiles import ProfileStore
-from control_plane.common.deps import CurrentSubscriber
 from control_plane.recommendations.events import EventStore, profile_key
 from control_plane.recommendations.models import PickList, ViewingEvent, ViewingEventIn
 from control_plane.recommendations.picks import PicksStore

@@ -10,23 +10,21 @@ around a ring from a per-session starting point.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
-import math
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from control_plane.placement.units import content_unit
-from control_plane.steering.view import FleetView, SteerableAppliance
+from control_plane.common.rendezvous_hash import stable_id_residue, weighted_score
+from control_plane.steering.view import FleetView
+from edgefill_contracts.object_key import content_unit
 from edgefill_contracts.playback import PlaybackUrl
 from edgefill_contracts.signing import title_base_path
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_APPLIANCE_URLS = 4
-_PRIME = (1 << 61) - 1
 
 
 class OriginSigner(Protocol):
@@ -78,7 +76,7 @@ def rank_sources(
         return SteeringDecision(client_site_id=None, urls=(), origin=origin_url)
 
     unit = content_unit(title_id, rendition)
-    session_hash = _session_hash(session_id)
+    session_hash = stable_id_residue(session_id)
     urls: list[PlaybackUrl] = []
     holders_by_site = view.holders_by_site(unit)
     if not holders_by_site:
@@ -92,7 +90,11 @@ def rank_sources(
             continue  # FleetView.__post_init__ logged it once
         base_path = _base_path(key.secret_id, key.secret.get_secret_value(), title_id, expires)
         holders = (
-            sorted(site_holders, key=lambda a: _score(session_hash, a), reverse=True)
+            sorted(
+                site_holders,
+                key=lambda a: weighted_score(a.weight, session_hash, a.hash_coefficients),
+                reverse=True,
+            )
             if len(site_holders) > 1
             else site_holders
         )
@@ -137,19 +139,3 @@ def _site_order(
 def _base_path(secret_id: str, secret: str, title_id: str, expires: int) -> str:
     """Signed title directory; cached, since every session of a title in one second shares it."""
     return title_base_path(secret_id=secret_id, secret=secret, title=title_id, expires=expires)
-
-
-def _session_hash(session_id: str) -> int:
-    digest = hashlib.blake2b(session_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % _PRIME
-
-
-def _score(session_hash: int, appliance: SteerableAppliance) -> float:
-    """Weighted rendezvous score -weight / ln(u), u uniform in (0, 1) from (session, appliance).
-
-    u comes from the appliance's universal-hash coefficients (see SteerableAppliance), one
-    multiply and one modulo per candidate instead of a hash of the concatenated ids.
-    """
-    a, b = appliance.hash_coefficients
-    u = (((a * session_hash + b) % _PRIME) + 0.5) / _PRIME
-    return -appliance.weight / math.log(u)

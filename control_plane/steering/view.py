@@ -7,7 +7,6 @@ precomputed here, so a decision is a trie lookup plus a few set tests per applia
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -16,6 +15,7 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
+from control_plane.common.rendezvous_hash import split_digest_coefficients
 from control_plane.steering.prefixes import PrefixIndex
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class SteerableAppliance:
     def __post_init__(self) -> None:
         if not 0 < self.weight <= 1:
             raise ValueError(f"appliance {self.appliance_id}: weight {self.weight} not in (0, 1]")
-        object.__setattr__(self, "hash_coefficients", _coefficients(self.appliance_id))
+        object.__setattr__(self, "hash_coefficients", split_digest_coefficients(self.appliance_id))
 
     @property
     def eligible(self) -> bool:
@@ -195,17 +195,6 @@ class FleetView:
     def other_sites_of_isp(self, site_id: str) -> tuple[str, ...]:
         """The other sites of `site_id`'s ISP, in a fixed order."""
         return self._other_sites.get(site_id, ())
-
-
-_PRIME = (1 << 61) - 1
-
-
-def _coefficients(appliance_id: str) -> tuple[int, int]:
-    """(a, b) of the appliance's hash u(session) = (a * h(session) + b) mod (2**61 - 1)."""
-    digest = hashlib.blake2b(appliance_id.encode(), digest_size=16).digest()
-    a = int.from_bytes(digest[:8], "big") % (_PRIME - 1) + 1
-    b = int.from_bytes(digest[8:], "big") % _PRIME
-    return a, b
 
 
 def _newest_accepted_by_all(

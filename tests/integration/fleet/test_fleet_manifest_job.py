@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from control_plane.catalog.models import MaturityRating, MediaFile, Rendition, Title
 from control_plane.catalog.store import CatalogStore
+from control_plane.catalog.units import units_from_catalog
 from control_plane.placement import manifest_job
-from control_plane.placement.catalog_source import units_from_catalog
 from control_plane.placement.manifest_job import write_due_manifests
 from edgefill_contracts.manifest import Manifest
 from tests.integration.fleet.support import FleetHarness

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from control_plane.placement.catalog_source import CatalogUnit, UnitFile
+from control_plane.catalog.units import CatalogUnit, UnitFile
 from control_plane.placement.manifest_job import write_due_manifests
 from edgefill_contracts.heartbeat import HeldDigest
 from edgefill_contracts.manifest import Manifest

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from control_plane.catalog.units import CatalogUnit, UnitFile
 from control_plane.common.aws import dynamodb
 from control_plane.fleet.spec import SERVICE
-from control_plane.placement.catalog_source import CatalogUnit, UnitFile
 from control_plane.popularity import served_fold
 from control_plane.popularity.served_fold import fold_served_reports
 from control_plane.popularity.served_reports import FOLD_LOOKBACK

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -280,3 +282,57 @@ def test_steering_properties(
         assert decision.client_site_id is None
         assert decision.urls == ()
     assert decision.origin.appliance_id is None
+
+
+# The ranking as rank_sources computed it before the hash moved to
+# control_plane.common.rendezvous_hash, written out here: live sessions must not move.
+_P = (1 << 61) - 1
+
+
+def _old_session_hash(session_id: str) -> int:
+    digest = hashlib.blake2b(session_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % _P
+
+
+def _old_score(session_hash: int, appliance_id: str, weight: float) -> float:
+    digest = hashlib.blake2b(appliance_id.encode(), digest_size=16).digest()
+    a = int.from_bytes(digest[:8], "big") % (_P - 1) + 1
+    b = int.from_bytes(digest[8:], "big") % _P
+    u = (((a * session_hash + b) % _P) + 0.5) / _P
+    return -weight / math.log(u)
+
+
+def test_the_ranking_is_the_one_steering_always_computed() -> None:
+    local = [
+        appliance(f"ams-{i}", "ams", weight=w) for i, w in enumerate((1.0, 0.6, 0.3, 0.9, 0.05))
+    ]
+    others = [SteerableSite(f"o{i}", "isp-a", (f"10.{i}.0.0/16",)) for i in range(4)]
+    view = make_view(
+        [*local, *(appliance(f"{s.site_id}-1", s.site_id) for s in others)],
+        [SteerableSite("ams", "isp-a", ("198.51.100.0/24",)), *others],
+    )
+    for n in range(300):
+        session = f"session-{n}"
+        h = _old_session_hash(session)
+        expected = [
+            a.appliance_id
+            for a in sorted(
+                local, key=lambda a: _old_score(h, a.appliance_id, a.weight), reverse=True
+            )
+        ]
+        start = h % len(others)
+        ring = [s.site_id for s in others]
+        expected += [f"{site}-1" for site in ring[start:] + ring[:start]]
+        decision = rank_sources(
+            view=view,
+            client_ip="198.51.100.9",
+            title_id="title-1",
+            rendition="720p",
+            origin_key="title-1/720p/index.m3u8",
+            session_id=session,
+            now=NOW,
+            ttl=timedelta(hours=1),
+            origin=_origin,
+            max_urls=len(expected),
+        )
+        assert ids(decision) == expected, session

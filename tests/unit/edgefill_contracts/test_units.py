@@ -1,19 +1,17 @@
-"""Content units, holdings and fill windows."""
+"""Content units of keys and what an appliance verifiably holds (edgefill_contracts.holdings)."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 
 import pytest
 
-from control_plane.placement.fill_schedule import next_window
-from control_plane.placement.holdings import held_units, manifest_units
-from control_plane.placement.units import content_unit
-from edgefill_contracts import unit_of_key
+from edgefill_contracts import content_unit, unit_of_key
 from edgefill_contracts.errors import ContractError
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.heartbeat import HeldDigest
+from edgefill_contracts.holdings import held_units, manifest_units
 from edgefill_contracts.manifest import Manifest
 
 
@@ -69,38 +67,3 @@ def _manifest() -> Manifest:
 )
 def test_held_units(held: HeldDigest, expected: set[str]) -> None:
     assert held_units(listed=manifest_units(_manifest()), held=held) == expected
-
-
-@pytest.mark.parametrize(
-    ("window", "now", "opens", "closes"),
-    [
-        (
-            FillWindow(),
-            datetime(2026, 1, 1, 1, 0, tzinfo=UTC),
-            datetime(2026, 1, 1, 2, 0, tzinfo=UTC),
-            datetime(2026, 1, 1, 14, 0, tzinfo=UTC),
-        ),
-        (
-            FillWindow(),
-            datetime(2026, 1, 1, 3, 0, tzinfo=UTC),
-            datetime(2026, 1, 1, 2, 0, tzinfo=UTC),
-            datetime(2026, 1, 1, 14, 0, tzinfo=UTC),
-        ),
-        (
-            FillWindow(),
-            datetime(2026, 1, 1, 15, 0, tzinfo=UTC),
-            datetime(2026, 1, 2, 2, 0, tzinfo=UTC),
-            datetime(2026, 1, 2, 14, 0, tzinfo=UTC),
-        ),
-        (
-            FillWindow(start=time(22, 0), end=time(4, 0), timezone="Europe/Amsterdam"),
-            datetime(2026, 1, 2, 1, 0, tzinfo=UTC),
-            datetime(2026, 1, 1, 21, 0, tzinfo=UTC),
-            datetime(2026, 1, 2, 3, 0, tzinfo=UTC),
-        ),
-    ],
-    ids=["before", "during", "after", "across-midnight-in-a-zone"],
-)
-def test_next_window(window: FillWindow, now: datetime, opens: datetime, closes: datetime) -> None:
-    times = next_window(window, now=now)
-    assert (times.opens, times.closes) == (opens, closes)

@@ -1,4 +1,8 @@
-"""FastAPI dependencies the services share, as Annotated aliases (`CurrentSubscriber`)."""
+"""FastAPI dependencies of subscriber routes, as Annotated aliases (`CurrentSubscriber`).
+
+Every service with subscriber routes uses them; `install_subscriber_auth` (auth.app) puts the
+token verifier they read on app.state.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pydantic documents in DynamoDB with optimistic concurrency: the fleet's storage primitive.
+"""Pydantic documents in DynamoDB with optimistic concurrency: the services' storage primitive.
 
 An item is its key attributes, ``doc`` (the model as JSON) and ``revision`` (an integer that
 every write bumps under a condition), so concurrent writers never lose each other's updates.

@@ -1,10 +1,13 @@
-"""What an appliance verifiably holds: its applied manifest's units minus those with missing files."""
+"""What an appliance verifiably holds: its applied manifest's units minus those with missing files.
+
+The rule of HeldDigest (heartbeat) as code, so fleet and steering read a digest one way.
+"""
 
 from __future__ import annotations
 
-from edgefill_contracts import unit_of_key
 from edgefill_contracts.heartbeat import HeldDigest
 from edgefill_contracts.manifest import Manifest
+from edgefill_contracts.object_key import unit_of_key
 
 
 def manifest_units(manifest: Manifest) -> frozenset[str]:

@@ -1,4 +1,7 @@
-"""Content units and their files, read from the catalog service's table."""
+"""Content units and their files, read from the catalog service's table.
+
+Placement places these units and the popularity fold sizes them; both read them from here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from control_plane.common.settings import ServiceSettings
-from control_plane.placement.units import content_unit
+from edgefill_contracts.object_key import content_unit
 
 
 @dataclass(frozen=True, slots=True)
