@@ -31,8 +31,10 @@ class PlacementPolicy(BaseModel):
     """How many copies each unit gets.
 
     A unit is on ``min_replicas + floor(log2(1 + popularity / views_per_extra_replica))``
-    appliances, capped at `max_replicas`; the most popular units whose bytes together fit in
-    `head_fraction` of the smallest member's budget go on every member (the catalog's head).
+    appliances, capped at `max_replicas`. Each member also holds the catalog's head as far as
+    its own budget goes: the most popular units whose bytes together fit in `head_fraction`
+    of that member's budget. A small member holds a shorter head; no member's head depends on
+    the others.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
