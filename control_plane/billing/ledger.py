@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from control_plane.billing.spec import LEDGER_TABLE
@@ -25,6 +27,7 @@ class EntryKind(StrEnum):
     CANCELLED = "cancelled"
     RENEWED = "renewed"
     LAPSED = "lapsed"
+    REFUNDED = "refunded"
 
 
 class LedgerEntry(BaseModel):
@@ -42,7 +45,11 @@ class LedgerEntry(BaseModel):
 
 
 class Ledger:
-    """Appends and reads entries; there is deliberately no update or delete."""
+    """Appends and reads entries; there is deliberately no update or delete.
+
+    An entry appended with `once_key` (and a deterministic `at`: the charge's time, the period
+    boundary) gets a deterministic id, so a retried operation records it once, not twice.
+    """
 
     def __init__(self, table: Table) -> None:
         self._table = table
@@ -62,12 +69,17 @@ class Ledger:
         currency: str = "USD",
         charge_id: str | None = None,
         idempotency_key: str | None = None,
+        once_key: str | None = None,
     ) -> LedgerEntry:
-        when = at or datetime.now(UTC)
+        when = (at or datetime.now(UTC)).astimezone(UTC)
+        if once_key is None:
+            suffix = uuid.uuid4().hex[:8]
+        else:
+            suffix = hashlib.sha256(f"{kind}:{once_key}".encode()).hexdigest()[:12]
         entry = LedgerEntry(
             account_id=account_id,
             # Sorts by time; the suffix keeps two entries of one microsecond apart.
-            entry_id=f"{when.strftime('%Y%m%dT%H%M%S.%fZ')}-{uuid.uuid4().hex[:8]}",
+            entry_id=f"{when.strftime('%Y%m%dT%H%M%S.%fZ')}-{suffix}",
             at=when,
             kind=kind,
             plan_id=plan_id,
@@ -77,14 +89,20 @@ class Ledger:
             idempotency_key=idempotency_key,
         )
         with unavailable_on_aws_error("append to the billing ledger"):
-            self._table.put_item(
-                Item={
-                    "account_id": account_id,
-                    "entry_id": entry.entry_id,
-                    "doc": entry.model_dump_json(),
-                },
-                ConditionExpression="attribute_not_exists(entry_id)",
-            )
+            try:
+                self._table.put_item(
+                    Item={
+                        "account_id": account_id,
+                        "entry_id": entry.entry_id,
+                        "doc": entry.model_dump_json(),
+                    },
+                    ConditionExpression="attribute_not_exists(entry_id)",
+                )
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if once_key is None or code != "ConditionalCheckFailedException":
+                    raise
+                # Recorded by an earlier attempt of the same operation: nothing to add.
         return entry
 
     def entries(self, account_id: str) -> list[LedgerEntry]:

@@ -13,13 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from control_plane.billing.errors import PaymentDeclined, PaymentProviderTimeout
+from control_plane.billing.errors import PaymentDeclined
 from control_plane.billing.idempotency import IdempotencyStore, StoredAnswer
 from control_plane.billing.ledger import EntryKind, Ledger
-from control_plane.billing.payments import PaymentProvider, TestPaymentProvider
+from control_plane.billing.payments import Charge, PaymentProvider
 from control_plane.billing.plans import BillingSettings, Plan
+from control_plane.billing.providers import load_payment_settings, payment_provider
 from control_plane.billing.subscriptions import Subscription, SubscriptionStatus, SubscriptionStore
-from control_plane.common.errors import Conflict, NotFound
+from control_plane.common.errors import Conflict, NotFound, Unavailable
 from control_plane.common.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -46,13 +47,14 @@ class Billing:
 
 
 def billing_from_settings(settings: ServiceSettings) -> Billing:
+    """The process's Billing; BillingConfigurationError if the payment settings are unusable
+    (among them: the test provider, which approves anything, in production)."""
     return Billing(
         settings=BillingSettings(),
         subscriptions=SubscriptionStore.from_settings(settings),
         ledger=Ledger.from_settings(settings),
         idempotency=IdempotencyStore.from_settings(settings),
-        # The only provider shipped; a real one implements payments.PaymentProvider.
-        payments=TestPaymentProvider(),
+        payments=payment_provider(load_payment_settings(), environment=settings.environment),
     )
 
 
@@ -67,10 +69,20 @@ def _answer(status_code: int, subscription: Subscription) -> StoredAnswer:
     return StoredAnswer(status_code=status_code, body=subscription.model_dump(mode="json"))
 
 
+# Entries that follow a charge are stamped just after it, so they sort after it and a retry
+# (which gets the same charge back from the provider) writes the same entry ids.
+AFTER_CHARGE = timedelta(microseconds=1)
+
+
+class SubscriptionAbandoned(Conflict):
+    code = "subscription_abandoned"
+
+
 def charge_and_record(
     billing: Billing, *, sub: Subscription, plan: Plan, amount: int, key: str
-) -> str:
-    """Charge `amount`; ledger the outcome; the charge id, or PaymentDeclined/Timeout."""
+) -> Charge:
+    """Charge `amount` with the provider key `key`; ledger the outcome once; the charge, or
+    PaymentDeclined/PaymentProviderTimeout. Safe to repeat: the provider deduplicates by key."""
     try:
         charge = billing.payments.charge(
             account_id=sub.account_id,
@@ -84,60 +96,149 @@ def charge_and_record(
             account_id=sub.account_id,
             kind=EntryKind.DECLINED,
             plan_id=plan.plan_id,
+            at=billing.clock(),
             amount_cents=amount,
             currency=plan.currency,
             idempotency_key=key,
         )
         raise
+    record_charge(billing, charge=charge, plan_id=plan.plan_id)
+    return charge
+
+
+def record_charge(billing: Billing, *, charge: Charge, plan_id: str) -> None:
+    """Ledger a charge, once however often it is recorded (the reconciler records it too)."""
     billing.ledger.append(
-        account_id=sub.account_id,
+        account_id=charge.account_id,
         kind=EntryKind.CHARGED,
-        plan_id=plan.plan_id,
-        amount_cents=amount,
-        currency=plan.currency,
+        plan_id=plan_id,
+        at=charge.created,
+        amount_cents=charge.amount_cents,
+        currency=charge.currency,
         charge_id=charge.charge_id,
-        idempotency_key=key,
+        idempotency_key=charge.idempotency_key,
+        once_key=charge.idempotency_key,
     )
-    return charge.charge_id
+
+
+def refund_charge(billing: Billing, *, charge: Charge, plan_id: str) -> None:
+    """Give a charge's money back (once: the refund has a key of its own) and ledger it once."""
+    refund = billing.payments.refund(
+        charge_id=charge.charge_id, idempotency_key=f"refund:{charge.idempotency_key}"
+    )
+    billing.ledger.append(
+        account_id=charge.account_id,
+        kind=EntryKind.REFUNDED,
+        plan_id=plan_id,
+        at=max(refund.created, charge.created + 2 * AFTER_CHARGE),  # sorts after its charge
+        amount_cents=-refund.amount_cents,
+        currency=charge.currency,
+        charge_id=charge.charge_id,
+        idempotency_key=charge.idempotency_key,
+        once_key=charge.idempotency_key,
+    )
+    logger.warning("refunded charge %s of %s", charge.charge_id, charge.account_id)
+
+
+def complete_subscription(
+    billing: Billing, *, pending: Subscription, charge: Charge
+) -> Subscription:
+    """Activate the PENDING row `charge` paid for (the request, its retry or the reconciler).
+
+    If someone else activated it, their result is ours. If the row is gone (the reconciler
+    settled it as unpaid while this charge ran), nothing will ever activate it: refund.
+    """
+    billing.ledger.append(
+        account_id=pending.account_id,
+        kind=EntryKind.SUBSCRIBED,
+        plan_id=pending.plan_id,
+        at=charge.created + AFTER_CHARGE,
+        once_key=charge.idempotency_key,
+    )
+    try:
+        return billing.subscriptions.activate(pending, period_end=billing.clock() + billing.period)
+    except Conflict:
+        current = billing.subscriptions.get(pending.account_id)
+        if current is not None and current.charge_key == pending.charge_key:
+            if current.status is not SubscriptionStatus.PENDING:
+                return current
+            # Still ours, but a newer version (a concurrent retry moved it): try once more.
+            try:
+                return billing.subscriptions.activate(
+                    current, period_end=billing.clock() + billing.period
+                )
+            except Conflict:
+                # Not a final answer: the charge stands, a retry or the reconciler finishes.
+                raise Unavailable(
+                    "the subscription is being activated concurrently; retry with the same "
+                    "Idempotency-Key"
+                ) from None
+    refund_charge(billing, charge=charge, plan_id=pending.plan_id)
+    raise SubscriptionAbandoned(
+        "this subscription attempt expired and its charge was refunded; "
+        "subscribe again with a new Idempotency-Key"
+    )
+
+
+def _claim_or_resume(
+    billing: Billing, *, account_id: str, plan: Plan, payment_method: str, key: str
+) -> Subscription:
+    """A new PENDING row carrying `key`, or the row an earlier attempt with `key` left."""
+    now = billing.clock()
+    pending = Subscription(
+        account_id=account_id,
+        plan_id=plan.plan_id,
+        status=SubscriptionStatus.PENDING,
+        current_period_end=now,
+        payment_method=payment_method,
+        charge_key=key,
+        created_at=now,
+    )
+    try:
+        billing.subscriptions.claim(pending)
+        return pending
+    except Conflict:
+        current = billing.subscriptions.get(account_id)
+        if current is not None and current.charge_key == key:
+            logger.info("resuming the subscription attempt of %s", account_id)
+            return current
+        raise
 
 
 def subscribe(
     billing: Billing, *, account_id: str, plan_id: str, payment_method: str, idempotency_key: str
 ) -> StoredAnswer:
-    """Start a subscription and charge the first period (201), at most once per key."""
+    """Start a subscription and charge the first period (201), at most once per key.
+
+    Steps: claim a PENDING row carrying the key; charge with the same key; ledger the charge;
+    ledger the subscription; activate; store the answer. A failure after any step leaves
+    state a retry with the same key (or `reconcile.reconcile`) carries to the end: the retry
+    resumes its own PENDING row, the provider returns the first charge, the ledger keeps
+    one entry per step, and an already active row is the answer.
+    """
     key = f"{account_id}:{idempotency_key}"
 
     def operation() -> StoredAnswer:
         plan = billing.settings.plan(plan_id)
-        now = billing.clock()
-        pending = Subscription(
-            account_id=account_id,
-            plan_id=plan.plan_id,
-            status=SubscriptionStatus.PENDING,
-            current_period_end=now,
-            payment_method=payment_method,
+        pending = _claim_or_resume(
+            billing, account_id=account_id, plan=plan, payment_method=payment_method, key=key
         )
-        billing.subscriptions.claim(pending)
+        if pending.status is not SubscriptionStatus.PENDING:
+            return _answer(201, pending)  # an earlier attempt (or the reconciler) finished it
         try:
-            charge_and_record(
+            charge = charge_and_record(
                 billing, sub=pending, plan=plan, amount=plan.monthly_price_cents, key=key
             )
-        except (PaymentDeclined, PaymentProviderTimeout):
+        except PaymentDeclined:
             billing.subscriptions.delete_pending(pending)
             raise
-        active = billing.subscriptions.replace(
-            pending,
-            pending.model_copy(
-                update={
-                    "status": SubscriptionStatus.ACTIVE,
-                    "current_period_end": now + billing.period,
-                }
-            ),
-        )
-        billing.ledger.append(
-            account_id=account_id, kind=EntryKind.SUBSCRIBED, plan_id=plan.plan_id
-        )
-        return _answer(201, active)
+        # A timeout leaves the PENDING row: the retry resumes it, or the reconciler settles it.
+        if charge.refunded:  # a replay of a key whose charge was already given back
+            billing.subscriptions.delete_pending(pending)
+            raise SubscriptionAbandoned(
+                "this subscription attempt was refunded; subscribe again with a new Idempotency-Key"
+            )
+        return _answer(201, complete_subscription(billing, pending=pending, charge=charge))
 
     request = {"op": "subscribe", "plan_id": plan_id, "payment_method": payment_method}
     return billing.idempotency.run(key=key, request=request, operation=operation)
@@ -160,12 +261,22 @@ def change_plan(
         difference = new_plan.monthly_price_cents - old_plan.monthly_price_cents
         amount = round(difference * min(1.0, remaining))
         if amount > 0:
-            charge_and_record(billing, sub=current, plan=new_plan, amount=amount, key=key)
+            charge = charge_and_record(billing, sub=current, plan=new_plan, amount=amount, key=key)
+            # Ledger before the switch: a retry after a failure finds the old plan, gets
+            # the same charge back, and finds this entry already written.
+            billing.ledger.append(
+                account_id=account_id,
+                kind=EntryKind.PLAN_CHANGED,
+                plan_id=new_plan.plan_id,
+                at=charge.created + AFTER_CHARGE,
+                once_key=key,
+            )
+        else:
+            billing.ledger.append(
+                account_id=account_id, kind=EntryKind.PLAN_CHANGED, plan_id=new_plan.plan_id
+            )
         changed = billing.subscriptions.replace(
             current, current.model_copy(update={"plan_id": new_plan.plan_id})
-        )
-        billing.ledger.append(
-            account_id=account_id, kind=EntryKind.PLAN_CHANGED, plan_id=new_plan.plan_id
         )
         return _answer(200, changed)
 

@@ -29,5 +29,10 @@ SERVICE = ServiceSpec(
             function="control_plane.billing.renewals:run_renewals",
             schedule="cron(15 * * * ? *)",
         ),
+        ScheduledJob(
+            name="billing-reconcile",
+            function="control_plane.billing.reconcile:run_reconcile",
+            schedule="cron(5/15 * * * ? *)",
+        ),
     ),
 )

@@ -1,4 +1,9 @@
-"""Subscriptions: one per account, updated with an optimistic version check."""
+"""Subscriptions: one per account, updated with an optimistic version check.
+
+A PENDING row is the charge intent of a subscribe: it carries the request's idempotency key
+(`charge_key`, which is also the provider's key) and when it was claimed, so a retry with the
+same key resumes it and the reconciler can settle it if nobody retries.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ class Subscription(BaseModel):
     cancel_at_period_end: bool = False
     payment_method: str = Field(exclude=True)
     version: int = 0
+    charge_key: str | None = Field(default=None, exclude=True)
+    created_at: datetime | None = Field(default=None, exclude=True)
 
 
 class SubscriptionStore:
@@ -73,25 +80,81 @@ class SubscriptionStore:
         )
         return updated
 
+    def activate(self, pending: Subscription, *, period_end: datetime) -> Subscription:
+        """Turn our own PENDING row ACTIVE; Conflict if it is no longer that row."""
+        active = pending.model_copy(
+            update={
+                "status": SubscriptionStatus.ACTIVE,
+                "current_period_end": period_end,
+                "version": pending.version + 1,
+            }
+        )
+        self._write(
+            active,
+            condition="#s = :p AND version = :v AND charge_key = :k",
+            values={
+                ":p": SubscriptionStatus.PENDING.value,
+                ":v": pending.version,
+                ":k": pending.charge_key,
+            },
+            refusal="the pending subscription changed meanwhile",
+        )
+        return active
+
+    def advance(self, current: Subscription, *, period_end: datetime) -> Subscription:
+        """Move an ACTIVE period on, conditional on (version, current_period_end): of two runs
+        or a run and its retry, one advances and the other gets Conflict."""
+        advanced = current.model_copy(
+            update={"current_period_end": period_end, "version": current.version + 1}
+        )
+        self._write(
+            advanced,
+            condition="#s = :a AND version = :v AND current_period_end = :e",
+            values={
+                ":a": SubscriptionStatus.ACTIVE.value,
+                ":v": current.version,
+                ":e": _json(current)["current_period_end"],
+            },
+            refusal="the subscription was renewed or changed meanwhile",
+        )
+        return advanced
+
     def delete_pending(self, pending: Subscription) -> None:
+        """Remove our PENDING row; Conflict if it changed meanwhile (someone else settled it)."""
         with unavailable_on_aws_error("undo the pending subscription"):
-            self._table.delete_item(
-                Key={"account_id": pending.account_id},
-                ConditionExpression="#s = :p AND version = :v",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":p": "pending", ":v": pending.version},
-            )
+            try:
+                self._table.delete_item(
+                    Key={"account_id": pending.account_id},
+                    ConditionExpression="#s = :p AND version = :v",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":p": "pending", ":v": pending.version},
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    raise Conflict("the pending subscription changed meanwhile") from exc
+                raise
 
     def due(self, now: datetime) -> Iterator[Subscription]:
-        """Active subscriptions whose period has ended (scans: fine for a nightly job)."""
+        """Active subscriptions whose period has ended (scans: fine for an hourly job)."""
+        for sub in self._scan():
+            if sub.status is SubscriptionStatus.ACTIVE and sub.current_period_end <= now:
+                yield sub
+
+    def pending_since(self, cutoff: datetime) -> Iterator[Subscription]:
+        """PENDING rows claimed at or before `cutoff` (rows without a claim time count too)."""
+        for sub in self._scan():
+            if sub.status is SubscriptionStatus.PENDING and (
+                sub.created_at is None or sub.created_at <= cutoff
+            ):
+                yield sub
+
+    def _scan(self) -> Iterator[Subscription]:
         kwargs: dict[str, Any] = {}
         while True:
             with unavailable_on_aws_error("scan subscriptions"):
                 page = self._table.scan(**kwargs)
             for item in page.get("Items", []):
-                sub = _subscription(item)
-                if sub.status is SubscriptionStatus.ACTIVE and sub.current_period_end <= now:
-                    yield sub
+                yield _subscription(item)
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -99,7 +162,7 @@ class SubscriptionStore:
     def _write(
         self, sub: Subscription, *, condition: str, values: dict[str, Any], refusal: str
     ) -> None:
-        item = sub.model_dump(mode="json") | {"payment_method": sub.payment_method}
+        item = _json(sub)
         with unavailable_on_aws_error("write the subscription"):
             try:
                 self._table.put_item(
@@ -112,6 +175,16 @@ class SubscriptionStore:
                 if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                     raise Conflict(refusal) from exc
                 raise
+
+
+def _json(sub: Subscription) -> dict[str, Any]:
+    """The stored item: the wire fields plus the ones the API never shows."""
+    item = sub.model_dump(mode="json") | {"payment_method": sub.payment_method}
+    if sub.charge_key is not None:
+        item["charge_key"] = sub.charge_key
+    if sub.created_at is not None:
+        item["created_at"] = sub.created_at.isoformat()
+    return item
 
 
 def _subscription(item: dict[str, Any]) -> Subscription:

@@ -1,0 +1,77 @@
+"""Which payment provider a process uses, from EDGEFILL_PAYMENT_* (built at start-up).
+
+`test` (the default, for development and tests) approves any payment-method string, so it is
+refused when the service runs in production; production sets `stripe` with its API key and
+webhook signing secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from control_plane.billing.errors import BillingConfigurationError
+from control_plane.billing.payments import PaymentProvider, TestPaymentProvider
+from control_plane.billing.stripe_provider import StripeProvider
+from control_plane.common.settings import Environment
+
+
+class ProviderKind(StrEnum):
+    TEST = "test"
+    STRIPE = "stripe"
+
+
+class PaymentSettings(BaseSettings):
+    """EDGEFILL_PAYMENT_*: the provider and its credentials (secrets are never logged)."""
+
+    model_config = SettingsConfigDict(env_prefix="EDGEFILL_PAYMENT_", extra="ignore")
+
+    provider: ProviderKind = ProviderKind.TEST
+    stripe_api_key: SecretStr = SecretStr("")
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://")
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+
+def load_payment_settings() -> PaymentSettings:
+    try:
+        return PaymentSettings()
+    except ValidationError as exc:
+        raise BillingConfigurationError(
+            f"the EDGEFILL_PAYMENT_* settings are invalid: {exc.errors(include_input=False)}"
+        ) from exc
+
+
+def payment_provider(payment: PaymentSettings, *, environment: Environment) -> PaymentProvider:
+    """The configured provider, or BillingConfigurationError saying what to set."""
+    if payment.provider is ProviderKind.TEST:
+        if environment is Environment.PRODUCTION:
+            raise BillingConfigurationError(
+                "EDGEFILL_PAYMENT_PROVIDER is 'test' (the default), whose provider approves any "
+                "card, and EDGEFILL_ENVIRONMENT is production; set EDGEFILL_PAYMENT_PROVIDER="
+                "stripe with EDGEFILL_PAYMENT_STRIPE_API_KEY and "
+                "EDGEFILL_PAYMENT_STRIPE_WEBHOOK_SECRET"
+            )
+        return TestPaymentProvider()
+    for name in ("stripe_api_key", "stripe_webhook_secret"):
+        value: SecretStr = getattr(payment, name)
+        if len(value.get_secret_value()) < 16:
+            raise BillingConfigurationError(
+                f"EDGEFILL_PAYMENT_{name.upper()} must be set (at least 16 characters) when "
+                "EDGEFILL_PAYMENT_PROVIDER is stripe; copy it from the Stripe dashboard"
+            )
+    if (
+        environment is Environment.PRODUCTION
+        and payment.stripe_api_key.get_secret_value().startswith("sk_test_")
+    ):
+        raise BillingConfigurationError(
+            "EDGEFILL_PAYMENT_STRIPE_API_KEY is a Stripe test-mode key (sk_test_...) and "
+            "EDGEFILL_ENVIRONMENT is production; use the live key (sk_live_...)"
+        )
+    return StripeProvider(
+        api_key=payment.stripe_api_key,
+        api_base=payment.stripe_api_base,
+        timeout_s=payment.timeout_s,
+    )

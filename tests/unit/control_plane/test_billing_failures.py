@@ -1,0 +1,381 @@
+"""Subscribe and renew against moto with a failure injected after every step: a retry with the
+same key, the next renewal run, or the reconciler always ends with the money and state agreeing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from control_plane.billing.errors import PaymentProviderTimeout
+from control_plane.billing.idempotency import STALE_CLAIM_S, IdempotencyStore, StoredAnswer
+from control_plane.billing.ledger import EntryKind, Ledger
+from control_plane.billing.payments import TestPaymentProvider
+from control_plane.billing.plans import BillingSettings
+from control_plane.billing.reconcile import PENDING_GRACE, reconcile
+from control_plane.billing.renewals import _advance, renew_due, renewal_key
+from control_plane.billing.service import Billing, cancel, subscribe
+from control_plane.billing.subscriptions import (
+    Subscription,
+    SubscriptionStatus,
+    SubscriptionStore,
+)
+from control_plane.common.errors import Conflict
+from control_plane.common.settings import ServiceSettings
+
+ACCOUNT = "acct-f"
+KEY = "fail-key-0001"
+START = datetime(2026, 1, 1, tzinfo=UTC)
+PERIOD = timedelta(days=30)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def epoch(self) -> float:
+        return self.now.timestamp()
+
+
+class Crash(Exception):
+    """What the injected failure raises: the process 'dies' right after a step."""
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def billing(stack: ServiceSettings, clock: Clock) -> Billing:
+    table = IdempotencyStore.from_settings(stack)._table
+    return Billing(
+        settings=BillingSettings(),
+        subscriptions=SubscriptionStore.from_settings(stack),
+        ledger=Ledger.from_settings(stack),
+        idempotency=IdempotencyStore(table, clock=clock.epoch),
+        payments=TestPaymentProvider(clock=clock),
+        clock=clock,
+    )
+
+
+def provider(billing: Billing) -> TestPaymentProvider:
+    assert isinstance(billing.payments, TestPaymentProvider)
+    return billing.payments
+
+
+# Step name -> (object attribute holding it, method, which calls count as that step).
+def _target(billing: Billing, step: str) -> tuple[object, str, Callable[[dict[str, Any]], bool]]:
+    always: Callable[[dict[str, Any]], bool] = lambda _: True  # noqa: E731
+
+    def kind(wanted: EntryKind) -> Callable[[dict[str, Any]], bool]:
+        return lambda kwargs: kwargs.get("kind") is wanted
+
+    return {
+        "idempotency_claim": (billing.idempotency, "_claim", always),
+        "claim": (billing.subscriptions, "claim", always),
+        "charge": (billing.payments, "charge", always),
+        "ledger_charged": (billing.ledger, "append", kind(EntryKind.CHARGED)),
+        "ledger_subscribed": (billing.ledger, "append", kind(EntryKind.SUBSCRIBED)),
+        "ledger_renewed": (billing.ledger, "append", kind(EntryKind.RENEWED)),
+        "activate": (billing.subscriptions, "activate", always),
+        "advance": (billing.subscriptions, "advance", always),
+        "complete": (billing.idempotency, "_complete", always),
+    }[step]
+
+
+def fail_once_after(
+    monkeypatch: pytest.MonkeyPatch, billing: Billing, step: str, *, killed: bool
+) -> list[str]:
+    """Make the first call of `step` take effect, then raise Crash. `killed`: the process dies
+    for real, so not even the idempotency claim is released (a retry must wait it out)."""
+    owner, name, matches = _target(billing, step)
+    original = getattr(owner, name)
+    fired: list[str] = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if not fired and matches(kwargs):
+            fired.append(step)
+            monkeypatch.setattr(owner, name, original)
+            if killed:
+                monkeypatch.setattr(billing.idempotency, "_release", lambda key: None)
+            raise Crash(f"crashed after {step}")
+        return result
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return fired
+
+
+def do_subscribe(billing: Billing) -> StoredAnswer:
+    return subscribe(
+        billing,
+        account_id=ACCOUNT,
+        plan_id="standard",
+        payment_method="pm_test_visa",
+        idempotency_key=KEY,
+    )
+
+
+def stored_answer(billing: Billing, key: str) -> StoredAnswer | None:
+    item = billing.idempotency._table.get_item(Key={"key": key}, ConsistentRead=True).get("Item")
+    if item is None or item["status"] != "completed":
+        return None
+    return StoredAnswer.model_validate_json(str(item["answer"]))
+
+
+def kinds(billing: Billing) -> list[str]:
+    return [str(e.kind) for e in billing.ledger.entries(ACCOUNT)]
+
+
+def assert_subscribed_once(billing: Billing) -> Subscription:
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.status is SubscriptionStatus.ACTIVE
+    assert [c.amount_cents for c in provider(billing).charges] == [1549]
+    assert kinds(billing) == ["charged", "subscribed"]
+    charged = billing.ledger.entries(ACCOUNT)[0]
+    assert charged.charge_id == provider(billing).charges[0].charge_id
+    return sub
+
+
+SUBSCRIBE_STEPS = [
+    "idempotency_claim",
+    "claim",
+    "charge",
+    "ledger_charged",
+    "ledger_subscribed",
+    "activate",
+    "complete",
+]
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
+@pytest.mark.parametrize("step", SUBSCRIBE_STEPS)
+def test_subscribe_retried_after_a_failure_at_any_step_charges_once_and_activates(
+    billing: Billing,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    killed: bool,
+) -> None:
+    fired = fail_once_after(monkeypatch, billing, step, killed=killed)
+    with pytest.raises(Crash):
+        do_subscribe(billing)
+    assert fired and fired[0] == step
+    monkeypatch.undo()  # the next process is healthy
+    clock.now += timedelta(seconds=STALE_CLAIM_S + 1)
+    answer = do_subscribe(billing)
+    assert answer.status_code == 201 and answer.body["status"] == "active"
+    assert_subscribed_once(billing)
+    assert stored_answer(billing, f"{ACCOUNT}:{KEY}") == answer
+    assert do_subscribe(billing) == answer  # and it is final
+
+
+@pytest.mark.parametrize("step", SUBSCRIBE_STEPS)
+def test_the_reconciler_settles_a_subscribe_that_failed_at_any_step_and_was_never_retried(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    fail_once_after(monkeypatch, billing, step, killed=True)
+    with pytest.raises(Crash):
+        do_subscribe(billing)
+    monkeypatch.undo()
+    charged = bool(provider(billing).charges)
+    clock.now += PENDING_GRACE - timedelta(seconds=1)
+    assert reconcile(billing).activated == 0  # too young: it may still be running
+    clock.now += timedelta(seconds=2)
+    report = reconcile(billing)
+    sub = billing.subscriptions.get(ACCOUNT)
+    if charged:
+        assert sub is not None and sub.status is SubscriptionStatus.ACTIVE
+        assert kinds(billing) == ["charged", "subscribed"]
+        assert report.activated == (0 if step in ("activate", "complete") else 1)
+    else:  # failed before the charge: nothing to keep
+        assert sub is None and kinds(billing) == []
+        assert report.removed == (1 if step == "claim" else 0)
+    assert provider(billing).refunds == []
+    # A late retry with the same key gets the success answer, still one charge.
+    answer = do_subscribe(billing)
+    assert answer.status_code == 201
+    assert_subscribed_once(billing)
+    assert stored_answer(billing, f"{ACCOUNT}:{KEY}") == answer
+
+
+def test_a_timed_out_first_charge_keeps_its_pending_row_for_the_retry(
+    billing: Billing, clock: Clock
+) -> None:
+    provider(billing).timeouts_before_answer = 1
+    with pytest.raises(PaymentProviderTimeout):
+        do_subscribe(billing)
+    pending = billing.subscriptions.get(ACCOUNT)
+    assert pending is not None and pending.status is SubscriptionStatus.PENDING
+    assert do_subscribe(billing).status_code == 201
+    assert_subscribed_once(billing)
+
+
+def test_the_reconciler_removes_an_unpaid_attempt(billing: Billing, clock: Clock) -> None:
+    provider(billing).timeouts_before_answer = 1
+    with pytest.raises(PaymentProviderTimeout):
+        do_subscribe(billing)
+    clock.now += PENDING_GRACE * 2
+    assert reconcile(billing).removed == 1
+    assert billing.subscriptions.get(ACCOUNT) is None and provider(billing).charges == []
+
+
+def test_a_charge_whose_pending_row_vanished_is_refunded(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciler removed the row (no charge yet) while a slow retry was charging."""
+    original = billing.payments.charge
+
+    def charge_after_the_reconciler(**kwargs: Any) -> Any:
+        row = billing.subscriptions.get(ACCOUNT)
+        assert row is not None
+        billing.subscriptions.delete_pending(row)
+        return original(**kwargs)
+
+    monkeypatch.setattr(billing.payments, "charge", charge_after_the_reconciler)
+    answer = do_subscribe(billing)
+    assert answer.status_code == 409 and answer.body["error"] == "subscription_abandoned"
+    assert billing.subscriptions.get(ACCOUNT) is None
+    [charge] = provider(billing).charges
+    assert [r.charge_id for r in provider(billing).refunds] == [charge.charge_id]
+    assert kinds(billing) == ["charged", "subscribed", "refunded"]
+    assert sum(e.amount_cents for e in billing.ledger.entries(ACCOUNT)) == 0
+
+
+def test_a_pending_row_without_a_charge_key_is_left_for_an_operator(
+    billing: Billing, clock: Clock
+) -> None:
+    legacy = Subscription(
+        account_id=ACCOUNT,
+        plan_id="basic",
+        status=SubscriptionStatus.PENDING,
+        current_period_end=START,
+        payment_method="pm_test_visa",
+    )
+    billing.subscriptions.claim(legacy)
+    clock.now += PENDING_GRACE * 2
+    assert reconcile(billing).needs_operator == 1
+    assert billing.subscriptions.get(ACCOUNT) == legacy
+
+
+# --- renewals ---------------------------------------------------------------------------
+
+RENEW_STEPS = [
+    "idempotency_claim",
+    "charge",
+    "ledger_charged",
+    "ledger_renewed",
+    "advance",
+    "complete",
+]
+
+
+def subscribed(billing: Billing, clock: Clock) -> Subscription:
+    assert do_subscribe(billing).status_code == 201
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None
+    clock.now = sub.current_period_end + timedelta(seconds=1)
+    return sub
+
+
+def assert_renewed_once(
+    billing: Billing, before: Subscription, *, answer_stored: bool = True
+) -> None:
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.status is SubscriptionStatus.ACTIVE
+    assert sub.current_period_end == before.current_period_end + PERIOD
+    assert [c.amount_cents for c in provider(billing).charges] == [1549, 1549]
+    assert kinds(billing) == ["charged", "subscribed", "charged", "renewed"]
+    answer = stored_answer(billing, renewal_key(before))
+    if answer is None:
+        # A crash after the advance: the period moved, so no run asks for this key again and
+        # its record simply expires. Never a stored failure.
+        assert not answer_stored
+        return
+    assert answer.status_code == 200
+    assert answer.body["current_period_end"] == sub.model_dump(mode="json")["current_period_end"]
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
+@pytest.mark.parametrize("step", RENEW_STEPS)
+def test_renewal_failing_at_any_step_is_finished_by_the_next_run(
+    billing: Billing,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    killed: bool,
+) -> None:
+    before = subscribed(billing, clock)
+    fired = fail_once_after(monkeypatch, billing, step, killed=killed)
+    with pytest.raises(Crash):
+        renew_due(billing)
+    assert fired and fired[0] == step
+    monkeypatch.undo()
+    clock.now += timedelta(hours=1)  # the next scheduled run
+    report = renew_due(billing)
+    assert report.renewed == (0 if step in ("advance", "complete") else 1)
+    assert_renewed_once(billing, before, answer_stored=step != "advance")
+    clock.now += timedelta(hours=1)
+    assert renew_due(billing).renewed == 0
+    assert_renewed_once(billing, before, answer_stored=step != "advance")
+
+
+def test_two_renewal_runs_at_once_charge_and_advance_once(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = subscribed(billing, clock)
+    original = billing.payments.charge
+
+    def slow_charge(**kwargs: Any) -> Any:
+        time.sleep(0.3)  # both runs are inside the renewal at once
+        return original(**kwargs)
+
+    monkeypatch.setattr(billing.payments, "charge", slow_charge)
+    reports = []
+    threads = [threading.Thread(target=lambda: reports.append(renew_due(billing))) for _ in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted((r.renewed, r.retry_later) for r in reports) == [(0, 1), (1, 0)]
+    assert_renewed_once(billing, before)
+
+
+def test_a_stale_run_loses_the_conditional_advance_and_reports_success(
+    billing: Billing, clock: Clock
+) -> None:
+    """Even past the idempotency claim (a takeover), the period moves once."""
+    before = subscribed(billing, clock)
+    store = billing.subscriptions
+    store.advance(before, period_end=before.current_period_end + PERIOD)
+    with pytest.raises(Conflict):
+        store.advance(before, period_end=before.current_period_end + PERIOD)
+    assert _advance(billing, before).current_period_end == before.current_period_end + PERIOD
+    after = store.get(ACCOUNT)
+    assert after is not None and after.current_period_end == before.current_period_end + PERIOD
+
+
+def test_a_renewal_charged_before_a_cancel_is_refunded_when_it_lapses(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscribed(billing, clock)
+    fail_once_after(monkeypatch, billing, "charge", killed=False)
+    with pytest.raises(Crash):
+        renew_due(billing)
+    monkeypatch.undo()
+    cancel(billing, account_id=ACCOUNT)
+    clock.now += timedelta(hours=1)
+    assert renew_due(billing).lapsed == 1
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.status is SubscriptionStatus.CANCELLED
+    renewal = provider(billing).charges[1]
+    assert [r.charge_id for r in provider(billing).refunds] == [renewal.charge_id]
+    assert "refunded" in kinds(billing)
