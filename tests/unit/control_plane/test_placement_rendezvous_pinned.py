@@ -10,26 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 
-from control_plane.placement.models import Member, PlacementPolicy, UnitDemand
+from control_plane.placement.models import PlacementPolicy
 from control_plane.placement.rendezvous import place_cluster
-
-POLICY = PlacementPolicy(
-    min_replicas=1, max_replicas=4, views_per_extra_replica=4, head_fraction=0.0
-)
-
-
-def catalog(count: int, *, seed: int = 1) -> list[UnitDemand]:
-    rng = random.Random(seed)
-    return [
-        UnitDemand(f"title-{i:05d}/720p", rng.randint(50, 400), 100 / (i + 1) * rng.random())
-        for i in range(count)
-    ]
-
-
-def members(count: int, budget: int) -> list[Member]:
-    return [Member(f"app-{i:02d}", budget) for i in range(count)]
+from tests.unit.control_plane.test_placement_rendezvous import POLICY, catalog, members
 
 
 def test_a_small_placement_is_pinned_holder_by_holder() -> None:
