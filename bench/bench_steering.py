@@ -28,10 +28,10 @@ from pydantic import SecretStr
 
 from bench.result import emit, make_result
 from control_plane.common.settings import Environment, ServiceSettings
+from control_plane.signing.keys import SigningKey
+from control_plane.signing.origin import S3OriginSigner
 from control_plane.steering import (
     FleetView,
-    S3OriginSigner,
-    SigningKey,
     SteerableAppliance,
     SteerableSite,
     rank_sources,

@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.auth.deps import CurrentSubscriber
 from control_plane.billing import service
+from control_plane.billing.entitlement import Entitlement
 from control_plane.billing.idempotency import KEY_PATTERN, StoredAnswer
 from control_plane.billing.ledger import LedgerEntry
 from control_plane.billing.plans import Plan
-from control_plane.billing.service import Billing, Entitlement
+from control_plane.billing.service import Billing
 from control_plane.billing.subscriptions import Subscription
 from control_plane.common.app_factory import ErrorBody
 from control_plane.common.errors import NotFound

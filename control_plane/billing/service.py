@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from pydantic import BaseModel
-
+from control_plane.billing.entitlement import Entitlement, EntitlementReader
 from control_plane.billing.errors import PaymentDeclined
 from control_plane.billing.idempotency import IdempotencyStore, StoredAnswer
 from control_plane.billing.ledger import EntryKind, Ledger
@@ -20,14 +19,11 @@ from control_plane.billing.payments import Charge, PaymentProvider
 from control_plane.billing.plans import BillingSettings, Plan
 from control_plane.billing.providers import load_payment_settings, payment_provider
 from control_plane.billing.subscriptions import Subscription, SubscriptionStatus, SubscriptionStore
+from control_plane.common.clock import utc_now
 from control_plane.common.errors import Conflict, NotFound, Unavailable
 from control_plane.common.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,7 @@ class Billing:
     ledger: Ledger
     idempotency: IdempotencyStore
     payments: PaymentProvider
-    clock: Callable[[], datetime] = field(default=_now)
+    clock: Callable[[], datetime] = field(default=utc_now)
 
     @property
     def period(self) -> timedelta:
@@ -56,13 +52,6 @@ def billing_from_settings(settings: ServiceSettings) -> Billing:
         idempotency=IdempotencyStore.from_settings(settings),
         payments=payment_provider(load_payment_settings(), environment=settings.environment),
     )
-
-
-class Entitlement(BaseModel):
-    entitled: bool
-    plan_id: str | None = None
-    max_rendition: str | None = None
-    until: datetime | None = None
 
 
 def _answer(status_code: int, subscription: Subscription) -> StoredAnswer:
@@ -298,17 +287,10 @@ def cancel(billing: Billing, *, account_id: str) -> Subscription:
 
 def entitlement(billing: Billing, *, account_id: str) -> Entitlement:
     """Whether the account may play now, and the best rendition its plan allows."""
-    sub = billing.subscriptions.get(account_id)
-    now = billing.clock()
-    if sub is None or sub.status is not SubscriptionStatus.ACTIVE or sub.current_period_end <= now:
-        return Entitlement(entitled=False)
-    plan = billing.settings.plan(sub.plan_id)
-    return Entitlement(
-        entitled=True,
-        plan_id=plan.plan_id,
-        max_rendition=plan.max_rendition,
-        until=sub.current_period_end,
+    reader = EntitlementReader(
+        subscriptions=billing.subscriptions, plans=billing.settings, clock=billing.clock
     )
+    return reader.check(account_id=account_id)
 
 
 def _live(billing: Billing, account_id: str) -> Subscription:

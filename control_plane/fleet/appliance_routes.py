@@ -11,7 +11,7 @@ from control_plane.common.errors import NotFound
 from control_plane.fleet import registry
 from control_plane.fleet.deps import CallingAppliance, Context
 from control_plane.fleet.heartbeats import ingest_heartbeat
-from control_plane.fleet.signing_secrets import as_contract
+from control_plane.signing.key_store import as_contract
 from edgefill_contracts.fleet_api import (
     FLEET_PREFIX,
     CertificateRequest,

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from control_plane.common.clock import utc_now
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.certificates import FleetCA
 from control_plane.fleet.health import HealthPolicy
 from control_plane.fleet.manifests import ManifestStore
-from control_plane.fleet.signing_secrets import SigningSecretStore
 from control_plane.fleet.store import FleetStore
 from control_plane.popularity.served_reports import ServedReportStore
 from control_plane.popularity.store import PopularityStore
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from control_plane.signing.key_store import SigningSecretStore
 
 
 @dataclass(frozen=True)

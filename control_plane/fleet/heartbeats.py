@@ -10,9 +10,9 @@ from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_heart
 from control_plane.fleet.lifecycle import apply_transition, record_health_flip
 from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.models import Appliance
-from control_plane.fleet.signing_secrets import SigningSecretStore
 from control_plane.fleet.state_machine import Actor, Transition
 from control_plane.fleet.store import FleetStore
+from control_plane.signing.key_store import SigningSecretStore
 from edgefill_contracts.fleet_api import HeartbeatAck
 from edgefill_contracts.heartbeat import ApplianceState, Heartbeat
 

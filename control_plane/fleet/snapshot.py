@@ -9,8 +9,8 @@ from datetime import datetime
 from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_silence
 from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.models import Appliance, Cluster, Lifecycle, Site
-from control_plane.fleet.signing_secrets import StoredSigningSecret
 from control_plane.fleet.store import FleetStore
+from control_plane.signing.key_store import StoredSigningSecret
 from edgefill_contracts.heartbeat import ApplianceState
 from edgefill_contracts.holdings import held_units, manifest_units
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from control_plane.common.tables import KeyAttribute, TableSpec
+from control_plane.signing.tables import SIGNING_SECRETS
 
 SITES = TableSpec(name="fleet-sites", hash_key=KeyAttribute(name="site_id"))
 CLUSTERS = TableSpec(name="fleet-clusters", hash_key=KeyAttribute(name="cluster_id"))
@@ -14,7 +15,6 @@ AUDIT = TableSpec(
     hash_key=KeyAttribute(name="appliance_id"),
     range_key=KeyAttribute(name="event_id"),
 )
-SIGNING_SECRETS = TableSpec(name="fleet-signing-secrets", hash_key=KeyAttribute(name="secret_id"))
 
 CERTIFICATE_AUTHORITY = TableSpec(name="fleet-ca", hash_key=KeyAttribute(name="ca_id"))
 

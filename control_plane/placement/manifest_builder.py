@@ -18,11 +18,11 @@ from control_plane.common.rendezvous_hash import stable_id_hash
 from control_plane.fleet.manifests import content_version
 from control_plane.placement.models import Member, PlacementPolicy, UnitDemand
 from control_plane.placement.rendezvous import place_cluster
-from control_plane.steering.rank import OriginSigner
-from control_plane.steering.view import SigningKey
+from control_plane.signing.content_urls import signed_object_url
+from control_plane.signing.keys import SigningKey
+from control_plane.signing.origin import OriginSigner
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.manifest import MAX_SOURCES_PER_OBJECT, Manifest, ManifestObject
-from edgefill_contracts.signing import sign_path
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +145,7 @@ def _peer_url(
 ) -> str | None:
     for signing_key in newest_first:
         if signing_key.secret_id in peer.accepted_secret_ids:
-            return peer.base_url + sign_path(
-                secret_id=signing_key.secret_id,
-                secret=signing_key.secret.get_secret_value(),
-                key=key,
-                expires=expires,
+            return signed_object_url(
+                base_url=peer.base_url, key=signing_key, object_key=key, expires=expires
             )
     return None

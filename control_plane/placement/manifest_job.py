@@ -14,29 +14,55 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from control_plane.catalog.units import CatalogUnit, units_from_catalog
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.context import FleetContext
+from control_plane.fleet.reads import FleetReads, FleetReadSource
 from control_plane.fleet.snapshot import ApplianceSnapshot, FleetSnapshot, take_snapshot
 from control_plane.placement.fill_schedule import next_window
 from control_plane.placement.manifest_builder import FillMember, build_cluster_manifests
 from control_plane.placement.models import PlacementPolicy
-from control_plane.steering.loader import as_signing_keys
-from control_plane.steering.origin import S3OriginSigner
-from control_plane.steering.rank import OriginSigner
+from control_plane.popularity.store import PopularityStore
+from control_plane.signing.keys import as_signing_keys
+from control_plane.signing.origin import OriginSigner, S3OriginSigner
 
 logger = logging.getLogger(__name__)
 
 SOURCE_GRACE = timedelta(hours=1)
 
 
+class ManifestJobInputs(FleetReadSource, Protocol):
+    """The fleet stores the job reads, and the popularity scores it places by."""
+
+    @property
+    def popularity(self) -> PopularityStore: ...
+
+
+@dataclass(frozen=True)
+class ManifestJobContext(FleetReads):
+    """The manifest job's own context: the fleet reads and the popularity store."""
+
+    popularity: PopularityStore = field(kw_only=True)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> ManifestJobContext:
+        reads = FleetReads.from_settings(settings)
+        return cls(
+            store=reads.store,
+            manifests=reads.manifests,
+            secrets=reads.secrets,
+            health_policy=reads.health_policy,
+            popularity=PopularityStore(settings=settings),
+        )
+
+
 def run(settings: ServiceSettings) -> dict[str, object]:
     """Entry point of the scheduled job (ScheduledJob.function)."""
-    context = FleetContext.from_settings(settings)
     return write_due_manifests(
-        context=context,
+        context=ManifestJobContext.from_settings(settings),
         units=units_from_catalog(settings),
         origin=S3OriginSigner(settings=settings),
         now=datetime.now(UTC),
@@ -45,7 +71,7 @@ def run(settings: ServiceSettings) -> dict[str, object]:
 
 def write_due_manifests(
     *,
-    context: FleetContext,
+    context: ManifestJobInputs,
     units: Iterable[CatalogUnit],
     origin: OriginSigner,
     now: datetime,

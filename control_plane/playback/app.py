@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from control_plane.auth.app import install_subscriber_auth
 from control_plane.auth.profiles import ProfileStore
-from control_plane.billing.service import billing_from_settings
+from control_plane.billing.entitlement import EntitlementReader
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.app_factory import create_service_app
 from control_plane.common.settings import ServiceSettings
@@ -16,7 +16,7 @@ from control_plane.playback.routes import router
 from control_plane.playback.service import Playback
 from control_plane.playback.title_cache import TitleCache
 from control_plane.recommendations.events import EventStore
-from control_plane.steering import S3OriginSigner
+from control_plane.signing.origin import S3OriginSigner
 from control_plane.steering.loader import FleetViewCache
 
 
@@ -25,7 +25,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     install_subscriber_auth(app, settings)
     app.state.playback = Playback(
         profiles=ProfileStore.from_settings(settings),
-        billing=billing_from_settings(settings),
+        entitlements=EntitlementReader.from_settings(settings),
         titles=TitleCache(CatalogStore.from_settings(settings)),
         fleet=FleetViewCache(settings=settings, ttl=timedelta(seconds=settings.fleet_view_ttl_s)),
         origin=S3OriginSigner(settings=settings),

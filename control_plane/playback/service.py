@@ -9,7 +9,7 @@ from typing import Protocol
 
 from control_plane.auth.profiles import ProfileStore
 from control_plane.auth.tokens import Subscriber
-from control_plane.billing.service import Billing, entitlement
+from control_plane.billing.entitlement import EntitlementReader
 from control_plane.catalog.models import Rendition, Title
 from control_plane.playback.errors import (
     MaturityRestricted,
@@ -20,7 +20,8 @@ from control_plane.playback.errors import (
 from control_plane.playback.title_cache import TitleCache
 from control_plane.recommendations.events import EventStore
 from control_plane.recommendations.models import EventKind, ViewingEvent
-from control_plane.steering import FleetView, OriginSigner, rank_sources
+from control_plane.signing.origin import OriginSigner
+from control_plane.steering import FleetView, rank_sources
 from edgefill_contracts import PlaybackResponse
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class FleetViews(Protocol):
 @dataclass(frozen=True)
 class Playback:
     profiles: ProfileStore
-    billing: Billing
+    entitlements: EntitlementReader
     titles: TitleCache
     fleet: FleetViews
     origin: OriginSigner
@@ -79,7 +80,7 @@ def start_playback(
     """Check profile, entitlement and maturity; pick the rendition; steer; record the play."""
     now = now or datetime.now(UTC)
     profile = playback.profiles.get(account_id=subscriber.account_id, profile_id=profile_id)
-    allowed = entitlement(playback.billing, account_id=subscriber.account_id)
+    allowed = playback.entitlements.check(account_id=subscriber.account_id)
     if not allowed.entitled or allowed.max_rendition is None:
         raise NotEntitled("this account has no active subscription; subscribe to a plan to play")
     title = playback.titles.get(title_id)

@@ -2,7 +2,8 @@
 
 Usage from the playback service::
 
-    from control_plane.steering import FleetViewCache, S3OriginSigner, rank_sources
+    from control_plane.signing.origin import S3OriginSigner
+    from control_plane.steering import FleetViewCache, rank_sources
 
     cache = FleetViewCache(settings=settings, ttl=timedelta(seconds=30))  # once per process
     decision = rank_sources(
@@ -24,17 +25,13 @@ from __future__ import annotations
 
 from control_plane.steering.errors import InvalidClientAddress, SteeringError
 from control_plane.steering.loader import FleetViewCache
-from control_plane.steering.origin import S3OriginSigner
-from control_plane.steering.rank import OriginSigner, SteeringDecision, rank_sources
-from control_plane.steering.view import FleetView, SigningKey, SteerableAppliance, SteerableSite
+from control_plane.steering.rank import SteeringDecision, rank_sources
+from control_plane.steering.view import FleetView, SteerableAppliance, SteerableSite
 
 __all__ = [
     "FleetView",
     "FleetViewCache",
     "InvalidClientAddress",
-    "OriginSigner",
-    "S3OriginSigner",
-    "SigningKey",
     "SteerableAppliance",
     "SteerableSite",
     "SteeringDecision",

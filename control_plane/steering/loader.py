@@ -7,23 +7,15 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from pydantic import SecretStr
-
+from control_plane.common.clock import utc_now
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.context import FleetContext, utc_now
-from control_plane.fleet.signing_secrets import StoredSigningSecret
+from control_plane.fleet.reads import FleetReads, FleetReadSource
 from control_plane.fleet.snapshot import FleetSnapshot, HeldUnitsCache, take_snapshot
+from control_plane.signing.keys import as_signing_keys
 from control_plane.steering.prefixes import PrefixIndex
-from control_plane.steering.view import FleetView, SigningKey, SteerableAppliance, SteerableSite
+from control_plane.steering.view import FleetView, SteerableAppliance, SteerableSite
 
 logger = logging.getLogger(__name__)
-
-
-def as_signing_keys(stored: list[StoredSigningSecret]) -> list[SigningKey]:
-    return [
-        SigningKey(secret_id=s.secret_id, secret=SecretStr(s.value), created_at=s.created_at)
-        for s in stored
-    ]
 
 
 def view_from_snapshot(
@@ -77,9 +69,9 @@ class FleetViewCache:
         settings: ServiceSettings,
         ttl: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] = utc_now,
-        context: FleetContext | None = None,
+        context: FleetReadSource | None = None,
     ) -> None:
-        self._context = context or FleetContext.from_settings(settings)
+        self._context = context or FleetReads.from_settings(settings)
         self._ttl = ttl
         self._clock = clock
         self._held = HeldUnitsCache()

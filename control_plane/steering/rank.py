@@ -9,28 +9,21 @@ around a ring from a per-session starting point.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from control_plane.common.rendezvous_hash import stable_id_residue, weighted_score
+from control_plane.signing.content_urls import signed_title_base
+from control_plane.signing.origin import OriginSigner
 from control_plane.steering.view import FleetView
 from edgefill_contracts.object_key import content_unit
 from edgefill_contracts.playback import PlaybackUrl
-from edgefill_contracts.signing import title_base_path
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_APPLIANCE_URLS = 4
-
-
-class OriginSigner(Protocol):
-    """Makes the origin fallback URL of one object key, valid until `expires_at`."""
-
-    def __call__(self, *, key: str, expires_at: datetime) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +81,7 @@ def rank_sources(
         key = view.signing_key_for(site_id)
         if key is None:
             continue  # FleetView.__post_init__ logged it once
-        base_path = _base_path(key.secret_id, key.secret.get_secret_value(), title_id, expires)
+        base_path = signed_title_base(key=key, title_id=title_id, expires=expires)
         holders = (
             sorted(
                 site_holders,
@@ -133,9 +126,3 @@ def _site_order(
         return
     yield from others[start:]
     yield from others[:start]
-
-
-@functools.lru_cache(maxsize=16_384)
-def _base_path(secret_id: str, secret: str, title_id: str, expires: int) -> str:
-    """Signed title directory; cached, since every session of a title in one second shares it."""
-    return title_base_path(secret_id=secret_id, secret=secret, title=title_id, expires=expires)

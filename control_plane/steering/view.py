@@ -13,9 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import SecretStr
-
 from control_plane.common.rendezvous_hash import split_digest_coefficients
+from control_plane.signing.keys import SigningKey, newest_accepted
 from control_plane.steering.prefixes import PrefixIndex
 
 logger = logging.getLogger(__name__)
@@ -60,15 +59,6 @@ class SteerableAppliance:
     def eligible(self) -> bool:
         """Steering may send new sessions here: Serving and healthy."""
         return self.serving and self.healthy
-
-
-@dataclass(frozen=True, slots=True)
-class SigningKey:
-    """One URL-signing secret the control plane knows, with when it was created."""
-
-    secret_id: str
-    secret: SecretStr
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -202,11 +192,4 @@ def _newest_accepted_by_all(
 ) -> SigningKey | None:
     # Only appliances steering may send sessions to vote: a dead one's stale secret ids must
     # not hold the site back from a rotation (and take it out of steering when the old expires).
-    eligible = [a for a in members if a.eligible]
-    if not eligible:
-        return None
-    accepted = frozenset.intersection(*(a.accepted_secret_ids for a in eligible))
-    for key in newest_first:
-        if key.secret_id in accepted:
-            return key
-    return None
+    return newest_accepted(newest_first, (a.accepted_secret_ids for a in members if a.eligible))

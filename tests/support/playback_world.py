@@ -18,7 +18,8 @@ from control_plane.catalog.models import MaturityRating, MediaFile, Rendition, T
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.settings import ServiceSettings
 from control_plane.seed.titles import synthetic_titles
-from control_plane.steering import FleetView, SigningKey, SteerableAppliance, SteerableSite
+from control_plane.signing.keys import SigningKey
+from control_plane.steering import FleetView, SteerableAppliance, SteerableSite
 from edgefill_contracts.object_key import content_unit
 from tests.support.subscriber import SignedIn, signed_in_user
 

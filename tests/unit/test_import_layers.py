@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
@@ -78,3 +82,84 @@ forbidden_modules = ["pkg_agent"]
     assert code != 0, output
     assert "pkg_contracts imports nothing of ours BROKEN" in output, output
     assert "pkg_contracts.models -> pkg_agent.daemon" in output, output
+
+
+def _toml_value(value: object) -> str:
+    # The contract tables hold only strings, booleans and lists of strings; json's string
+    # escaping is valid TOML for these (no TOML writer is among the dependencies).
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def contract_config(*ids: str) -> str:
+    """The repository's contracts named by `ids`, as an import-linter config of their own."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+    lines = [
+        "[tool.importlinter]",
+        'root_packages = ["control_plane", "edgefill_contracts"]',
+    ]
+    for contract in config["contracts"]:
+        if contract["id"] in ids:
+            lines.append("[[tool.importlinter.contracts]]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in contract.items()]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("contract_id", "offender", "statement"),
+    [
+        # signing sits below every domain.
+        (
+            "lower-packages-below-domains",
+            "control_plane/signing/offender.py",
+            "from control_plane.steering.rank import rank_sources\n",
+        ),
+        # common too.
+        (
+            "lower-packages-below-domains",
+            "control_plane/common/offender.py",
+            "from control_plane.fleet.store import FleetStore\n",
+        ),
+        # playback asks the entitlement reader, never builds billing with its provider.
+        (
+            "billing-context-only-in-billing",
+            "control_plane/playback/offender.py",
+            "from control_plane.billing.service import billing_from_settings\n",
+        ),
+        # steering reads fleet.reads, never the fleet context (it holds the fleet CA).
+        (
+            "fleet-context-only-in-fleet",
+            "control_plane/steering/offender.py",
+            "from control_plane.fleet.context import FleetContext\n",
+        ),
+        (
+            "fleet-context-only-in-fleet",
+            "control_plane/placement/offender.py",
+            "from control_plane.fleet import context\n",
+        ),
+    ],
+)
+def test_the_seam_contracts_bite(
+    tmp_path: Path, contract_id: str, offender: str, statement: str
+) -> None:
+    # A copy of the real packages with one offending module; the repository is untouched.
+    for package in ("control_plane", "edgefill_contracts"):
+        shutil.copytree(
+            REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    write(tmp_path / "layers.toml", contract_config(contract_id))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+    code, before = run_lint_imports("layers.toml", cwd=tmp_path, env=env)
+    assert code == 0 and "KEPT" in before, before
+
+    write(tmp_path / offender, statement)
+    code, output = run_lint_imports("layers.toml", cwd=tmp_path, env=env)
+
+    assert code != 0, output
+    assert "BROKEN" in output, output
+    offending_module = offender.removesuffix(".py").replace("/", ".")
+    assert f"{offending_module} -> " in output, output

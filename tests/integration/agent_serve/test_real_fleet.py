@@ -18,7 +18,7 @@ from appliance_agent.health.heartbeat import HeartbeatTask
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.app import create_app
 from control_plane.fleet.context import FleetContext
-from control_plane.fleet.signing_secrets import SigningSecretStore as FleetSecrets
+from control_plane.signing.key_store import SigningSecretStore as FleetSecrets
 from edgefill_contracts import ApplianceState, sign_path
 from tests.integration.agent_serve.agent_under_test import agent_config
 from tests.integration.agent_serve.appliance_nginx import RunningAppliance, put_object

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from control_plane.signing.keys import SigningKey
 from control_plane.steering import (
     FleetView,
     InvalidClientAddress,
-    SigningKey,
     SteerableAppliance,
     SteerableSite,
     SteeringDecision,

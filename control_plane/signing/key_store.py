@@ -1,4 +1,4 @@
-"""URL-signing secrets: the set appliances accept, rotated by an operator with a grace period."""
+"""The URL-signing key set: the secrets appliances accept, rotated by an operator with a grace."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from control_plane.common.documents import DocumentTable
 from control_plane.common.errors import Unavailable
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.tables import SIGNING_SECRETS
+from control_plane.signing.tables import SIGNING_SECRETS
 from edgefill_contracts.fleet_api import SigningSecret, SigningSecretSet
 
 logger = logging.getLogger(__name__)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections import OrderedDict
 from datetime import datetime
+from typing import Protocol
 
 import boto3
 from botocore.config import Config
@@ -16,8 +17,14 @@ _ROUND_SECONDS = 60
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 
 
+class OriginSigner(Protocol):
+    """Makes the origin fallback URL of one object key, valid until `expires_at`."""
+
+    def __call__(self, *, key: str, expires_at: datetime) -> str: ...
+
+
 class S3OriginSigner:
-    """Presigns GETs on the origin bucket; an OriginSigner for `rank_sources`.
+    """Presigns GETs on the origin bucket; an OriginSigner for steering and manifests.
 
     Presigning costs about 90 us, more than a whole steering decision, so URLs are cached per
     (key, expiry rounded up to the minute): a URL is valid until at least the `expires_at`
