@@ -4,6 +4,8 @@ AgentError
 ├── ConfigError                 bad or missing configuration / credential file
 ├── DaemonAlreadyRunning        another daemon holds the state directory
 ├── ControlPlaneError           the fleet API could not be reached or answered wrongly
+│   ├── FleetUnreachable        connection refused, timeout, DNS: retried with backoff
+│   └── FleetRejected           an HTTP error status; `status_code` says which
 ├── ManifestRejected            a manifest failed validation; the current content is kept
 ├── SourceError                 one source could not deliver one object
 │   ├── SourceNotFound          404/403/410: try the next source, no retry
@@ -33,6 +35,18 @@ class DaemonAlreadyRunning(AgentError):
 
 class ControlPlaneError(AgentError):
     """The fleet API was unreachable or gave an answer the agent cannot use."""
+
+
+class FleetUnreachable(ControlPlaneError):
+    """The control plane could not be reached; the appliance keeps serving what it has."""
+
+
+class FleetRejected(ControlPlaneError):
+    """The control plane answered with an error status."""
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class ManifestRejected(AgentError):

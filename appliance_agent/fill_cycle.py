@@ -16,8 +16,8 @@ from appliance_agent.config import AgentConfig
 from appliance_agent.credential import load_credential
 from appliance_agent.errors import ControlPlaneError, ManifestRejected
 from appliance_agent.fill import Fill, FillObserver, FillReport, is_complete
+from appliance_agent.fleet_client import fleet_client_for
 from appliance_agent.manifest_cache import CachedManifest, ManifestCache
-from appliance_agent.manifest_client import ManifestClient
 from appliance_agent.status import StatusFile, with_error
 from appliance_agent.store import Store
 from edgefill_contracts import Manifest
@@ -83,14 +83,14 @@ class FillCycle:
         credential = load_credential(
             self._config.credential_file, appliance_id=self._config.appliance_id
         )
-        api = ManifestClient(
-            client=self._client,
-            base_url=str(self._config.control_plane_url),
-            credential=credential,
-            byte_budget=self._config.byte_budget,
-        )
         try:
-            fetched = api.fetch(etag=cached.etag if cached else None)
+            # The manifest may be large: the fill's request timeout, not the heartbeat's.
+            with fleet_client_for(
+                self._config, credential, timeout_s=self._config.request_timeout_s
+            ) as fleet:
+                fetched = fleet.fetch_manifest(
+                    etag=cached.etag if cached else None, byte_budget=self._config.byte_budget
+                )
         except (ManifestRejected, ControlPlaneError) as exc:
             kind = "rejected the new manifest" if isinstance(exc, ManifestRejected) else "error"
             message = str(exc)

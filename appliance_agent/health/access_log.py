@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from appliance_agent.health.log_position import HEAD_BYTES, TailPosition
 from edgefill_contracts import ServingCounters, unit_of_key
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _READ_CHUNK = 1 << 20
-_HEAD_BYTES = 256
 _ROTATED_READS = 2  # at rotation, and once more after nginx has (normally) reopened its log
 
 
@@ -59,18 +59,6 @@ class AccessRecord(BaseModel):
             return unit_of_key(self.object)
         except ValueError:  # ContractError is a ValueError too
             return None
-
-
-class TailPosition(BaseModel):
-    """Where a tail stands: the file (inode and first bytes) and the end of its last whole line."""
-
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
-    )
-
-    inode: int = Field(ge=0)
-    offset: int = Field(ge=0, description="Bytes up to the end of the last whole line read.")
-    head: bytes = Field(max_length=_HEAD_BYTES, description="The file's first bytes.")
 
 
 class AccessLogTail:
@@ -100,7 +88,7 @@ class AccessLogTail:
                 with open(path, "rb") as handle:
                     stat = os.fstat(handle.fileno())
                     self._inode, self._offset = stat.st_ino, stat.st_size
-                    self._head = handle.read(_HEAD_BYTES)
+                    self._head = handle.read(HEAD_BYTES)
             except FileNotFoundError:
                 pass
 
@@ -113,7 +101,7 @@ class AccessLogTail:
             return
         with handle:
             stat = os.fstat(handle.fileno())
-            head = handle.read(_HEAD_BYTES)
+            head = handle.read(HEAD_BYTES)
             if stat.st_ino != self._inode or head[: len(self._head)] != self._head:
                 if self._inode is not None:
                     logger.info("access log %s was rotated; reading the new file", self.path)

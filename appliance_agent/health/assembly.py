@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry
 
 from appliance_agent.config import AgentConfig
 from appliance_agent.daemon import EveryInterval, PeriodicTask
+from appliance_agent.fleet_client import FleetClient, fleet_client_for
 from appliance_agent.health.access_log import AccessLogTail, ServingTally
-from appliance_agent.health.fleet_client import FleetClient
 from appliance_agent.health.heartbeat import HeartbeatTask
 from appliance_agent.health.metrics import HealthCollector, ServedCollector, serve_metrics
 from appliance_agent.health.registration import ensure_registered
@@ -53,14 +53,6 @@ def serve_settings(config: AgentConfig) -> ServeSettings:
             "secrets_file": state / "signing-secrets.json",
             "drain": config.serve.drain.model_copy(update={"state_file": state / "drain.json"}),
         }
-    )
-
-
-def fleet_client(config: AgentConfig, credential: ApplianceCredential | None) -> FleetClient:
-    return FleetClient(
-        base_url=str(config.control_plane_url),
-        credential=credential,
-        timeout_s=config.health.request_timeout_s,
     )
 
 
@@ -121,7 +113,7 @@ def health_monitor(
 @contextmanager
 def serving_tasks(config: AgentConfig) -> Iterator[list[PeriodicTask]]:
     """The daemon's serving side: register if needed, serve /metrics, heartbeat, renew TLS."""
-    with fleet_client(config, None) as client:
+    with fleet_client_for(config, None) as client:
         register(config, client)
         reload_pending_config(serve_settings(config))
         registry = CollectorRegistry()

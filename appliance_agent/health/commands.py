@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.credential import load_credential
+from appliance_agent.fleet_client import fleet_client_for
 from appliance_agent.health import assembly
 from appliance_agent.health.heartbeat import build_heartbeat
 from appliance_agent.health.snapshot import ControlPlaneLink
@@ -28,7 +29,7 @@ def _say(line: str) -> None:
 
 
 def cmd_register(config: AgentConfig, args: argparse.Namespace) -> int:
-    with assembly.fleet_client(config, None) as client:
+    with fleet_client_for(config, None) as client:
         credential = assembly.register(config, client)
     _say(f"registered {credential.appliance_id}: credential {credential.credential_id}")
     return EXIT_OK
@@ -39,7 +40,7 @@ def cmd_render_nginx(config: AgentConfig, args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     if args.fetch_secrets:
         credential = load_credential(config.credential_file, appliance_id=config.appliance_id)
-        with assembly.fleet_client(config, credential) as client:
+        with fleet_client_for(config, credential) as client:
             certificates = assembly.certificate_manager(config, client)
             if refresh_signing_secrets(
                 settings, fetch=client.signing_secrets, certificates=certificates, now=now
@@ -87,7 +88,7 @@ def cmd_heartbeat(config: AgentConfig, args: argparse.Namespace) -> int:
         )
         _say(heartbeat.model_dump_json(indent=2))
         return EXIT_OK
-    with assembly.fleet_client(config, credential) as client:
+    with fleet_client_for(config, credential) as client:
         task = assembly.heartbeat_task(config, client=client)
         task.beat()
         link = task.monitor.link

@@ -21,9 +21,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from appliance_agent import __version__
-from appliance_agent.errors import AgentError
-from appliance_agent.health.errors import FleetError
-from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.errors import AgentError, ControlPlaneError
+from appliance_agent.fleet_client import FleetClient
 from appliance_agent.health.served_reports import ServedReporter
 from appliance_agent.health.settings import HealthSettings
 from appliance_agent.health.snapshot import HealthMonitor, HealthSnapshot
@@ -103,7 +102,7 @@ class HeartbeatTask:
             ack = self.client.send_heartbeat(
                 build_heartbeat(snapshot, appliance_id=self.appliance_id)
             )
-        except FleetError as exc:
+        except ControlPlaneError as exc:
             if link.failed(now, str(exc)):
                 logger.warning("heartbeat failed, serving continues as it is: %s", exc)
                 message = f"{HEARTBEAT_FAILED} {exc}"

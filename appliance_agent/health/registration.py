@@ -16,8 +16,9 @@ from pydantic import SecretStr
 from appliance_agent import __version__
 from appliance_agent.atomic_file import write_atomically
 from appliance_agent.credential import load_credential
-from appliance_agent.health.errors import FleetRejected, RegistrationError
-from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.errors import FleetRejected
+from appliance_agent.fleet_client import FleetClient
+from appliance_agent.health.errors import RegistrationError
 from edgefill_contracts import ApplianceCredential, RegistrationRequest
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from typing import Annotated, Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance_agent.atomic_file import write_atomically
-from appliance_agent.health.access_log import TailPosition
+from appliance_agent.health.log_position import TailPosition
 from edgefill_contracts import MAX_UNITS_PER_REPORT, ServedReport
 from edgefill_contracts.object_key import UnitId
 from edgefill_contracts.served import MAX_REPORT_UNIT_CHARS, MAX_UNIT_BYTES, report_entry_chars

@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from appliance_agent.health.errors import FleetError, FleetRejected
-from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.errors import ControlPlaneError, FleetRejected
+from appliance_agent.fleet_client import FleetClient
 from appliance_agent.health.served_ledger import ServedLedger
 from edgefill_contracts import ServedAck, ServedReport
 
@@ -76,7 +76,7 @@ class ServedReporter:
             self.ledger.acknowledge(report.report_id)
             self.discarded_reports += 1
             return None
-        except FleetError as exc:
+        except ControlPlaneError as exc:
             self._failed("sending served report %s failed, it is resent later: %s", report, exc)
             return None
         if ack.report_id != report.report_id:

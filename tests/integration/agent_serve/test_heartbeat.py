@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 
 from appliance_agent import USER_AGENT
 from appliance_agent.config import AgentConfig
+from appliance_agent.fleet_client import FleetClient, fleet_client_for
 from appliance_agent.health import assembly
-from appliance_agent.health.fleet_client import FleetClient
 from appliance_agent.health.heartbeat import HeartbeatTask
 from appliance_agent.status import StatusFile
 from edgefill_contracts import ApplianceState
@@ -59,7 +59,7 @@ def make_task(config: AgentConfig) -> Iterator[Callable[..., HeartbeatTask]]:
     clients: list[FleetClient] = []
 
     def make(registry: CollectorRegistry | None = None, **options: bool) -> HeartbeatTask:
-        client = assembly.fleet_client(config, None)
+        client = fleet_client_for(config, None)
         clients.append(client)
         assembly.register(config, client)
         return assembly.heartbeat_task(config, client=client, registry=registry, **options)
@@ -83,13 +83,13 @@ def _beat_until(task: HeartbeatTask, fleet: RunningFleet, predicate: object) -> 
 def test_registration_stores_the_credential_0600_and_spends_the_token(
     config: AgentConfig, fleet: RunningFleet
 ) -> None:
-    with assembly.fleet_client(config, None) as client:
+    with fleet_client_for(config, None) as client:
         credential = assembly.register(config, client)
     assert credential.credential_id == "cred-1"
     assert stat.S_IMODE(os.stat(config.credential_file).st_mode) == 0o600
     assert not config.health.bootstrap_token_file.exists()
     # A second start reads the stored credential; the server would refuse a second registration.
-    with assembly.fleet_client(config, None) as client:
+    with fleet_client_for(config, None) as client:
         again = assembly.register(config, client)
     assert again.secret.get_secret_value() == fleet.state.credential_secret
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.fleet_client import FleetClient
 from appliance_agent.serve.errors import CertificateError
 from appliance_agent.serve.settings import TlsSettings, TlsSource
 from appliance_agent.serve.tls import CertificateManager, certificate_not_after

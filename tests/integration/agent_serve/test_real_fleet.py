@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from appliance_agent.config import AgentConfig
+from appliance_agent.fleet_client import FleetClient, fleet_client_for
 from appliance_agent.health import assembly
-from appliance_agent.health.fleet_client import FleetClient
 from appliance_agent.health.heartbeat import HeartbeatTask
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.app import create_app
@@ -71,7 +71,7 @@ def config(
 
 @pytest.fixture
 def task(config: AgentConfig) -> Iterator[HeartbeatTask]:
-    client: FleetClient = assembly.fleet_client(config, None)
+    client: FleetClient = fleet_client_for(config, None)
     try:
         assembly.register(config, client)
         yield assembly.heartbeat_task(config, client=client)

@@ -10,8 +10,8 @@ from appliance_agent.health.access_log import (
     AccessLogTail,
     AccessRecord,
     ServingTally,
-    TailPosition,
 )
+from appliance_agent.health.log_position import TailPosition
 
 
 def _line(status: int, sent: int, **extra: object) -> str:

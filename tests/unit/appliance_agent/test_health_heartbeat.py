@@ -15,8 +15,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from appliance_agent.fleet_client import FleetClient
 from appliance_agent.health.access_log import AccessLogTail, ServingTally
-from appliance_agent.health.fleet_client import FleetClient
 from appliance_agent.health.heartbeat import HeartbeatTask, next_delay
 from appliance_agent.health.metrics import ServedCollector
 from appliance_agent.health.served_ledger import ServedLedger

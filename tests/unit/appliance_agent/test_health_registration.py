@@ -11,9 +11,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from appliance_agent.errors import ConfigError
-from appliance_agent.health.errors import FleetRejected, RegistrationError
-from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.errors import ConfigError, FleetRejected
+from appliance_agent.fleet_client import FleetClient
+from appliance_agent.health.errors import RegistrationError
 from appliance_agent.health.registration import ensure_registered, store_credential
 from edgefill_contracts import ApplianceCredential
 

@@ -9,9 +9,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from appliance_agent.errors import ControlPlaneError
-from appliance_agent.health.errors import FleetError, FleetRejected, FleetUnreachable
-from appliance_agent.health.fleet_client import FleetClient
+from appliance_agent.errors import (
+    ControlPlaneError,
+    FleetRejected,
+    FleetUnreachable,
+    ManifestRejected,
+)
+from appliance_agent.fleet_client import FleetClient
 from edgefill_contracts import ApplianceCredential, RegistrationRequest, ServedReport
 
 CREDENTIAL = ApplianceCredential(
@@ -69,8 +73,8 @@ def test_registration_sends_the_token_in_clear_and_no_credential() -> None:
     [
         (httpx.Response(503, json={"message": "try later"}), FleetRejected, "503: try later"),
         (httpx.Response(401, text="nope"), FleetRejected, "401: nope"),
-        (httpx.Response(200, text="not json"), FleetError, "not a SigningSecretSet"),
-        (httpx.Response(200, json={"secrets": []}), FleetError, "not a SigningSecretSet"),
+        (httpx.Response(200, text="not json"), ControlPlaneError, "not a SigningSecretSet"),
+        (httpx.Response(200, json={"secrets": []}), ControlPlaneError, "not a SigningSecretSet"),
     ],
 )
 def test_error_answers_are_translated(
@@ -93,7 +97,7 @@ def test_transport_errors_mean_unreachable_and_leak_no_secret() -> None:
 def test_calls_that_need_a_credential_say_register_first() -> None:
     with (
         _client(lambda _r: httpx.Response(200), None) as client,
-        pytest.raises(FleetError, match="register"),
+        pytest.raises(ControlPlaneError, match="register"),
     ):
         client.signing_secrets()
 
@@ -130,7 +134,7 @@ def test_send_served_posts_the_report_and_parses_the_ack(duplicate: bool) -> Non
     [
         (httpx.Response(422, json={"detail": "bad unit"}), FleetRejected, "422: bad unit"),
         (httpx.Response(404, text="Not Found"), FleetRejected, "served answered 404"),
-        (httpx.Response(200, json={"duplicate": False}), FleetError, "not a ServedAck"),
+        (httpx.Response(200, json={"duplicate": False}), ControlPlaneError, "not a ServedAck"),
     ],
 )
 def test_send_served_errors_are_translated(
@@ -138,3 +142,77 @@ def test_send_served_errors_are_translated(
 ) -> None:
     with _client(lambda _request: response) as client, pytest.raises(error, match=message):
         client.send_served(REPORT)
+
+
+def _manifest_body(appliance_id: str = "ap-1") -> dict[str, object]:
+    return {
+        "schema_version": 1,
+        "appliance_id": appliance_id,
+        "version": "v7",
+        "generated_at": datetime.now(UTC).isoformat(),
+        "fill_window": {"start": "02:00", "end": "14:00", "timezone": "UTC"},
+        "byte_budget": 5_000,
+        "objects": [
+            {"key": "t1/a.bin", "size": 10, "sha256": "ab" * 32, "sources": ["http://o.test/a"]}
+        ],
+    }
+
+
+def test_fetch_manifest_sends_the_etag_and_a_304_is_no_change() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(304)
+
+    with _client(handler) as client:
+        assert client.fetch_manifest(etag='"v6"', byte_budget=10_000) is None
+    assert seen[0].url.path == "/fleet/v1/appliances/ap-1/manifest"
+    assert seen[0].headers["if-none-match"] == '"v6"'
+    assert seen[0].headers["authorization"] == "Appliance c1.very-secret-value"
+
+
+def test_fetch_manifest_validates_the_body_and_keeps_the_etag() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert "if-none-match" not in request.headers
+        return httpx.Response(200, json=_manifest_body(), headers={"ETag": '"v7"'})
+
+    with _client(handler) as client:
+        fetched = client.fetch_manifest(etag=None, byte_budget=10_000)
+    assert fetched is not None
+    assert (fetched.manifest.version, fetched.etag) == ("v7", '"v7"')
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "says"),
+    [
+        (httpx.Response(401), FleetRejected, "re-register"),
+        (httpx.Response(403), FleetRejected, "re-register"),
+        (httpx.Response(500, json={"message": "boom"}), FleetRejected, "500: boom"),
+        (httpx.Response(200, content=b"{not json"), ManifestRejected, "not JSON"),
+        (httpx.Response(200, json=_manifest_body("ap-2")), ManifestRejected, "not 'ap-1'"),
+    ],
+)
+def test_fetch_manifest_failures_say_what_to_do(
+    response: httpx.Response, error: type[Exception], says: str
+) -> None:
+    with _client(lambda _: response) as client, pytest.raises(error, match=says):
+        client.fetch_manifest(etag=None, byte_budget=10_000)
+
+
+def test_fetch_manifest_over_the_agents_budget_is_rejected() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=_manifest_body())
+
+    with _client(handler) as client, pytest.raises(ManifestRejected, match="byte budget of 5"):
+        client.fetch_manifest(etag=None, byte_budget=5)
+
+
+def test_fetch_manifest_unreachable_is_a_control_plane_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with _client(handler) as client, pytest.raises(FleetUnreachable) as caught:
+        client.fetch_manifest(etag=None, byte_budget=10_000)
+    assert isinstance(caught.value, ControlPlaneError)
+    assert "very-secret-value" not in str(caught.value)

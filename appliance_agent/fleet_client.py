@@ -1,25 +1,31 @@
-"""The agent's client for the fleet API routes of edgefill_contracts.fleet_api.
+"""The agent's one client for the fleet API (edgefill_contracts.fleet_api): registration,
+heartbeats, served reports, signing secrets, certificates and the manifest.
 
-httpx errors are translated here, in one place, into FleetUnreachable / FleetRejected; URLs
-are logged redacted, and the credential never appears in a log line or an exception.
+httpx errors are translated here, in one place, into FleetUnreachable / FleetRejected (both
+ControlPlaneError); URLs are logged redacted, and the credential never appears in a log line
+or an exception.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from appliance_agent.health.errors import FleetError, FleetRejected, FleetUnreachable
+from appliance_agent.config import AgentConfig
+from appliance_agent.errors import ControlPlaneError, FleetRejected, FleetUnreachable
+from appliance_agent.manifest_validation import parse_manifest
 from edgefill_contracts import (
     ApplianceCredential,
     CertificateRequest,
     CertificateResponse,
     Heartbeat,
     HeartbeatAck,
+    Manifest,
     RegistrationRequest,
     RegistrationResponse,
     ServedAck,
@@ -28,10 +34,28 @@ from edgefill_contracts import (
     appliance_path,
     register_path,
 )
+from edgefill_contracts.identity import CREDENTIAL_HEADER
 
 logger = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class FetchedManifest:
+    manifest: Manifest
+    etag: str | None
+
+
+def fleet_client_for(
+    config: AgentConfig, credential: ApplianceCredential | None, *, timeout_s: float | None = None
+) -> FleetClient:
+    """The client for this agent's control plane; `timeout_s` defaults to the health one."""
+    return FleetClient(
+        base_url=str(config.control_plane_url),
+        credential=credential,
+        timeout_s=config.health.request_timeout_s if timeout_s is None else timeout_s,
+    )
 
 
 class FleetClient:
@@ -86,9 +110,34 @@ class FleetClient:
         path = appliance_path(self._appliance_id(), "certificate")
         return self._call("POST", path, CertificateResponse, body=request.model_dump(mode="json"))
 
+    def fetch_manifest(self, *, etag: str | None, byte_budget: int) -> FetchedManifest | None:
+        """The new manifest, validated whole, or None when it has not changed since `etag`
+        (`If-None-Match`: a 304 costs no parsing at all). ManifestRejected when it is invalid."""
+        appliance_id = self._appliance_id()
+        path = appliance_path(appliance_id, "manifest")
+        response = self._send("GET", path, etag=etag)
+        if response.status_code == 304:
+            return None
+        if response.status_code in (401, 403):
+            raise FleetRejected(
+                f"the fleet API refused this appliance's credential (HTTP "
+                f"{response.status_code}): it may have been revoked; re-register the appliance",
+                status_code=response.status_code,
+            )
+        if response.status_code != 200:
+            raise FleetRejected(
+                f"GET {path} answered {response.status_code}: {_detail(response)}; keeping the "
+                "current content and trying again later",
+                status_code=response.status_code,
+            )
+        manifest = parse_manifest(
+            response.content, appliance_id=appliance_id, byte_budget=byte_budget
+        )
+        return FetchedManifest(manifest=manifest, etag=response.headers.get("etag"))
+
     def _appliance_id(self) -> str:
         if self.credential is None:
-            raise FleetError(
+            raise ControlPlaneError(
                 "this call needs the appliance credential, and the agent has none yet; "
                 "register first (appliance-agent register)"
             )
@@ -103,22 +152,7 @@ class FleetClient:
         body: dict[str, object] | None = None,
         auth: bool = True,
     ) -> ModelT:
-        headers: dict[str, str] = {}
-        if auth:
-            if self.credential is None:
-                raise FleetError(f"{method} {path} needs the appliance credential; register first")
-            headers["Authorization"] = self.credential.authorization_header()
-        content = json.dumps(body).encode() if body is not None else None
-        if content is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            response = self._client.request(method, path, content=content, headers=headers)
-        except httpx.TransportError as exc:
-            raise FleetUnreachable(
-                f"{method} {self._client.base_url}{path} failed: {type(exc).__name__}; "
-                "the control plane is unreachable, the appliance keeps serving what it holds "
-                "and retries with backoff"
-            ) from exc
+        response = self._send(method, path, body=body, auth=auth)
         if response.status_code >= 400:
             raise FleetRejected(
                 f"{method} {path} answered {response.status_code}: {_detail(response)}",
@@ -127,10 +161,41 @@ class FleetClient:
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:
-            raise FleetError(
+            raise ControlPlaneError(
                 f"{method} {path} answered {response.status_code} with a body that is not a "
                 f"{model.__name__} ({exc.error_count()} errors); the control plane and agent "
                 "versions may not match"
+            ) from exc
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, object] | None = None,
+        auth: bool = True,
+        etag: str | None = None,
+    ) -> httpx.Response:
+        """One request; the only place httpx's errors are translated."""
+        headers: dict[str, str] = {}
+        if auth:
+            if self.credential is None:
+                raise ControlPlaneError(
+                    f"{method} {path} needs the appliance credential; register first"
+                )
+            headers[CREDENTIAL_HEADER] = self.credential.authorization_header()
+        if etag:
+            headers["If-None-Match"] = etag
+        content = json.dumps(body).encode() if body is not None else None
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            return self._client.request(method, path, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            raise FleetUnreachable(
+                f"{method} {self._client.base_url}{path} failed: {type(exc).__name__}; "
+                "the control plane is unreachable, the appliance keeps serving what it holds "
+                "and retries with backoff"
             ) from exc
 
 

@@ -6,26 +6,17 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
 from appliance_agent.errors import ManifestRejected
-from appliance_agent.manifest_client import ManifestClient
-from edgefill_contracts import ApplianceCredential
+from appliance_agent.manifest_validation import parse_manifest
+from edgefill_contracts import Manifest
 
 SHA = "ab" * 32
 
 
-def _client(byte_budget: int = 10_000) -> ManifestClient:
-    return ManifestClient(
-        client=httpx.Client(),
-        base_url="http://fleet.test",
-        credential=ApplianceCredential(
-            appliance_id="ams-1-a", credential_id="c1", secret=SecretStr("s")
-        ),
-        byte_budget=byte_budget,
-    )
+def _parse(body: bytes, byte_budget: int = 10_000) -> Manifest:
+    return parse_manifest(body, appliance_id="ams-1-a", byte_budget=byte_budget)
 
 
 def _document(objects: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
@@ -49,7 +40,7 @@ def _obj(key: str, size: int = 10) -> dict[str, Any]:
 
 
 def test_a_valid_manifest_parses() -> None:
-    manifest = _client().parse(json.dumps(_document()).encode())
+    manifest = _parse(json.dumps(_document()).encode())
     assert manifest.version == "v7" and [o.key for o in manifest.objects] == ["t1/a.bin"]
 
 
@@ -84,11 +75,11 @@ def test_a_bad_manifest_is_rejected_whole_with_its_reason(
     document: dict[str, Any], reason: str
 ) -> None:
     with pytest.raises(ManifestRejected) as caught:
-        _client().parse(json.dumps(document).encode())
+        _parse(json.dumps(document).encode())
     assert reason in str(caught.value)
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]"])
 def test_a_body_that_is_not_a_json_object_is_rejected(body: bytes) -> None:
     with pytest.raises(ManifestRejected, match="not"):
-        _client().parse(body)
+        _parse(body)
