@@ -5,12 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from control_plane.common.tables import TableSpec
-
-
-def physical_table_name(name_prefix: str, logical: str) -> str:
-    """The table's AWS name; equal to ServiceSettings.table_name for the same prefix."""
-    return f"{name_prefix}-{logical}"
+from control_plane.common.tables import TableSpec, physical_table_name
 
 
 def service_table(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from control_plane.auth.profile_ids import PROFILE_ID_PATTERN
 from control_plane.auth.tokens import Subscriber, TokenVerifier
 from control_plane.common.errors import Unauthorized
 
@@ -29,3 +30,7 @@ def current_subscriber(
 
 
 CurrentSubscriber = Annotated[Subscriber, Depends(current_subscriber)]
+
+
+# A profile id as a route's path parameter.
+ProfileIdPath = Annotated[str, Path(pattern=PROFILE_ID_PATTERN)]

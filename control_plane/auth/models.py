@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from control_plane.auth.profile_ids import ProfileIdField
 from control_plane.catalog.models import MaturityRating
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$"
@@ -55,5 +56,5 @@ class ProfileCreate(BaseModel):
 
 
 class Profile(ProfileCreate):
-    profile_id: str = Field(pattern=r"^p-[0-9a-f]{12}$")
+    profile_id: ProfileIdField
     account_id: str

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from control_plane.auth.models import Profile, ProfileCreate
+from control_plane.auth.profile_ids import new_profile_id
 from control_plane.auth.spec import ACCOUNTS_TABLE, PROFILES_TABLE
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb, dynamodb_table, unavailable_on_aws_error
 from control_plane.common.errors import Conflict, NotFound
 from control_plane.common.settings import ServiceSettings
 
@@ -41,7 +41,7 @@ class ProfileStore:
         self._client = resource.meta.client
         self._accounts = settings.table_name(ACCOUNTS_TABLE.name)
         self._profiles_name = settings.table_name(PROFILES_TABLE.name)
-        self._profiles = resource.Table(self._profiles_name)
+        self._profiles = dynamodb_table(settings, PROFILES_TABLE, resource=resource)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> ProfileStore:
@@ -50,7 +50,7 @@ class ProfileStore:
     def create(self, *, account_id: str, profile: ProfileCreate) -> Profile:
         """Add a profile; Conflict when the account has MAX_PROFILES already."""
         created = Profile(
-            account_id=account_id, profile_id=f"p-{secrets.token_hex(6)}", **profile.model_dump()
+            account_id=account_id, profile_id=new_profile_id(), **profile.model_dump()
         )
         with unavailable_on_aws_error("create the profile"):
             try:

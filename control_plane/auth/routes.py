@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from control_plane.auth.cognito import UserPool
-from control_plane.auth.deps import CurrentSubscriber
+from control_plane.auth.deps import CurrentSubscriber, ProfileIdPath
 from control_plane.auth.models import (
     ConfirmRequest,
     Credentials,
@@ -22,7 +22,6 @@ from control_plane.auth.sessions import RevokedSessions
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
 profiles_router = APIRouter(prefix="/profiles", tags=["profiles"])
-ProfileId = Annotated[str, Path(pattern=r"^p-[0-9a-f]{12}$")]
 
 
 def _pool(request: Request) -> UserPool:
@@ -83,13 +82,15 @@ def create_profile(request: Request, subscriber: CurrentSubscriber, body: Profil
 
 
 @profiles_router.get("/{profile_id}", response_model=Profile)
-def get_profile(request: Request, subscriber: CurrentSubscriber, profile_id: ProfileId) -> Profile:
+def get_profile(
+    request: Request, subscriber: CurrentSubscriber, profile_id: ProfileIdPath
+) -> Profile:
     return _profiles(request).get(account_id=subscriber.account_id, profile_id=profile_id)
 
 
 @profiles_router.delete("/{profile_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_profile(
-    request: Request, subscriber: CurrentSubscriber, profile_id: ProfileId
+    request: Request, subscriber: CurrentSubscriber, profile_id: ProfileIdPath
 ) -> Response:
     _profiles(request).delete(account_id=subscriber.account_id, profile_id=profile_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

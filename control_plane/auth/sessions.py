@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from control_plane.auth.spec import REVOKED_SESSIONS_TABLE
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb_table, unavailable_on_aws_error
 from control_plane.common.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ class RevokedSessions:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> RevokedSessions:
-        return cls(dynamodb(settings).Table(settings.table_name(REVOKED_SESSIONS_TABLE.name)))
+        return cls(dynamodb_table(settings, REVOKED_SESSIONS_TABLE))
 
     def revoke(self, session_id: str) -> None:
         expires_at = int(time.time()) + SESSION_LIFETIME_S

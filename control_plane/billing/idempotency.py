@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from control_plane.billing.spec import IDEMPOTENCY_TABLE
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb_table, unavailable_on_aws_error
 from control_plane.common.errors import Conflict, ControlPlaneError
 from control_plane.common.settings import ServiceSettings
 
@@ -55,7 +55,7 @@ class IdempotencyStore:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> IdempotencyStore:
-        return cls(dynamodb(settings).Table(settings.table_name(IDEMPOTENCY_TABLE.name)))
+        return cls(dynamodb_table(settings, IDEMPOTENCY_TABLE))
 
     def run(
         self, *, key: str, request: dict[str, Any], operation: Callable[[], StoredAnswer]

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from control_plane.billing.spec import LEDGER_TABLE
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb_table, unavailable_on_aws_error
 from control_plane.common.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class Ledger:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Ledger:
-        return cls(dynamodb(settings).Table(settings.table_name(LEDGER_TABLE.name)))
+        return cls(dynamodb_table(settings, LEDGER_TABLE))
 
     def append(
         self,

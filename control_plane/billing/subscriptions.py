@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.billing.spec import SUBSCRIPTIONS_TABLE
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb_table, unavailable_on_aws_error
 from control_plane.common.errors import Conflict
 from control_plane.common.settings import ServiceSettings
 
@@ -51,7 +51,7 @@ class SubscriptionStore:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> SubscriptionStore:
-        return cls(dynamodb(settings).Table(settings.table_name(SUBSCRIPTIONS_TABLE.name)))
+        return cls(dynamodb_table(settings, SUBSCRIPTIONS_TABLE))
 
     def get(self, account_id: str) -> Subscription | None:
         with unavailable_on_aws_error("read the subscription"):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from control_plane.catalog.models import Title
 from control_plane.catalog.spec import TITLES_TABLE
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb_table, unavailable_on_aws_error
 from control_plane.common.errors import NotFound
 from control_plane.common.settings import ServiceSettings
 
@@ -24,7 +24,7 @@ class CatalogStore:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> CatalogStore:
-        return cls(dynamodb(settings).Table(settings.table_name(TITLES_TABLE.name)))
+        return cls(dynamodb_table(settings, TITLES_TABLE))
 
     def put(self, title: Title) -> None:
         with unavailable_on_aws_error("write title"):

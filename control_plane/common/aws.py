@@ -13,11 +13,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from control_plane.common.errors import Unavailable
 from control_plane.common.settings import ServiceSettings
+from control_plane.common.tables import TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.client import CloudWatchClient
     from mypy_boto3_cognito_idp.client import CognitoIdentityProviderClient
-    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
     from mypy_boto3_s3.client import S3Client
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ def _kwargs(settings: ServiceSettings) -> dict[str, Any]:
 
 def dynamodb(settings: ServiceSettings) -> DynamoDBServiceResource:
     return boto3.resource("dynamodb", **_kwargs(settings))
+
+
+def dynamodb_table(
+    settings: ServiceSettings, spec: TableSpec, *, resource: DynamoDBServiceResource | None = None
+) -> Table:
+    """The stack's table for `spec`: every store opens its table through this one function."""
+    return (resource or dynamodb(settings)).Table(settings.table_name(spec.name))
 
 
 def s3(settings: ServiceSettings) -> S3Client:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from control_plane.common.aws import dynamodb
+from control_plane.common.aws import dynamodb_table
 from control_plane.common.errors import Conflict, NotFound, Unavailable
 from control_plane.common.settings import ServiceSettings
 from control_plane.common.tables import TableSpec
@@ -47,7 +47,7 @@ class DocumentTable(Generic[M]):
         key_of: Callable[[M], dict[str, str]],
         attributes_of: Callable[[M], dict[str, Any]] | None = None,
     ) -> None:
-        self._table: Table = dynamodb(settings).Table(settings.table_name(spec.name))
+        self._table: Table = dynamodb_table(settings, spec)
         self._spec = spec
         self._model = model
         self._key_of = key_of

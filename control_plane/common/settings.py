@@ -7,6 +7,8 @@ from enum import StrEnum
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from control_plane.common.tables import physical_table_name
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -40,7 +42,7 @@ class ServiceSettings(BaseSettings):
 
     def table_name(self, logical: str) -> str:
         """Physical DynamoDB table name for a logical table ('appliances' -> 'edgefill-appliances')."""
-        return f"{self.name_prefix}-{logical}"
+        return physical_table_name(self.name_prefix, logical)
 
     @model_validator(mode="after")
     def _secrets_set_outside_development(self) -> ServiceSettings:

@@ -9,6 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 AttributeType = Literal["S", "N", "B"]
 
 
+def physical_table_name(name_prefix: str, logical: str) -> str:
+    """A table's AWS name: the stack's prefix and the logical name ('fleet-sites' ->
+    'edgefill-dev-fleet-sites'); the services, infra and the lab all call this one."""
+    return f"{name_prefix}-{logical}"
+
+
 class KeyAttribute(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from control_plane.auth.deps import CurrentSubscriber
+from control_plane.auth.profile_ids import ProfileIdField
 from control_plane.catalog.models import TitleId
 from control_plane.common.app_factory import ErrorBody
 from control_plane.common.errors import BadRequest
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/playback", tags=["playback"])
 class PlayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    profile_id: Annotated[str, Field(pattern=r"^p-[0-9a-f]{12}$")]
+    profile_id: ProfileIdField
     title_id: TitleId
     rendition: Annotated[str | None, Field(pattern=r"^[0-9]{3,4}p$")] = None
 

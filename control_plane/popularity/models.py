@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgefill_contracts.object_key import validate_object_key
+from edgefill_contracts.object_key import content_unit, validate_object_key
 
 MAX_EVENTS_PER_BATCH = 500
 
@@ -24,7 +24,7 @@ class StreamedEvent(BaseModel):
 
     @property
     def unit_id(self) -> str:
-        return validate_object_key(f"{self.title_id}/{self.rendition}")
+        return validate_object_key(content_unit(self.title_id, self.rendition))
 
 
 class StreamedEventBatch(BaseModel):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Attr
 
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb_table, unavailable_on_aws_error
 from control_plane.common.settings import ServiceSettings
 from control_plane.recommendations.models import ViewingEvent
 from control_plane.recommendations.spec import EVENTS_TABLE
@@ -30,7 +30,7 @@ class EventStore:
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> EventStore:
-        return cls(dynamodb(settings).Table(settings.table_name(EVENTS_TABLE.name)))
+        return cls(dynamodb_table(settings, EVENTS_TABLE))
 
     def record(self, event: ViewingEvent) -> None:
         with unavailable_on_aws_error("record the viewing event"):

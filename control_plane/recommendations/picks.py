@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter
 
-from control_plane.common.aws import dynamodb, unavailable_on_aws_error
+from control_plane.common.aws import dynamodb, dynamodb_table, unavailable_on_aws_error
 from control_plane.common.settings import ServiceSettings
 from control_plane.recommendations.models import Pick, PickList
 from control_plane.recommendations.spec import PICKS_TABLE, POPULAR_TABLE
@@ -26,8 +26,8 @@ class PicksStore:
     def from_settings(cls, settings: ServiceSettings) -> PicksStore:
         resource = dynamodb(settings)
         return cls(
-            resource.Table(settings.table_name(PICKS_TABLE.name)),
-            resource.Table(settings.table_name(POPULAR_TABLE.name)),
+            dynamodb_table(settings, PICKS_TABLE, resource=resource),
+            dynamodb_table(settings, POPULAR_TABLE, resource=resource),
         )
 
     def put_picks(self, key: str, picks: PickList) -> None:

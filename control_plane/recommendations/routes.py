@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from control_plane.auth.deps import CurrentSubscriber
+from control_plane.auth.deps import CurrentSubscriber, ProfileIdPath
 from control_plane.auth.profiles import ProfileStore
 from control_plane.recommendations.events import EventStore, profile_key
 from control_plane.recommendations.models import PickList, ViewingEvent, ViewingEventIn
 from control_plane.recommendations.picks import PicksStore
 
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
-ProfileId = Annotated[str, Path(pattern=r"^p-[0-9a-f]{12}$")]
 
 
 @router.post("/profiles/{profile_id}/events", status_code=status.HTTP_204_NO_CONTENT)
 def record_event(
-    request: Request, subscriber: CurrentSubscriber, profile_id: ProfileId, body: ViewingEventIn
+    request: Request, subscriber: CurrentSubscriber, profile_id: ProfileIdPath, body: ViewingEventIn
 ) -> Response:
     profiles: ProfileStore = request.app.state.profiles
     profile = profiles.get(account_id=subscriber.account_id, profile_id=profile_id)
@@ -37,7 +35,9 @@ def record_event(
 
 
 @router.get("/profiles/{profile_id}", response_model=PickList)
-def get_picks(request: Request, subscriber: CurrentSubscriber, profile_id: ProfileId) -> PickList:
+def get_picks(
+    request: Request, subscriber: CurrentSubscriber, profile_id: ProfileIdPath
+) -> PickList:
     """Last night's picks; before the first run, the region's popular titles."""
     profiles: ProfileStore = request.app.state.profiles
     profile = profiles.get(account_id=subscriber.account_id, profile_id=profile_id)

@@ -11,9 +11,9 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from control_plane.common.tables import physical_table_name
 from control_plane.services import RouteAuth, ServiceSpec
 from infra.lambda_service import SERVICE_TAG, route_keys
-from infra.tables import physical_table_name
 
 STACK_TAG = "edgefill:stack"
 

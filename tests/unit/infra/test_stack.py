@@ -10,13 +10,12 @@ import pulumi
 import pytest
 
 from control_plane.common.settings import Environment, ServiceSettings
-from control_plane.common.tables import KeyAttribute, TableSpec
+from control_plane.common.tables import KeyAttribute, TableSpec, physical_table_name
 from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec, all_services
 from infra.config import load_stack_config
 from infra.errors import RegistryError
 from infra.mocks import DeclaredResource, RecordingMocks, ResourceGraph, run_program
 from infra.stack import StackSecrets, build_control_plane
-from infra.tables import physical_table_name
 from tests.unit.infra.harness import GADGETS, TEST_SERVICES, WIDGETS, dev_config, run_stack
 
 PREFIX = "edgefill-dev"
