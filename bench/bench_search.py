@@ -16,7 +16,7 @@ from bench.result import emit, make_result
 from control_plane.catalog.models import MaturityRating, Title
 from control_plane.catalog.search import SearchFilters, SearchIndex
 from control_plane.catalog.text import fold, tokens
-from control_plane.seed.titles import GENRES, synthetic_titles
+from lab.seed.titles import GENRES, synthetic_titles
 
 CATALOGUE = 50_000
 QUERIES = 3_000

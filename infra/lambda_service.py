@@ -13,11 +13,11 @@ import pulumi
 import pulumi_aws as aws
 
 from control_plane.common.tables import physical_table_name
+from control_plane.lambda_entry import HTTP_HANDLER, JOB_HANDLER, SECRETS_ARN_ENV, SERVICE_ENV
 from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec
 from infra.access_policy import ServiceGrants, service_policy_document
 from infra.config import Sizes
 from infra.http_api import HttpApi
-from infra.lambda_entry import HTTP_HANDLER, JOB_HANDLER, SECRETS_ARN_ENV, SERVICE_ENV
 from infra.log_groups import LogSettings, retained_log_group
 from infra.monitoring import service_alarms
 from infra.tables import service_table

@@ -34,7 +34,6 @@ logger = logging.getLogger(__name__)
 # Lambda's python3.11 arm64 runtime (Amazon Linux 2, glibc 2.26) runs manylinux2014 wheels.
 LAMBDA_PLATFORM = "aarch64-manylinux2014"
 PYTHON_VERSION = "3.11"
-ENTRY_MODULE = "edgefill_lambda.py"
 SOURCE_PACKAGES = ("control_plane", "edgefill_contracts")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -138,12 +137,12 @@ def _files(root: Path) -> Iterator[tuple[str, Path]]:
 
 
 def archive_entries(*, dependencies: Path, project_root: Path = PROJECT_ROOT) -> dict[str, Path]:
-    """Archive path -> source file: dependencies, our packages, and the entry module."""
+    """Archive path -> source file: dependencies and our packages (the entry module is
+    control_plane.lambda_entry; the lab's seeder, mocks and materializer stay out)."""
     entries = dict(_files(dependencies))
     for package in SOURCE_PACKAGES:
         for name, path in _files(project_root / package):
             entries[f"{package}/{name}"] = path
-    entries[ENTRY_MODULE] = project_root / "infra" / "lambda_entry.py"
     return entries
 
 

@@ -1,5 +1,5 @@
 """The lab's AWS: a moto server process, and the control plane's resources materialized in it
-from the Pulumi program (infra.moto_materialize), exactly as `pulumi up` declares them."""
+from the Pulumi program (lab.moto_materialize), exactly as `pulumi up` declares them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from control_plane.services import all_services
-from infra.moto_materialize import materialize_stack
+from lab.moto_materialize import materialize_stack
 from lab.processes import ProcessTable, free_port
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,6 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 
 from control_plane.common.settings import ServiceSettings
-from control_plane.seed.media import default_cache_dir
-from control_plane.seed.upload import seed_catalog
 from edgefill_build.wheelhouse import WheelhouseError
 from edgefill_build.wheelhouse import build as build_wheelhouse
 from lab import appliances
@@ -27,6 +25,8 @@ from lab.fill_rounds import fill_rounds
 from lab.image import ImageBuildError, ensure_image
 from lab.plan import LabPlan
 from lab.processes import ProcessTable
+from lab.seed.media import default_cache_dir
+from lab.seed.upload import seed_catalog
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each test gets its own name prefix, so its tables and buckets are its own even though the
 server is shared by the tests of one xdist worker (which run one at a time). The resources
-come from the Pulumi program (infra.moto_materialize); create_table and create_user_pool
+come from the Pulumi program (lab.moto_materialize); create_table and create_user_pool
 remain for tests that want one extra resource of their own.
 """
 
@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from control_plane.common.settings import Environment, ServiceSettings
 from control_plane.common.tables import TableSpec
 from control_plane.services import all_services
-from infra.moto_materialize import Blueprint, record_blueprint, replay_blueprint
+from lab.moto_materialize import Blueprint, record_blueprint, replay_blueprint
 
 REGION = "us-east-1"
 

@@ -17,10 +17,10 @@ from control_plane.billing.service import Billing, billing_from_settings, subscr
 from control_plane.catalog.models import MaturityRating, MediaFile, Rendition, Title
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.settings import ServiceSettings
-from control_plane.seed.titles import synthetic_titles
 from control_plane.signing.keys import SigningKey
 from control_plane.steering import FleetView, SteerableAppliance, SteerableSite
 from edgefill_contracts.object_key import content_unit
+from lab.seed.titles import synthetic_titles
 from tests.support.subscriber import SignedIn, signed_in_user
 
 CLIENT_IP = "198.51.100.7"  # inside the site's announced prefix

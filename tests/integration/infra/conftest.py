@@ -10,7 +10,7 @@ import pytest
 
 from control_plane.common.settings import Environment, ServiceSettings
 from control_plane.services import all_services
-from infra.moto_materialize import MaterializedStack, materialize_stack
+from lab.moto_materialize import MaterializedStack, materialize_stack
 from tests.support.aws import MotoServer
 from tests.unit.infra.harness import TEST_SERVICES
 

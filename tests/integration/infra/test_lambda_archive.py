@@ -28,7 +28,7 @@ HOST_PLATFORM = f"{platform.machine()}-manylinux_{_glibc.replace('.', '_')}"
 _INVOKE = """
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
-import edgefill_lambda
+import control_plane.lambda_entry as edgefill_lambda
 results = {}
 for name in json.loads(sys.argv[2]):
     os.environ["EDGEFILL_SERVICE"] = name
@@ -59,8 +59,6 @@ def project_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     for package in ("control_plane", "edgefill_contracts"):
         shutil.copytree(PROJECT_ROOT / package, snapshot / package, ignore=skip)
-    (snapshot / "infra").mkdir()
-    shutil.copy(PROJECT_ROOT / "infra" / "lambda_entry.py", snapshot / "infra" / "lambda_entry.py")
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy(PROJECT_ROOT / name, snapshot / name)
     return snapshot
@@ -136,8 +134,10 @@ def test_the_arm64_archive_holds_aarch64_native_modules_only(
     assert "pydantic_core/_pydantic_core.cpython-311-aarch64-linux-gnu.so" in native
     assert any(n.startswith("radix/") for n in native)  # py-radix, steering's C extension
     assert not [n for n in native if "x86_64" in n]
+    # The lab's seeder, mocks and materializer, and the Pulumi program, never ship.
+    assert not [n for n in names if n.startswith(("lab/", "infra/", "control_plane/seed/"))]
     assert {
-        "edgefill_lambda.py",
+        "control_plane/lambda_entry.py",
         "control_plane/services.py",
         "fastapi/__init__.py",
         "mangum/__init__.py",

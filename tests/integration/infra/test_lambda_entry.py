@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-import infra.lambda_entry as entry
-from infra.lambda_entry import LambdaEntryError
-from infra.moto_materialize import MaterializedStack
+import control_plane.lambda_entry as entry
+from control_plane.lambda_entry import LambdaEntryError
+from lab.moto_materialize import MaterializedStack
 from tests.integration.infra.conftest import REGION, client, settings_for
 from tests.support.aws import MotoServer
 from tests.unit.infra.harness import TEST_SERVICES

@@ -11,13 +11,13 @@ from fastapi.testclient import TestClient
 from control_plane.services import all_services
 from infra.errors import MaterializeError
 from infra.lambda_service import SQS_MESSAGE_MAX_BYTES
-from infra.moto_materialize import (
+from lab.aws_limits import SQS_MESSAGE_MAX_BYTES as LAB_SQS_MESSAGE_MAX_BYTES
+from lab.moto_materialize import (
     MaterializedStack,
     materialize_stack,
     record_blueprint,
     replay_blueprint,
 )
-from lab.aws_limits import SQS_MESSAGE_MAX_BYTES as LAB_SQS_MESSAGE_MAX_BYTES
 from tests.integration.infra.conftest import REGION, SERVICES, client, new_prefix, settings_for
 from tests.support.aws import MotoServer
 from tests.unit.infra.harness import TEST_SERVICES

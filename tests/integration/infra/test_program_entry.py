@@ -13,7 +13,7 @@ import pytest
 
 import infra
 from control_plane.services import all_services
-from infra.mocks import RecordingMocks, run_program
+from lab.pulumi_mocks import RecordingMocks, run_program
 from tests.unit.infra.harness import dev_config
 
 REPO = Path(infra.__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def test_the_program_builds_the_archive_then_declares_and_exports_the_stack(
     graph = run_program(program, mocks=RecordingMocks(region="eu-west-1"), config=dev_config())
     archive = tmp_path / "lambda" / "control-plane-aarch64-manylinux2014.zip"
     with zipfile.ZipFile(archive) as opened:
-        assert "edgefill_lambda.py" in opened.namelist()
+        assert "control_plane/lambda_entry.py" in opened.namelist()
     functions = graph.of_type("aws:lambda/function:Function")
     assert {f.inputs["environment"]["variables"]["EDGEFILL_SERVICE"] for f in functions} == {
         s.name for s in all_services()

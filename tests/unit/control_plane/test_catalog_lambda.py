@@ -8,7 +8,7 @@ from control_plane.catalog.app import create_app
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.lambda_adapter import lambda_handler_for
 from control_plane.common.settings import ServiceSettings
-from control_plane.seed.titles import synthetic_titles
+from lab.seed.titles import synthetic_titles
 
 
 def http_api_event(path: str, query: str) -> dict[str, object]:

@@ -11,7 +11,7 @@ from control_plane.catalog.app import create_app
 from control_plane.catalog.models import Title
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.settings import ServiceSettings
-from control_plane.seed.titles import synthetic_titles
+from lab.seed.titles import synthetic_titles
 
 
 @pytest.fixture

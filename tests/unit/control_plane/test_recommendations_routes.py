@@ -13,7 +13,7 @@ from control_plane.catalog.store import CatalogStore
 from control_plane.common.settings import ServiceSettings
 from control_plane.recommendations.app import create_app
 from control_plane.recommendations.batch import run_nightly
-from control_plane.seed.titles import synthetic_titles
+from lab.seed.titles import synthetic_titles
 from tests.support.subscriber import signed_in_user
 
 

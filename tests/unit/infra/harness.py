@@ -14,8 +14,8 @@ from control_plane.common.settings import ServiceSettings
 from control_plane.common.tables import GlobalIndex, KeyAttribute, TableSpec
 from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec, all_services
 from infra.config import load_stack_config
-from infra.mocks import RecordingMocks, ResourceGraph, run_program, stack_config_from_yaml
 from infra.stack import build_control_plane
+from lab.pulumi_mocks import RecordingMocks, ResourceGraph, run_program, stack_config_from_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEV_STACK_FILE = REPO_ROOT / "Pulumi.dev.yaml"

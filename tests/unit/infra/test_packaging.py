@@ -43,7 +43,9 @@ def test_zip_is_byte_identical_whatever_the_files_times_and_order(tmp_path: Path
     assert not list(tmp_path.glob(".*"))  # no partial file left beside them
 
 
-def test_entries_hold_our_packages_the_entry_module_and_no_bytecode(tmp_path: Path) -> None:
+def test_entries_hold_our_packages_the_entry_module_and_no_bytecode_or_lab_code(
+    tmp_path: Path,
+) -> None:
     dependencies = tmp_path / "deps"
     (dependencies / "fastapi" / "__pycache__").mkdir(parents=True)
     (dependencies / "fastapi" / "__init__.py").write_text("")
@@ -51,9 +53,17 @@ def test_entries_hold_our_packages_the_entry_module_and_no_bytecode(tmp_path: Pa
     (dependencies / "bin").mkdir()
     (dependencies / "bin" / "uvicorn").write_text("#!/bin/sh\n")
     entries = archive_entries(dependencies=dependencies)
-    assert "fastapi/__init__.py" in entries and "edgefill_lambda.py" in entries
+    assert "fastapi/__init__.py" in entries and "control_plane/lambda_entry.py" in entries
     assert "control_plane/services.py" in entries and "edgefill_contracts/manifest.py" in entries
     assert not [name for name in entries if name.endswith(".pyc") or name.startswith("bin/")]
+    # Only the services and the contracts: the seeder, the Pulumi mocks, the materializer
+    # (lab/) and the Pulumi program (infra/) never ship in a Lambda.
+    assert {name.split("/", 1)[0] for name in entries} == {
+        "fastapi",
+        "control_plane",
+        "edgefill_contracts",
+    }
+    assert not [name for name in entries if "seed" in name or "mocks" in name]
 
 
 def test_missing_uv_is_reported_with_the_fix(
@@ -93,7 +103,7 @@ def test_a_wheel_that_cannot_be_had_fails_and_leaves_no_partial_directory(tmp_pa
 def test_the_pulumi_program_does_not_import_the_web_stack() -> None:
     # infra reads the entry module's names; FastAPI, Mangum and boto3 load only in the Lambda.
     probe = (
-        "import sys, infra.stack, infra.lambda_entry; "
+        "import sys, infra.stack, control_plane.lambda_entry; "
         "print(sorted(m for m in ('fastapi', 'mangum', 'starlette', 'boto3') if m in sys.modules))"
     )
     done = subprocess.run(

@@ -15,8 +15,8 @@ from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceV
 
 import infra.policy
 from control_plane.services import all_services
-from infra.mocks import DeclaredResource, ResourceGraph
 from infra.policy.rules import all_rules, violations
+from lab.pulumi_mocks import DeclaredResource, ResourceGraph
 from tests.unit.infra.harness import TEST_SERVICES, run_stack
 
 SERVICES = (*all_services(), *TEST_SERVICES)

@@ -14,8 +14,8 @@ from control_plane.common.tables import KeyAttribute, TableSpec, physical_table_
 from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec, all_services
 from infra.config import load_stack_config
 from infra.errors import RegistryError
-from infra.mocks import DeclaredResource, RecordingMocks, ResourceGraph, run_program
 from infra.stack import StackSecrets, build_control_plane
+from lab.pulumi_mocks import DeclaredResource, RecordingMocks, ResourceGraph, run_program
 from tests.unit.infra.harness import GADGETS, TEST_SERVICES, WIDGETS, dev_config, run_stack
 
 PREFIX = "edgefill-dev"
@@ -154,8 +154,8 @@ def test_functions_are_arm64_with_config_but_no_secrets_in_env(graph: ResourceGr
     jobs = one(graph, "aws:lambda/function:Function", name=f"{PREFIX}-widgets-jobs")
     assert http.inputs["architectures"] == ["arm64"] and http.inputs["runtime"] == "python3.11"
     assert (http.inputs["handler"], jobs.inputs["handler"]) == (
-        "edgefill_lambda.handler",
-        "edgefill_lambda.run_job",
+        "control_plane.lambda_entry.handler",
+        "control_plane.lambda_entry.run_job",
     )
     assert (http.inputs["timeout"], jobs.inputs["timeout"]) == (15, 300)
     env = http.inputs["environment"]["variables"]

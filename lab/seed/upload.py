@@ -10,8 +10,8 @@ from control_plane.catalog.models import MediaFile, Rendition, Title
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.aws import s3, unavailable_on_aws_error
 from control_plane.common.settings import ServiceSettings
-from control_plane.seed.media import LADDER, PLAYLIST, encode_rendition
-from control_plane.seed.titles import synthetic_titles, title_id
+from lab.seed.media import LADDER, PLAYLIST, encode_rendition
+from lab.seed.titles import synthetic_titles, title_id
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m control_plane.seed`: seed the stack named by EDGEFILL_* with generated titles."""
+"""`python -m lab.seed`: seed the stack named by EDGEFILL_* with generated titles."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from pathlib import Path
 
 from control_plane.common.errors import ControlPlaneError
 from control_plane.common.settings import ServiceSettings
-from control_plane.seed.media import MediaError, default_cache_dir
-from control_plane.seed.upload import seed_catalog
+from lab.seed.media import MediaError, default_cache_dir
+from lab.seed.upload import seed_catalog
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m control_plane.seed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lab.seed", description=__doc__)
     parser.add_argument("--titles", type=int, default=6, help="how many titles (default 6)")
     parser.add_argument("--duration", type=int, default=4, help="seconds per title (default 4)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="encoded media cache")

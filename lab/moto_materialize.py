@@ -27,14 +27,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from control_plane.services import ServiceSpec
 from infra.config import PROJECT, load_stack_config
 from infra.errors import MaterializeError
-from infra.mocks import (
+from infra.stack import build_control_plane
+from lab.pulumi_mocks import (
     ACCOUNT_ID,
     RecordingMocks,
     ResourceGraph,
     run_program,
     stack_config_from_yaml,
 )
-from infra.stack import build_control_plane
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 `RecordingMocks` answers the engine's calls with realistic ids and ARNs (derived from the
 program's own inputs) and keeps a `ResourceGraph`; `run_program` runs a program under it with
 a fresh event loop, `preview=False` and the stack config, the way Pulumi's unit-test examples do.
-The policy tests, the mock tests and `infra.moto_materialize` all build on these.
+The policy tests, the mock tests and `lab.moto_materialize` all build on these.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ import pytest
 
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.settings import ServiceSettings
-from control_plane.seed.cli import main
-from control_plane.seed.media import LADDER, MediaError, encode_rendition
-from control_plane.seed.upload import seed_catalog
+from lab.seed.cli import main
+from lab.seed.media import LADDER, MediaError, encode_rendition
+from lab.seed.upload import seed_catalog
 
 
 def test_encoding_is_cached_by_content_key(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_encoding_is_cached_by_content_key(tmp_path: Path) -> None:
 
 
 def test_missing_ffmpeg_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("control_plane.seed.media.shutil.which", lambda _: None)
+    monkeypatch.setattr("lab.seed.media.shutil.which", lambda _: None)
     with pytest.raises(MediaError, match=r"bootstrap\.sh"):
         encode_rendition(variant=3, profile=LADDER[0], duration_s=2, cache_dir=tmp_path)
 

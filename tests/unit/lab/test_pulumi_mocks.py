@@ -12,7 +12,7 @@ import pulumi_aws as aws
 import pytest
 
 from infra.errors import InfraError
-from infra.mocks import RecordingMocks, run_program, stack_config_from_yaml
+from lab.pulumi_mocks import RecordingMocks, run_program, stack_config_from_yaml
 from tests.unit.infra.harness import DEV_STACK_FILE
 
 

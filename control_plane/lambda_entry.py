@@ -1,9 +1,10 @@
-"""The Lambda entry module shipped in every service archive (as `edgefill_lambda.py`).
+"""The Lambda entry module of every service archive (handler `control_plane.lambda_entry.handler`).
 
 `handler` serves API Gateway HTTP API events with the service's FastAPI app; `run_job` runs one
 of the service's scheduled jobs, named in the EventBridge event as {"job": "<name>"}. Secrets are
 read once per cold start from Secrets Manager, never from the function's environment. It imports
-only control_plane (infra/ is not in the archive), so its one error, LambdaEntryError, is its own.
+only control_plane (infra/ and lab/ are not in the archive), so its one error, LambdaEntryError,
+is its own.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 SERVICE_ENV = "EDGEFILL_SERVICE"
 SECRETS_ARN_ENV = "EDGEFILL_SECRETS_ARN"
-HTTP_HANDLER = "edgefill_lambda.handler"
-JOB_HANDLER = "edgefill_lambda.run_job"
+HTTP_HANDLER = "control_plane.lambda_entry.handler"
+JOB_HANDLER = "control_plane.lambda_entry.run_job"
 
 
 class LambdaEntryError(Exception):
