@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from appliance_agent.store_index import IndexEntry
 from edgefill_contracts import Manifest, ManifestObject
+from edgefill_contracts.holdings import encode_held_units, unit_of_listed_key, unit_order
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,23 @@ def compute_delta(manifest: Manifest, held: dict[str, IndexEntry]) -> Delta:
 
 @dataclass(frozen=True)
 class Holdings:
-    """How much of a manifest the store holds, verified: what the heartbeat reports."""
+    """How much of a manifest the store holds, verified: what the heartbeat reports.
+
+    `held_units` is the exact set of the manifest's units held whole, encoded for the
+    heartbeat (edgefill_contracts.holdings); `missing_keys` every object not held.
+    """
 
     objects_held: int
     bytes_held: int
     missing_keys: list[str]
+    held_units: str
 
 
 def summarize_holdings(manifest: Manifest, held: dict[str, IndexEntry]) -> Holdings:
     count = 0
     total = 0
     missing: list[str] = []
+    incomplete: set[str] = set()
     for obj in manifest.objects:
         entry = held.get(obj.key)
         if entry is not None and entry.sha256 == obj.sha256 and entry.size == obj.size:
@@ -67,4 +74,14 @@ def summarize_holdings(manifest: Manifest, held: dict[str, IndexEntry]) -> Holdi
             total += obj.size
         else:
             missing.append(obj.key)
-    return Holdings(objects_held=count, bytes_held=total, missing_keys=missing)
+            unit = unit_of_listed_key(obj.key)
+            if unit is not None:
+                incomplete.add(unit)
+    order = unit_order(manifest)
+    whole = frozenset(order).difference(incomplete)
+    return Holdings(
+        objects_held=count,
+        bytes_held=total,
+        missing_keys=missing,
+        held_units=encode_held_units(order, whole),
+    )

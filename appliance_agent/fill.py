@@ -415,6 +415,7 @@ class Fill:
                     bytes_held=holdings.bytes_held,
                     missing_count=len(holdings.missing_keys),
                     missing_keys=bounded_missing(holdings.missing_keys),
+                    held_units=holdings.held_units,
                 )
             return current.model_copy(update=update)
 

@@ -47,16 +47,21 @@ class AgentStatus(BaseModel):
     bytes_held: int = Field(default=0, ge=0)
     missing_count: int = Field(default=0, ge=0)
     missing_keys: list[str] = Field(default_factory=list)
+    held_units: str | None = Field(
+        default=None, description="The applied manifest's units held whole (HeldDigest)."
+    )
     fill: FillProgress = FillProgress()
     errors: list[str] = Field(default_factory=list)
     updated_at: datetime | None = None
 
     def held_digest(self) -> HeldDigest:
-        """The heartbeat's `held`: applied manifest minus missing keys (truncated when long)."""
+        """The heartbeat's `held`: the exact held-units bitmap, and (for control planes that
+        predate it) the missing keys, truncated when long."""
         return HeldDigest(
             manifest_version=self.manifest_version,
             object_count=self.objects_held,
             object_bytes=self.bytes_held,
+            held_units=self.held_units,
             missing_keys=self.missing_keys[:MAX_REPORTED_MISSING_KEYS],
             missing_truncated=self.missing_count > MAX_REPORTED_MISSING_KEYS,
         )

@@ -8,9 +8,14 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgefill_contracts.manifest import MAX_MANIFEST_OBJECTS
+
 HEARTBEAT_SCHEMA_VERSION: Final = 1
 MAX_REPORTED_MISSING_KEYS = 1_000
 MAX_REPORTED_ERRORS = 20
+# A manifest lists at most MAX_MANIFEST_OBJECTS objects, hence at most as many units: a bitmap
+# of 62,500 bytes, which zlib grows by well under 1 KiB at worst, base64-encoded.
+MAX_HELD_UNITS_CHARS = 4 * ((MAX_MANIFEST_OBJECTS // 8 + 1_024) // 3 + 1)
 
 
 class ApplianceState(StrEnum):
@@ -30,11 +35,13 @@ class DiskUsage(BaseModel):
 
 
 class HeldDigest(BaseModel):
-    """What the appliance holds, compactly: its applied manifest minus the keys it is missing.
+    """What the appliance holds, compactly, relative to its applied manifest.
 
-    Steering treats an object as held when the applied manifest lists it and it is not missing.
-    When more keys are missing than fit, `missing_truncated` is set and steering must treat the
-    whole manifest as unverified for that appliance.
+    `held_units` (every current agent sends it) says exactly which units of the applied manifest are held
+    whole, for any manifest size: a bitmap over the manifest's units in sorted order
+    (edgefill_contracts.holdings). Without it (older agents) steering falls back to the applied
+    manifest minus `missing_keys`; when more keys are missing than fit, `missing_truncated` is
+    set and the whole manifest counts as unverified for that appliance.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -42,6 +49,12 @@ class HeldDigest(BaseModel):
     manifest_version: str | None = None
     object_count: int = Field(default=0, ge=0)
     object_bytes: int = Field(default=0, ge=0)
+    held_units: str | None = Field(
+        default=None,
+        max_length=MAX_HELD_UNITS_CHARS,
+        pattern=r"^[A-Za-z0-9+/]*={0,2}$",
+        description="base64 of the zlib-compressed bitmap of held units (see holdings.py).",
+    )
     missing_keys: list[str] = Field(default_factory=list, max_length=MAX_REPORTED_MISSING_KEYS)
     missing_truncated: bool = False
 

@@ -170,7 +170,9 @@ def component_statuses(
         else HealthStatus.OK
     )
     agent_status = HealthStatus.ERROR if heartbeat.errors else HealthStatus.OK
-    held_status = HealthStatus.WARNING if heartbeat.held.missing_truncated else HealthStatus.OK
+    # Holdings unreadable: an old agent's missing-key list was cut short (no bitmap).
+    unreadable = heartbeat.held.missing_truncated and heartbeat.held.held_units is None
+    held_status = HealthStatus.WARNING if unreadable else HealthStatus.OK
     return {
         "heartbeat": liveness,
         "disk": disk_status,

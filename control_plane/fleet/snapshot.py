@@ -11,8 +11,9 @@ from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.models import Appliance, Cluster, Lifecycle, Site
 from control_plane.fleet.store import FleetStore
 from control_plane.signing.key_store import StoredSigningSecret
+from edgefill_contracts.errors import ContractError
 from edgefill_contracts.heartbeat import ApplianceState
-from edgefill_contracts.holdings import held_units, manifest_units
+from edgefill_contracts.holdings import held_units, unit_order
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +48,11 @@ class ApplianceSnapshot:
 
 @dataclass
 class HeldUnitsCache:
-    """Units per (appliance, applied manifest version): a manifest is read from S3 once."""
+    """Units per (appliance, applied manifest version): a manifest is read from S3 once, and a
+    held-units bitmap is decoded once per appliance while it does not change."""
 
-    _units: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    _orders: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    _decoded: dict[str, tuple[str, str, frozenset[str]]] = field(default_factory=dict)
 
     def units_for(self, manifests: ManifestStore, record: HealthRecord) -> frozenset[str]:
         heartbeat = record.last_heartbeat
@@ -57,7 +60,7 @@ class HeldUnitsCache:
             return frozenset()
         version = heartbeat.held.manifest_version
         cache_key = (record.appliance_id, version)
-        if cache_key not in self._units:
+        if cache_key not in self._orders:
             applied = manifests.version(record.appliance_id, version)
             if applied is None:
                 logger.warning(
@@ -65,8 +68,26 @@ class HeldUnitsCache:
                     record.appliance_id,
                     version,
                 )
-            self._units[cache_key] = frozenset() if applied is None else manifest_units(applied)
-        return held_units(listed=self._units[cache_key], held=heartbeat.held)
+            self._orders[cache_key] = () if applied is None else unit_order(applied)
+        bitmap = heartbeat.held.held_units
+        if bitmap is not None:
+            known = self._decoded.get(record.appliance_id)
+            if known is not None and known[:2] == (version, bitmap):
+                return known[2]
+        try:
+            units = held_units(order=self._orders[cache_key], held=heartbeat.held)
+        except ContractError as exc:
+            logger.warning(
+                "appliance %s: its held units do not fit manifest %s (%s); treating it as "
+                "holding nothing until it reports them again",
+                record.appliance_id,
+                version,
+                exc,
+            )
+            units = frozenset()
+        if bitmap is not None:
+            self._decoded[record.appliance_id] = (version, bitmap, units)
+        return units
 
 
 @dataclass(frozen=True)

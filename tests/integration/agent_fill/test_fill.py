@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from edgefill_contracts.holdings import encode_held_units
+from edgefill_contracts.object_key import unit_of_key
 from lab.static_nginx import static_nginx
 from tests.integration.agent_fill.agent_lab import (
     MIB,
@@ -43,6 +45,9 @@ def test_clean_fill_from_the_origin_holds_exactly_the_manifest(
     assert (status.objects_held, status.bytes_held) == (6, sum(o.size for o in objects))
     assert status.fill.last_result == "ok"
     assert status.held_digest().missing_keys == []
+    assert status.held_digest().held_units == encode_held_units(
+        sorted({unit_of_key(o.key) for o in objects}), {unit_of_key(o.key) for o in objects}
+    )
 
 
 def test_a_second_fill_transfers_zero_bytes_and_parses_no_manifest(

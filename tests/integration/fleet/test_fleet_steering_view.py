@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from control_plane.placement.manifest_job import write_due_manifests
 from control_plane.steering import FleetViewCache, SteeringDecision, rank_sources
 from edgefill_contracts.heartbeat import HeldDigest
+from edgefill_contracts.holdings import encode_held_units, unit_order
 from edgefill_contracts.manifest import Manifest
 from edgefill_contracts.signing import compute_token, parse_signed_path
 from tests.integration.fleet.support import FleetHarness
@@ -145,7 +147,20 @@ def test_a_failed_refresh_keeps_the_previous_view(
 def test_holdings_that_cannot_be_verified_are_not_steered_to(
     fleet: FleetHarness, held: HeldDigest | None
 ) -> None:
-    fleet.put_site("ams-1")
+    _holder_heartbeats(
+        fleet,
+        lambda manifest: (
+            held or HeldDigest(manifest_version=manifest.version, missing_truncated=True)
+        ),
+    )
+    cache = FleetViewCache(settings=fleet.settings, clock=fleet.clock, context=fleet.context)
+    view = cache.current()
+    assert view.eligible_appliances("ams-1"), "healthy and Serving"
+    assert _steer(fleet, cache).urls == ()
+
+
+def _holder_heartbeats(fleet: FleetHarness, held_for: Callable[[Manifest], HeldDigest]) -> None:
+    fleet.put_site("ams-1", prefixes=["198.51.100.0/24"])
     fleet.put_cluster("c1", "ams-1")
     fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1", budget=100_000)
     auth = fleet.register("a1")
@@ -153,12 +168,37 @@ def test_holdings_that_cannot_be_verified_are_not_steered_to(
     manifest = Manifest.model_validate_json(
         fleet.client.get("/fleet/v1/appliances/a1/manifest", headers=auth).content
     )
-    report = held or HeldDigest(manifest_version=manifest.version, missing_truncated=True)
     secret_ids = fleet.heartbeat("a1", auth)["signing_secret_ids"]
     for _ in range(2):
         fleet.clock.advance(10)
-        fleet.heartbeat("a1", auth, held=report, accepted_secret_ids=secret_ids)
+        fleet.heartbeat("a1", auth, held=held_for(manifest), accepted_secret_ids=secret_ids)
+
+
+def test_a_held_units_bitmap_is_exact_past_the_missing_keys_limit(fleet: FleetHarness) -> None:
+    # The old rule: more missing keys than fit -> holds nothing. The bitmap says exactly what
+    # is held, so a long fill no longer takes the appliance out of steering.
+    def held(manifest: Manifest) -> HeldDigest:
+        order = unit_order(manifest)
+        return HeldDigest(
+            manifest_version=manifest.version,
+            held_units=encode_held_units(order, {"title-000/720p"}),
+            missing_truncated=True,
+        )
+
+    _holder_heartbeats(fleet, held)
     cache = FleetViewCache(settings=fleet.settings, clock=fleet.clock, context=fleet.context)
-    view = cache.current()
-    assert view.eligible_appliances("ams-1"), "healthy and Serving"
+    assert [u.appliance_id for u in _steer(fleet, cache).urls] == ["a1"]
+    assert cache.current().holders_by_site("title-001/720p") == {}
+
+
+def test_a_bitmap_that_does_not_fit_the_manifest_holds_nothing(fleet: FleetHarness) -> None:
+    def held(manifest: Manifest) -> HeldDigest:
+        too_long = tuple(f"t{n}/x" for n in range(64))  # not this manifest's 3 units
+        return HeldDigest(
+            manifest_version=manifest.version, held_units=encode_held_units(too_long, too_long)
+        )
+
+    _holder_heartbeats(fleet, held)
+    cache = FleetViewCache(settings=fleet.settings, clock=fleet.clock, context=fleet.context)
+    assert cache.current().eligible_appliances("ams-1"), "healthy and Serving"
     assert _steer(fleet, cache).urls == ()

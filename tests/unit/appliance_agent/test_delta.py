@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance_agent.delta import compute_delta, summarize_holdings
+from appliance_agent.status import AgentStatus, bounded_missing
 from appliance_agent.store import Store
 from appliance_agent.store_index import IndexEntry
-from edgefill_contracts import FillWindow, Manifest, ManifestObject
+from edgefill_contracts import FillWindow, HeldDigest, Manifest, ManifestObject
+from edgefill_contracts.holdings import held_units, unit_order
 
 
 def _obj(key: str, *, size: int = 10, digest: str = "a", priority: int = 0) -> ManifestObject:
@@ -90,3 +92,41 @@ def test_holdings_count_only_what_matches_the_manifest() -> None:
     holdings = summarize_holdings(manifest, held)
     assert (holdings.objects_held, holdings.bytes_held) == (1, 10)
     assert holdings.missing_keys == ["t/b", "t/c"]
+
+
+def test_holdings_name_exactly_the_units_held_whole() -> None:
+    manifest = _manifest(
+        [
+            _obj("t1/720p/index.m3u8"),
+            _obj("t1/720p/stream.mp4"),
+            _obj("t2/720p/index.m3u8"),
+            _obj("t2/720p/stream.mp4", digest="b"),  # held with the wrong sha256
+            _obj("t3/1080p/stream.mp4"),  # not held at all
+            _obj("t4/loose.bin"),  # in no unit: filled, never steered by unit
+        ]
+    )
+    held = {
+        key: _entry(key)
+        for key in ("t1/720p/index.m3u8", "t1/720p/stream.mp4", "t2/720p/index.m3u8")
+    }
+    holdings = summarize_holdings(manifest, held)
+    digest = HeldDigest(manifest_version="v1", held_units=holdings.held_units)
+    assert held_units(order=unit_order(manifest), held=digest) == {"t1/720p"}
+    assert holdings.missing_keys == ["t2/720p/stream.mp4", "t3/1080p/stream.mp4", "t4/loose.bin"]
+
+
+def test_holdings_of_many_missing_files_are_still_exact() -> None:
+    # 3,000 units, the second half missing: far past the 1,000 missing keys a heartbeat lists.
+    objects = [_obj(f"title-{n:05d}/720p/stream.mp4") for n in range(3_000)]
+    held = {o.key: _entry(o.key) for o in objects[:1_500]}
+    holdings = summarize_holdings(_manifest(objects), held)
+    status = AgentStatus(
+        manifest_version="v1",
+        missing_count=len(holdings.missing_keys),
+        missing_keys=bounded_missing(holdings.missing_keys),
+        held_units=holdings.held_units,
+    )
+    digest = status.held_digest()
+    assert digest.missing_truncated
+    expected = {f"title-{n:05d}/720p" for n in range(1_500)}
+    assert held_units(order=unit_order(_manifest(objects)), held=digest) == expected

@@ -22,13 +22,19 @@ from edgefill_contracts.heartbeat import (
     HeldDigest,
     ServingCounters,
 )
+from edgefill_contracts.holdings import encode_held_units
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 POLICY = HealthPolicy(interval_seconds=10, window=5, unhealthy_after=3, healthy_after=2)
 
 
 def beat(
-    at: datetime, *, errors: list[str] | None = None, used: int = 10, fill: str = "ok"
+    at: datetime,
+    *,
+    errors: list[str] | None = None,
+    used: int = 10,
+    fill: str = "ok",
+    held: HeldDigest | None = None,
 ) -> Heartbeat:
     return Heartbeat(
         appliance_id="a1",
@@ -36,7 +42,7 @@ def beat(
         sent_at=at,
         state=ApplianceState.SERVING,
         disk=DiskUsage(total_bytes=100, used_bytes=used, free_bytes=100 - used),
-        held=HeldDigest(),
+        held=held or HeldDigest(),
         serving=ServingCounters(),
         fill=FillProgress(last_result=fill),
         errors=errors or [],
@@ -126,6 +132,13 @@ def test_heartbeats_arriving_late_by_less_than_half_an_interval_are_not_missed()
         ({"fill": "failed"}, "fill", HealthStatus.WARNING),
         ({"fill": "partial"}, "fill", HealthStatus.WARNING),
         ({"errors": ["x"]}, "agent", HealthStatus.ERROR),
+        ({"held": HeldDigest(missing_truncated=True)}, "held", HealthStatus.WARNING),
+        # With the held-units bitmap a long missing list is no longer a blind spot.
+        (
+            {"held": HeldDigest(missing_truncated=True, held_units=encode_held_units([], []))},
+            "held",
+            HealthStatus.OK,
+        ),
     ],
 )
 def test_worst_component_wins(
