@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -22,12 +22,14 @@ from control_plane.catalog.units import CatalogUnit, units_from_catalog
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.reads import FleetReads, FleetReadSource
 from control_plane.fleet.snapshot import ApplianceSnapshot, FleetSnapshot, take_snapshot
+from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.fill_schedule import next_window
 from control_plane.placement.manifest_builder import FillMember, build_cluster_manifests
 from control_plane.placement.models import PlacementPolicy
 from control_plane.popularity.store import PopularityStore
-from control_plane.signing.keys import as_signing_keys
+from control_plane.signing.keys import SigningKey, as_signing_keys
 from control_plane.signing.origin import OriginSigner, S3OriginSigner
+from edgefill_contracts.fill_window import FillWindow
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +62,36 @@ class ManifestJobContext(FleetReads):
 
 
 def run(settings: ServiceSettings) -> dict[str, object]:
-    """Entry point of the scheduled job (ScheduledJob.function)."""
-    return write_due_manifests(
+    """Entry point of the scheduled job (ScheduledJob.function).
+
+    Every due cluster is written whatever another's fate; when some failed, it raises
+    ManifestJobIncomplete at the end (after the others are written), so Lambda's retries run
+    the job again, and only what changed is rewritten, until the dead-letter queue keeps it.
+    """
+    result = write_due_manifests(
         context=ManifestJobContext.from_settings(settings),
         units=units_from_catalog(settings),
         origin=S3OriginSigner(settings=settings),
         now=datetime.now(UTC),
     )
+    failed = result["failed"]
+    if isinstance(failed, dict) and failed:
+        raise ManifestJobIncomplete(failed=failed, written=result["written"])
+    return result
+
+
+@dataclass(frozen=True)
+class ClusterWork:
+    """One due cluster of one site: everything its manifests are built from."""
+
+    site_id: str
+    cluster_id: str
+    members: list[FillMember]
+    isp_members: list[FillMember]
+    writable: frozenset[str]
+    fill_window: FillWindow
+    fill_opens: datetime
+    fill_closes: datetime
 
 
 def write_due_manifests(
@@ -78,7 +103,9 @@ def write_due_manifests(
     policy: PlacementPolicy | None = None,
     force: bool = False,
 ) -> dict[str, object]:
-    """Write manifests for every due site's clusters; returns counts for the job's log."""
+    """Write manifests for every due site's clusters, one cluster at a time; returns counts
+    for the job's log and `failed` (cluster id -> reason) for the clusters that could not be
+    written: a failure is recorded and the other clusters carry on."""
     catalog = {u.unit_id: u for u in units}
     popularity = {p.unit_id: p.score for p in context.popularity.scores(today=now.date())}
     secrets = context.secrets.active(now=now)
@@ -89,53 +116,124 @@ def write_due_manifests(
         policy=context.health_policy,
         now=now,
     )
+    keys = as_signing_keys(secrets)
+    work = due_clusters(context=context, snapshot=snapshot, now=now, force=force)
+    written = unchanged = 0
+    failed: dict[str, str] = {}
+    for item in work:
+        try:
+            done = write_cluster_manifests(
+                context=context,
+                work=item,
+                units=catalog,
+                popularity=popularity,
+                policy=policy or PlacementPolicy(),
+                signing_keys=keys,
+                origin=origin,
+                now=now,
+            )
+        except Exception as exc:
+            # One cluster over its limit, or a store error, must not stop the sites after it.
+            logger.exception("manifest job: cluster %s failed; carrying on", item.cluster_id)
+            failed[item.cluster_id] = f"{type(exc).__name__}: {exc}"
+            continue
+        written += done.written
+        unchanged += done.unchanged
+    due_sites = sorted({item.site_id for item in work})
+    logger.info(
+        "manifest job: %d written, %d unchanged, sites due: %s, clusters failed: %s",
+        written,
+        unchanged,
+        due_sites,
+        sorted(failed),
+    )
+    return {"written": written, "unchanged": unchanged, "sites": due_sites, "failed": failed}
+
+
+def due_clusters(
+    *, context: ManifestJobInputs, snapshot: FleetSnapshot, now: datetime, force: bool = False
+) -> list[ClusterWork]:
+    """The clusters whose manifests are due now, in a fixed order (site, then cluster)."""
     members = {a.appliance.appliance_id: _fill_member(a) for a in snapshot.appliances}
     by_cluster: dict[str, list[ApplianceSnapshot]] = defaultdict(list)
     for appliance in snapshot.appliances:
         by_cluster[appliance.appliance.cluster_id].append(appliance)
-
-    written = unchanged = 0
-    due_sites: list[str] = []
+    by_isp: dict[str, list[FillMember]] = defaultdict(list)
+    for appliance in snapshot.appliances:
+        site_of = snapshot.sites.get(appliance.appliance.site_id)
+        if site_of is not None:
+            by_isp[site_of.isp].append(members[appliance.appliance.appliance_id])
+    work: list[ClusterWork] = []
     for site_id, site in sorted(snapshot.sites.items()):
         window = next_window(site.fill_window, now=now)
         site_appliances = [a for a in snapshot.appliances if a.appliance.site_id == site_id]
         filling = window.opens <= now < window.closes and not force
         # Mid-fill, only an appliance with no manifest at all gets one (its peers keep theirs).
-        writable = {
+        writable = frozenset(
             a.appliance.appliance_id
             for a in site_appliances
             if not filling or context.manifests.latest_version(a.appliance.appliance_id) is None
-        }
-        due = bool(writable)
-        if not due or not site_appliances:
+        )
+        if not writable or not site_appliances:
             continue
-        due_sites.append(site_id)
-        isp_members = _isp_members(snapshot, site.isp, members)
+        isp_members = by_isp.get(site.isp, [])
         for cluster_id in sorted({a.appliance.cluster_id for a in site_appliances}):
-            manifests = build_cluster_manifests(
-                cluster_members=[members[a.appliance.appliance_id] for a in by_cluster[cluster_id]],
-                isp_members=isp_members,
-                units=catalog,
-                popularity=popularity,
-                policy=policy or PlacementPolicy(),
-                signing_keys=as_signing_keys(secrets),
-                origin=origin,
-                fill_window=site.fill_window,
-                fill_opens=window.opens,
-                sources_expire_at=window.closes + SOURCE_GRACE,
-                now=now,
+            work.append(
+                ClusterWork(
+                    site_id=site_id,
+                    cluster_id=cluster_id,
+                    members=[members[a.appliance.appliance_id] for a in by_cluster[cluster_id]],
+                    isp_members=isp_members,
+                    writable=writable,
+                    fill_window=site.fill_window,
+                    fill_opens=window.opens,
+                    fill_closes=window.closes,
+                )
             )
-            for manifest in manifests:
-                if manifest.appliance_id not in writable:
-                    continue
-                if context.manifests.write(manifest):
-                    written += 1
-                else:
-                    unchanged += 1
-    logger.info(
-        "manifest job: %d written, %d unchanged, sites due: %s", written, unchanged, due_sites
+    return work
+
+
+@dataclass(frozen=True)
+class ClusterWritten:
+    written: int
+    unchanged: int
+
+
+def write_cluster_manifests(
+    *,
+    context: ManifestJobInputs,
+    work: ClusterWork,
+    units: Mapping[str, CatalogUnit],
+    popularity: Mapping[str, float],
+    policy: PlacementPolicy,
+    signing_keys: Sequence[SigningKey],
+    origin: OriginSigner,
+    now: datetime,
+) -> ClusterWritten:
+    """Place one cluster and write its writable members' manifests (unchanged ones are not
+    rewritten); raises whatever placement or the store raise, for the caller to record."""
+    manifests = build_cluster_manifests(
+        cluster_members=work.members,
+        isp_members=work.isp_members,
+        units=units,
+        popularity=popularity,
+        policy=policy,
+        signing_keys=signing_keys,
+        origin=origin,
+        fill_window=work.fill_window,
+        fill_opens=work.fill_opens,
+        sources_expire_at=work.fill_closes + SOURCE_GRACE,
+        now=now,
     )
-    return {"written": written, "unchanged": unchanged, "sites": due_sites}
+    written = unchanged = 0
+    for manifest in manifests:
+        if manifest.appliance_id not in work.writable:
+            continue
+        if context.manifests.write(manifest):
+            written += 1
+        else:
+            unchanged += 1
+    return ClusterWritten(written=written, unchanged=unchanged)
 
 
 def _fill_member(snapshot: ApplianceSnapshot) -> FillMember:
@@ -149,13 +247,3 @@ def _fill_member(snapshot: ApplianceSnapshot) -> FillMember:
         accepted_secret_ids=snapshot.accepted_secret_ids,
         can_serve_fills=snapshot.health.healthy,
     )
-
-
-def _isp_members(
-    snapshot: FleetSnapshot, isp: str, members: Mapping[str, FillMember]
-) -> list[FillMember]:
-    return [
-        members[a.appliance.appliance_id]
-        for a in snapshot.appliances
-        if (site := snapshot.sites.get(a.appliance.site_id)) is not None and site.isp == isp
-    ]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from control_plane.catalog.models import MaturityRating, MediaFile, Rendition, Title
 from control_plane.catalog.store import CatalogStore
 from control_plane.catalog.units import units_from_catalog
+from control_plane.fleet.manifests import ManifestStore
 from control_plane.placement import manifest_job
+from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.manifest_job import write_due_manifests
 from edgefill_contracts.manifest import Manifest
 from tests.integration.fleet.support import FleetHarness
@@ -90,10 +94,20 @@ def test_manifests_do_not_change_during_a_fill_and_renew_for_each_window(
         return write_due_manifests(context=fleet.context, units=units, origin=origin, now=at)
 
     evening = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
-    assert job(evening) == {"written": 1, "unchanged": 0, "sites": ["ams-1"]}
-    assert job(evening + timedelta(hours=1)) == {"written": 0, "unchanged": 1, "sites": ["ams-1"]}
+    assert job(evening) == {"written": 1, "unchanged": 0, "sites": ["ams-1"], "failed": {}}
+    assert job(evening + timedelta(hours=1)) == {
+        "written": 0,
+        "unchanged": 1,
+        "sites": ["ams-1"],
+        "failed": {},
+    }
     _seed_catalog(fleet, 2)
-    assert job(evening + timedelta(hours=2)) == {"written": 1, "unchanged": 0, "sites": ["ams-1"]}
+    assert job(evening + timedelta(hours=2)) == {
+        "written": 1,
+        "unchanged": 0,
+        "sites": ["ams-1"],
+        "failed": {},
+    }
     before = fleet.context.manifests.latest("a1")
     assert before is not None
     manifest = Manifest.model_validate_json(before.body)
@@ -103,12 +117,51 @@ def test_manifests_do_not_change_during_a_fill_and_renew_for_each_window(
 
     _seed_catalog(fleet, 3)
     during = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
-    assert job(during) == {"written": 0, "unchanged": 0, "sites": []}, "no change mid-fill"
+    assert job(during) == {"written": 0, "unchanged": 0, "sites": [], "failed": {}}, (
+        "no change mid-fill"
+    )
     fleet.put_appliance("a2", site_id="ams-1", cluster_id="c1", budget=10_000)
     joined = job(during)
-    assert joined == {"written": 1, "unchanged": 0, "sites": ["ams-1"]}, "only the newcomer"
+    assert joined == {"written": 1, "unchanged": 0, "sites": ["ams-1"], "failed": {}}, (
+        "only the newcomer"
+    )
     assert fleet.context.manifests.latest_version("a1") == before.version
     after = job(datetime(2026, 3, 2, 15, 0, tzinfo=UTC))
-    assert after == {"written": 2, "unchanged": 0, "sites": ["ams-1"]}
+    assert after == {"written": 2, "unchanged": 0, "sites": ["ams-1"], "failed": {}}
     latest = fleet.context.manifests.latest("a1")
     assert latest is not None and latest.version != before.version
+
+
+def test_one_failing_cluster_is_recorded_and_stops_no_other(
+    fleet: FleetHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed_catalog(fleet, 2)
+    for n, site in enumerate(("ams-1", "bru-1", "cdg-1")):
+        fleet.put_site(site, prefixes=[f"198.51.{100 + n}.0/24"])
+        fleet.put_cluster(f"{site}-c1", site)
+        fleet.put_appliance(f"{site}-a", site_id=site, cluster_id=f"{site}-c1", budget=10_000)
+    real_write = ManifestStore.write
+
+    def write(store: ManifestStore, manifest: Manifest) -> bool:
+        if manifest.appliance_id == "bru-1-a":  # the middle site: clusters after it matter
+            raise RuntimeError("S3 throttled this prefix")
+        return real_write(store, manifest)
+
+    monkeypatch.setattr(ManifestStore, "write", write)
+
+    with pytest.raises(ManifestJobIncomplete) as raised:
+        manifest_job.run(fleet.settings)
+
+    assert raised.value.failed == {"bru-1-c1": "RuntimeError: S3 throttled this prefix"}
+    assert "bru-1-c1: RuntimeError: S3 throttled this prefix" in raised.value.message
+    assert "2 manifests" in raised.value.message
+    assert fleet.context.manifests.latest_version("ams-1-a") is not None
+    assert fleet.context.manifests.latest_version("cdg-1-a") is not None, "after the failure"
+    assert fleet.context.manifests.latest_version("bru-1-a") is None
+
+    # The retry (Lambda's, or the next run) writes only what is still missing (the others are
+    # unchanged, or, inside the fill window by the wall clock, left alone).
+    monkeypatch.setattr(ManifestStore, "write", real_write)
+    again = manifest_job.run(fleet.settings)
+    assert (again["written"], again["failed"]) == (1, {})
+    assert fleet.context.manifests.latest_version("bru-1-a") is not None

@@ -77,7 +77,7 @@ def test_manifests_are_written_served_with_etag_and_304(fleet: FleetHarness) -> 
     again = write_due_manifests(
         context=fleet.context, units=_units(12), origin=_origin, now=fleet.clock.now, force=True
     )
-    assert again == {"written": 0, "unchanged": 3, "sites": ["ams-1", "rtm-1"]}
+    assert again == {"written": 0, "unchanged": 3, "sites": ["ams-1", "rtm-1"], "failed": {}}
 
 
 def test_sources_rank_cluster_peers_then_other_clusters_then_origin(fleet: FleetHarness) -> None:
