@@ -18,15 +18,15 @@ from types import FrameType
 from typing import TextIO
 
 from appliance_agent import __version__
+from appliance_agent.assembly import serving_tasks
 from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.daemon import daemon_tasks, run_daemon
 from appliance_agent.daemon_lock import single_daemon
 from appliance_agent.errors import AgentError, ConfigError
 from appliance_agent.fill_cycle import FillCycle, http_client
-from appliance_agent.health.assembly import serving_tasks
-from appliance_agent.health.commands import add_commands as add_serving_commands
 from appliance_agent.progress import LogProgress, RichProgress
 from appliance_agent.scrub import verify_store
+from appliance_agent.serving_commands import add_commands as add_serving_commands
 from appliance_agent.status import StatusFile
 from appliance_agent.window import current_interval, next_interval
 
@@ -54,24 +54,20 @@ def cmd_fill(args: argparse.Namespace) -> int:
         opens = next_interval(config.fill_window, now).opens
         print(f"fill window is closed until {opens.isoformat()}; use --now to fill anyway")
         return EXIT_OK
-    with http_client(config) as client:
-        cycle = FillCycle(config, client=client)
-        refresh = cycle.refresh()
-        if refresh.version is not None and cycle.holds_completely(refresh.version):
-            print(f"fill ok: manifest {refresh.version} is already held, nothing to do")
-            return EXIT_OK
-        manifest = cycle.manifest_for(refresh)
-        if manifest is None:
-            print("no manifest: the control plane gave none and none is cached", file=sys.stderr)
-            return EXIT_INCOMPLETE
-        progress = RichProgress() if sys.stdout.isatty() else LogProgress()
-        with progress, _stop_on_signals() as stop:
-            report = cycle.fill(
-                manifest,
-                observer=progress,
-                stop=stop,
-                deadline=None if args.now or interval is None else interval.closes,
-            )
+    progress = RichProgress() if sys.stdout.isatty() else LogProgress()
+    with http_client(config) as client, progress, _stop_on_signals() as stop:
+        result = FillCycle(config, client=client).run_once(
+            observer=progress,
+            stop=stop,
+            deadline=None if args.now or interval is None else interval.closes,
+        )
+    if result.outcome == "held":
+        print(f"fill ok: manifest {result.version} is already held, nothing to do")
+        return EXIT_OK
+    report = result.report
+    if report is None:
+        print("no manifest: the control plane gave none and none is cached", file=sys.stderr)
+        return EXIT_INCOMPLETE
     print(
         f"fill {report.result}: manifest {report.manifest_version}, fetched "
         f"{report.objects_fetched} objects ({report.bytes_transferred} bytes), failed "

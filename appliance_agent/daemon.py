@@ -18,13 +18,11 @@ from types import FrameType
 from typing import Protocol
 
 from appliance_agent.config import AgentConfig
-from appliance_agent.fill import FillObserver, FillReport
-from appliance_agent.fill_cycle import FillCycle, ManifestRefresh
+from appliance_agent.fill import FillObserver
+from appliance_agent.fill_cycle import CycleResult, FillCycle
 from appliance_agent.progress import LogProgress
 from appliance_agent.scrub import ScrubScheduler
-from appliance_agent.status import StatusFile
 from appliance_agent.window import current_interval, next_interval
-from edgefill_contracts import Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -41,21 +39,13 @@ class PeriodicTask(Protocol):
 class FillTarget(Protocol):
     """What the scheduler drives: FillCycle in the agent."""
 
-    @property
-    def status(self) -> StatusFile: ...
-
-    def refresh(self) -> ManifestRefresh: ...
-
-    def manifest_for(self, refresh: ManifestRefresh) -> Manifest | None: ...
-
-    def fill(
+    def run_once(
         self,
-        manifest: Manifest,
         *,
         observer: FillObserver | None = None,
         stop: threading.Event | None = None,
         deadline: datetime | None = None,
-    ) -> FillReport: ...
+    ) -> CycleResult: ...
 
 
 @dataclass
@@ -119,30 +109,12 @@ class FillScheduler:
         wait = self._jitter_s - (now - interval.opens).total_seconds()
         if wait > 0:
             return wait
-        refresh = self._cycle.refresh()
-        until_close = (interval.closes - self._clock()).total_seconds()
-        next_step = max(0.0, min(self._config.manifest_poll_interval_s, until_close))
-        if refresh.version is None:
+        with LogProgress() as progress:
+            result = self._cycle.run_once(observer=progress, stop=stop, deadline=interval.closes)
+        if result.outcome == "no manifest":
             logger.warning("no manifest yet: nothing to fill")
-            return next_step
-        if refresh.changed or self._fill_incomplete(refresh.version):
-            manifest = self._cycle.manifest_for(refresh)
-            if manifest is None:
-                logger.warning("the cached manifest is gone: fetching it again at the next poll")
-                return next_step
-            with LogProgress() as progress:
-                self._cycle.fill(manifest, observer=progress, stop=stop, deadline=interval.closes)
-            until_close = (interval.closes - self._clock()).total_seconds()
-            next_step = max(0.0, min(self._config.manifest_poll_interval_s, until_close))
-        return next_step
-
-    def _fill_incomplete(self, version: str) -> bool:
-        status = self._cycle.status.read()
-        return (
-            status.manifest_version != version
-            or status.missing_count > 0
-            or status.fill.last_result != "ok"
-        )
+        until_close = (interval.closes - self._clock()).total_seconds()
+        return max(0.0, min(self._config.manifest_poll_interval_s, until_close))
 
 
 def daemon_tasks(config: AgentConfig, cycle: FillCycle) -> list[PeriodicTask]:

@@ -22,14 +22,13 @@ from typing import Literal, Protocol
 import httpx
 
 from appliance_agent.config import AgentConfig, PeerPolicy
-from appliance_agent.delta import compute_delta, summarize_holdings
+from appliance_agent.delta import compute_delta
 from appliance_agent.download import FetchResult, ObjectDownloader
 from appliance_agent.errors import AllSourcesFailed, DiskFull, DownloadParked
 from appliance_agent.rate_limit import RateLimiter
-from appliance_agent.status import Activity, AgentStatus, StatusFile, bounded_missing, with_error
 from appliance_agent.store import Store
 from appliance_agent.store_index import IndexEntry
-from edgefill_contracts import FillProgress, Manifest, ManifestObject
+from edgefill_contracts import Manifest, ManifestObject
 
 logger = logging.getLogger(__name__)
 
@@ -40,24 +39,28 @@ FillResult = Literal["ok", "partial", "failed"]
 
 
 class FillObserver(Protocol):
-    """Receives progress; called from download threads, so implementations must be thread-safe."""
+    """Receives progress; called from download threads, so implementations must be thread-safe.
 
-    def started(self, *, objects: int, total_bytes: int) -> None: ...
+    `report` is the fill's live report (read it, never change it). The status file is written
+    by one such observer (appliance_agent.fill_status), the progress display by another.
+    """
+
+    def started(self, *, objects: int, total_bytes: int, report: FillReport) -> None: ...
     def advanced(self, nbytes: int) -> None: ...
-    def object_finished(self, key: str, *, ok: bool) -> None: ...
+    def object_finished(self, key: str, *, ok: bool, report: FillReport) -> None: ...
     def finished(self, report: FillReport) -> None: ...
 
 
 class SilentObserver:
     """An observer that ignores everything (the daemon's default; tests subclass it)."""
 
-    def started(self, *, objects: int, total_bytes: int) -> None:
+    def started(self, *, objects: int, total_bytes: int, report: FillReport) -> None:
         return None
 
     def advanced(self, nbytes: int) -> None:
         return None
 
-    def object_finished(self, key: str, *, ok: bool) -> None:
+    def object_finished(self, key: str, *, ok: bool, report: FillReport) -> None:
         return None
 
     def finished(self, report: FillReport) -> None:
@@ -66,10 +69,12 @@ class SilentObserver:
 
 @dataclass
 class FillReport:
-    """What one fill did; the CLI prints it and the status file keeps its gist."""
+    """What one fill did; the CLI prints it and the status file keeps its gist. `skipped`: the
+    store already held the manifest whole and unchanged, so nothing at all was done."""
 
     manifest_version: str
     result: FillResult = "ok"
+    skipped: bool = False
     objects_missing_at_start: int = 0
     objects_fetched: int = 0
     objects_failed: int = 0
@@ -103,7 +108,6 @@ class Fill:
         config: AgentConfig,
         store: Store,
         client: httpx.Client,
-        status: StatusFile,
         observer: FillObserver | None = None,
         stop: threading.Event | None = None,
         deadline: datetime | None = None,
@@ -111,16 +115,12 @@ class Fill:
     ) -> None:
         self._config = config
         self._store = store
-        self._status = status
         self._observer = observer or SilentObserver()
         self._stop = stop or threading.Event()
         self._deadline = deadline
         self._clock = clock
         self._park = threading.Event()
         self._lock = threading.Lock()
-        self._bytes_done = 0
-        self._last_status_write = 0.0
-        self._last_holdings_write = time.monotonic()
         self._downloader = ObjectDownloader(
             client=client,
             store=store,
@@ -137,8 +137,9 @@ class Fill:
         if is_complete(self._store, manifest.version):
             # Wholly held, and nothing in the store changed since: no per-object work at all.
             report.duration_s = time.monotonic() - started
+            report.skipped = True
             logger.info("fill of manifest %s: nothing to do", manifest.version)
-            self._observer.started(objects=0, total_bytes=0)
+            self._observer.started(objects=0, total_bytes=0, report=report)
             self._observer.finished(report)
             return report
         held = self._store.index.entries()
@@ -152,9 +153,8 @@ class Fill:
         stale = list(delta.stale)
         keep = {self._store.partial_path(key=o.key, sha256=o.sha256) for o in delta.missing}
         self._store.remove_partials_except(keep)
-        self._observer.started(objects=len(delta.missing), total_bytes=delta.missing_bytes)
-        self._write_status(
-            manifest, report, running=True, total_bytes=delta.missing_bytes, entries=held
+        self._observer.started(
+            objects=len(delta.missing), total_bytes=delta.missing_bytes, report=report
         )
         logger.info(
             "fill of manifest %s: %d objects (%d bytes) to fetch, %d stale",
@@ -199,9 +199,6 @@ class Fill:
             self._store.index.set_meta(
                 COMPLETE_META, _completion_mark(manifest.version, self._store.index.generation())
             )
-        self._write_status(
-            manifest, report, running=False, total_bytes=delta.missing_bytes, entries=entries
-        )
         logger.info(
             "fill of manifest %s %s: fetched %d, failed %d, parked %d, evicted %d, %d bytes in "
             "%.1f s%s",
@@ -268,8 +265,7 @@ class Fill:
                             report.bytes_from_origin += outcome.bytes_transferred
                         else:
                             report.bytes_from_peers += outcome.bytes_transferred
-            self._observer.object_finished(obj.key, ok=outcome is not None)
-            self._maybe_write_status(manifest, report)
+            self._observer.object_finished(obj.key, ok=outcome is not None, report=report)
 
     @staticmethod
     def _store_size_before(held: dict[str, IndexEntry], key: str) -> int:
@@ -350,76 +346,7 @@ class Fill:
                 return
 
     def _on_bytes(self, nbytes: int) -> None:
-        with self._lock:
-            self._bytes_done += nbytes
         self._observer.advanced(nbytes)
-
-    def _maybe_write_status(self, manifest: Manifest, report: FillReport) -> None:
-        """Progress every second; holdings (a pass over the manifest) every 30 seconds."""
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last_status_write < STATUS_WRITE_INTERVAL_S:
-                return
-            self._last_status_write = now
-            recount = now - self._last_holdings_write >= HOLDINGS_WRITE_INTERVAL_S
-            if recount:
-                self._last_holdings_write = now
-        self._write_status(
-            manifest, report, running=True, total_bytes=None, recount_holdings=recount
-        )
-
-    def _write_status(
-        self,
-        manifest: Manifest,
-        report: FillReport,
-        *,
-        running: bool,
-        total_bytes: int | None,
-        entries: dict[str, IndexEntry] | None = None,
-        recount_holdings: bool = True,
-    ) -> None:
-        """Write progress, and holdings unless told not to recount them; `entries` is a fresh
-        index snapshot if the caller has one."""
-        holdings = None
-        if recount_holdings:
-            current = self._store.index.entries() if entries is None else entries
-            holdings = summarize_holdings(manifest, current)
-        with self._lock:
-            bytes_done = self._bytes_done
-
-        def change(current: AgentStatus) -> AgentStatus:
-            errors = current.errors
-            if not running:
-                for message in report.errors[:5]:
-                    errors = with_error(errors, message)
-            fill = FillProgress(
-                running=running,
-                objects_total=report.objects_missing_at_start,
-                objects_done=report.objects_fetched,
-                bytes_total=current.fill.bytes_total if total_bytes is None else total_bytes,
-                bytes_done=bytes_done,
-                bytes_from_peers=report.bytes_from_peers,
-                bytes_from_origin=report.bytes_from_origin,
-                last_result=current.fill.last_result if running else report.result,
-                last_finished_at=current.fill.last_finished_at if running else datetime.now(UTC),
-            )
-            update: dict[str, object] = {
-                "activity": Activity.FILLING if running else Activity.IDLE,
-                "fill": fill,
-                "errors": errors,
-            }
-            if holdings is not None:
-                update.update(
-                    manifest_version=manifest.version,
-                    objects_held=holdings.objects_held,
-                    bytes_held=holdings.bytes_held,
-                    missing_count=len(holdings.missing_keys),
-                    missing_keys=bounded_missing(holdings.missing_keys),
-                    held_units=holdings.held_units,
-                )
-            return current.model_copy(update=update)
-
-        self._status.update(change)
 
 
 def _completion_mark(version: str, generation: int) -> str:

@@ -1,4 +1,8 @@
-"""One fill cycle: refresh the manifest (or keep the cached one), then fill the store by it."""
+"""One fill cycle: refresh the manifest (or keep the cached one), then fill the store by it.
+
+`FillCycle.run_once()` is the whole sequence, used by the daemon's scheduler and by
+`appliance-agent fill` alike.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 import httpx
 
@@ -15,7 +20,8 @@ from appliance_agent import USER_AGENT
 from appliance_agent.config import AgentConfig
 from appliance_agent.credential import load_credential
 from appliance_agent.errors import ControlPlaneError, ManifestRejected
-from appliance_agent.fill import Fill, FillObserver, FillReport, is_complete
+from appliance_agent.fill import Fill, FillObserver, FillReport, SilentObserver, is_complete
+from appliance_agent.fill_status import FillStatusRecorder, ObserverGroup
 from appliance_agent.fleet_client import fleet_client_for
 from appliance_agent.manifest_cache import CachedManifest, ManifestCache
 from appliance_agent.status import StatusFile, with_error
@@ -33,6 +39,18 @@ class ManifestRefresh:
     version: str | None
     changed: bool
     manifest: Manifest | None = None
+
+
+CycleOutcome = Literal["no manifest", "held", "filled"]
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """What one run of the cycle did: `report` is set only when it filled."""
+
+    outcome: CycleOutcome
+    version: str | None = None
+    report: FillReport | None = None
 
 
 def trusted_cas(config: AgentConfig) -> ssl.SSLContext:
@@ -126,6 +144,27 @@ class FillCycle:
             version=fetched.manifest.version, changed=changed, manifest=fetched.manifest
         )
 
+    def run_once(
+        self,
+        *,
+        observer: FillObserver | None = None,
+        stop: threading.Event | None = None,
+        deadline: datetime | None = None,
+    ) -> CycleResult:
+        """Refresh the manifest, then fill by it unless the store already holds it whole
+        (the last complete fill was of this version and the store has not changed since)."""
+        refresh = self.refresh()
+        if refresh.version is None:
+            return CycleResult(outcome="no manifest")
+        if self.holds_completely(refresh.version):
+            return CycleResult(outcome="held", version=refresh.version)
+        manifest = self.manifest_for(refresh)
+        if manifest is None:
+            # The cache named a version but its file is gone: the next refresh fetches it whole.
+            return CycleResult(outcome="no manifest", version=refresh.version)
+        report = self.fill(manifest, observer=observer, stop=stop, deadline=deadline)
+        return CycleResult(outcome="filled", version=manifest.version, report=report)
+
     def manifest_for(self, refresh: ManifestRefresh) -> Manifest | None:
         """The manifest a refresh names: the one just fetched, else the cached one."""
         if refresh.manifest is not None:
@@ -152,12 +191,12 @@ class FillCycle:
         store = Store(self._config.store_path)
         try:
             with store.exclusive("fill"):
+                recorder = FillStatusRecorder(status=self.status, store=store, manifest=manifest)
                 return Fill(
                     config=self._config,
                     store=store,
                     client=self._client,
-                    status=self.status,
-                    observer=observer,
+                    observer=ObserverGroup([recorder, observer or SilentObserver()]),
                     stop=stop,
                     deadline=deadline,
                     clock=self._clock,

@@ -46,7 +46,7 @@ class RichProgress:
     def __exit__(self, *_exc: object) -> None:
         self._progress.stop()
 
-    def started(self, *, objects: int, total_bytes: int) -> None:
+    def started(self, *, objects: int, total_bytes: int, report: FillReport) -> None:
         self._objects = self._progress.add_task("objects", total=objects)
         self._bytes = self._progress.add_task("bytes", total=total_bytes)
 
@@ -54,7 +54,7 @@ class RichProgress:
         if self._bytes is not None:
             self._progress.advance(self._bytes, nbytes)
 
-    def object_finished(self, key: str, *, ok: bool) -> None:
+    def object_finished(self, key: str, *, ok: bool, report: FillReport) -> None:
         if self._objects is not None:
             self._progress.advance(self._objects, 1)
 
@@ -81,7 +81,7 @@ class LogProgress:
     def __exit__(self, *_exc: object) -> None:
         return None
 
-    def started(self, *, objects: int, total_bytes: int) -> None:
+    def started(self, *, objects: int, total_bytes: int, report: FillReport) -> None:
         with self._lock:
             self._objects_total, self._bytes_total = objects, total_bytes
             self._started = self._last_line = time.monotonic()
@@ -109,7 +109,7 @@ class LogProgress:
             eta,
         )
 
-    def object_finished(self, key: str, *, ok: bool) -> None:
+    def object_finished(self, key: str, *, ok: bool, report: FillReport) -> None:
         with self._lock:
             self._objects_done += 1
 

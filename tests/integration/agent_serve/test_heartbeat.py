@@ -12,10 +12,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from appliance_agent import USER_AGENT
+from appliance_agent import USER_AGENT, assembly
 from appliance_agent.config import AgentConfig
 from appliance_agent.fleet_client import FleetClient, fleet_client_for
-from appliance_agent.health import assembly
 from appliance_agent.health.heartbeat import HeartbeatTask
 from appliance_agent.status import StatusFile
 from edgefill_contracts import ApplianceState

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from appliance_agent import assembly
 from appliance_agent.config import AgentConfig
 from appliance_agent.fleet_client import FleetClient, fleet_client_for
-from appliance_agent.health import assembly
 from appliance_agent.health.heartbeat import HeartbeatTask
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.app import create_app

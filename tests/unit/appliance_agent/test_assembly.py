@@ -11,9 +11,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from appliance_agent import assembly
 from appliance_agent.config import AgentConfig
 from appliance_agent.fleet_client import FleetClient
-from appliance_agent.health import assembly
 from appliance_agent.health.served_ledger import LEDGER_FILE_NAME
 from appliance_agent.serve.errors import NginxControlError
 from appliance_agent.serve.settings import ServeSettings

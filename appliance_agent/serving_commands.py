@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from appliance_agent import assembly
 from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.credential import load_credential
 from appliance_agent.fleet_client import fleet_client_for
-from appliance_agent.health import assembly
 from appliance_agent.health.heartbeat import build_heartbeat
 from appliance_agent.health.snapshot import ControlPlaneLink
 from appliance_agent.serve.apply import refresh_signing_secrets, render_and_install
