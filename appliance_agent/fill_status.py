@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 
 from appliance_agent.delta import summarize_holdings
 from appliance_agent.fill import FillObserver, FillReport
-from appliance_agent.status import Activity, AgentStatus, StatusFile, bounded_missing, with_error
+from appliance_agent.status import (
+    Activity,
+    AgentStatus,
+    StatusFile,
+    holdings_update,
+    with_error,
+)
 from appliance_agent.store import Store
 from edgefill_contracts import FillProgress, Manifest
 
@@ -95,14 +101,7 @@ class FillStatusRecorder:
                 "errors": errors,
             }
             if holdings is not None:
-                update.update(
-                    manifest_version=manifest.version,
-                    objects_held=holdings.objects_held,
-                    bytes_held=holdings.bytes_held,
-                    missing_count=len(holdings.missing_keys),
-                    missing_keys=bounded_missing(holdings.missing_keys),
-                    held_units=holdings.held_units,
-                )
+                update.update(manifest_version=manifest.version, **holdings_update(holdings))
             return current.model_copy(update=update)
 
         self._status.update(change)

@@ -22,7 +22,7 @@ from appliance_agent.delta import summarize_holdings
 from appliance_agent.errors import StoreBusy
 from appliance_agent.manifest_cache import ManifestCache
 from appliance_agent.rate_limit import RateLimiter
-from appliance_agent.status import Activity, AgentStatus, StatusFile, bounded_missing, with_error
+from appliance_agent.status import Activity, AgentStatus, StatusFile, holdings_update, with_error
 from appliance_agent.store import Store
 from appliance_agent.store_index import IndexEntry
 from appliance_agent.window import current_interval
@@ -116,13 +116,7 @@ def record_scrub(
         update: dict[str, object] = {"activity": Activity.IDLE, "errors": errors}
         if manifest is not None:
             holdings = summarize_holdings(manifest, store.index.entries())
-            update.update(
-                objects_held=holdings.objects_held,
-                bytes_held=holdings.bytes_held,
-                missing_count=len(holdings.missing_keys),
-                missing_keys=bounded_missing(holdings.missing_keys),
-                held_units=holdings.held_units,
-            )
+            update.update(holdings_update(holdings))
         return current.model_copy(update=update)
 
     status.update(change)

@@ -14,12 +14,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance_agent.atomic_file import write_atomically
 from edgefill_contracts import FillProgress, HeldDigest
 from edgefill_contracts.heartbeat import MAX_REPORTED_ERRORS, MAX_REPORTED_MISSING_KEYS
+
+if TYPE_CHECKING:
+    from appliance_agent.delta import Holdings
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +94,17 @@ def _error_time(entry: str) -> datetime:
 def bounded_missing(keys: list[str]) -> list[str]:
     """The missing keys worth storing: the first few more than a heartbeat can carry."""
     return keys[: MAX_REPORTED_MISSING_KEYS + 1]
+
+
+def holdings_update(holdings: Holdings) -> dict[str, object]:
+    """The status fields a holdings count sets (for `AgentStatus.model_copy(update=...)`)."""
+    return {
+        "objects_held": holdings.objects_held,
+        "bytes_held": holdings.bytes_held,
+        "missing_count": len(holdings.missing_keys),
+        "missing_keys": bounded_missing(holdings.missing_keys),
+        "held_units": holdings.held_units,
+    }
 
 
 def without_errors(errors: list[str], prefix: str) -> list[str]:
