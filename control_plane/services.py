@@ -9,7 +9,7 @@ import importlib
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.common.tables import TableSpec
 
@@ -46,10 +46,19 @@ class ScheduledJob(BaseModel):
 
 
 class ServiceSpec(BaseModel):
+    """One deployable service: an HTTP app behind its routes, scheduled jobs, or both.
+
+    A package that owns a job declares it in its own spec (placement's manifests, popularity's
+    fold), even when it serves no routes: it then deploys as a job function only.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]+$")
-    app_factory: str = Field(description="'module:function' taking settings, returning FastAPI")
+    app_factory: str | None = Field(
+        default=None,
+        description="'module:function' taking settings, returning FastAPI; None: jobs only",
+    )
     tables: tuple[TableSpec, ...] = ()
     routes: tuple[RoutePrefix, ...] = ()
     jobs: tuple[ScheduledJob, ...] = ()
@@ -64,7 +73,22 @@ class ServiceSpec(BaseModel):
     # CloudWatch namespaces it publishes metrics to (PutMetricData, limited to these).
     metric_namespaces: tuple[str, ...] = ()
 
+    @model_validator(mode="after")
+    def _serves_or_runs_something(self) -> ServiceSpec:
+        if self.app_factory is None and (self.routes or not self.jobs):
+            raise ValueError(
+                f"service {self.name!r}: routes need an app_factory, and a service without "
+                "an app must declare at least one job"
+            )
+        return self
+
+    @property
+    def has_app(self) -> bool:
+        return self.app_factory is not None
+
     def create_app(self, settings: ServiceSettings) -> FastAPI:
+        if self.app_factory is None:
+            raise ValueError(f"service {self.name!r} runs jobs only; it has no app to create")
         module_name, _, attr = self.app_factory.partition(":")
         factory = getattr(importlib.import_module(module_name), attr)
         app: FastAPI = factory(settings)
@@ -84,6 +108,8 @@ _SERVICE_MODULES: tuple[str, ...] = (
     "control_plane.recommendations.spec",
     "control_plane.playback.spec",
     "control_plane.fleet.spec",
+    "control_plane.placement.spec",
+    "control_plane.popularity.spec",
 )
 
 

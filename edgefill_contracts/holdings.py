@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import zlib
 from collections.abc import Iterable, Sequence
 
@@ -30,6 +31,10 @@ def unit_of_listed_key(key: str) -> str | None:
         return unit_of_key(key)
     except ValueError:
         return None
+
+
+# _FLAGS[b]: the 8 bits of byte b, least significant first, one byte (0 or 1) each.
+_FLAGS = tuple(bytes((byte >> bit) & 1 for bit in range(8)) for byte in range(256))
 
 
 def manifest_units(manifest: Manifest) -> frozenset[str]:
@@ -75,15 +80,10 @@ def decode_held_units(order: Sequence[str], encoded: str) -> frozenset[str]:
         raise ContractError(f"held_units holds {len(bitmap)} bytes; {need}")
     if len(order) % 8 and bitmap and bitmap[-1] >> (len(order) % 8):
         raise ContractError("held_units marks units past the end of the applied manifest")
-    held = []
-    for byte_index, byte in enumerate(bitmap):
-        if byte == 0:
-            continue
-        base = byte_index << 3
-        for bit in range(8):
-            if byte >> bit & 1:
-                held.append(order[base + bit])
-    return frozenset(held)
+    # One flag byte per bit, through a 256-entry table, then itertools.compress: a 120,000-unit
+    # bitmap decodes in a few milliseconds instead of a Python loop over every bit.
+    flags = b"".join(map(_FLAGS.__getitem__, bitmap))
+    return frozenset(itertools.compress(order, flags))
 
 
 def held_units(*, order: Sequence[str], held: HeldDigest) -> frozenset[str]:

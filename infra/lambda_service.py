@@ -5,6 +5,7 @@ Every service in control_plane/services.py becomes one LambdaService; nothing is
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -84,10 +85,13 @@ def _table_arn(region: str, account: str, table_name: str) -> str:
 
 
 class LambdaService(pulumi.ComponentResource):
-    """A service's tables, HTTP function (and job function), role, log group, DLQ, alarms."""
+    """A service's tables, HTTP function and/or job function, role, log group, DLQ, alarms.
+
+    A service with no app (jobs only, e.g. placement) gets no HTTP function.
+    """
 
     tables: dict[str, aws.dynamodb.Table]
-    http_function: aws.lambda_.Function
+    http_function: aws.lambda_.Function | None
     job_function: aws.lambda_.Function | None
     dead_letter_queue: aws.sqs.Queue
 
@@ -160,11 +164,8 @@ class LambdaService(pulumi.ComponentResource):
         )
         function_opts = pulumi.ResourceOptions(parent=self, depends_on=[attachment, log_group])
         environment = self._environment(spec, stack)
-        self.http_function = self._function(
-            f"{name}-http",
-            function_name=base_name,
-            handler=HTTP_HANDLER,
-            timeout=stack.sizes.lambda_timeout_seconds,
+        function = functools.partial(
+            self._function,
             args=args,
             role=role,
             log_group=log_group,
@@ -172,24 +173,28 @@ class LambdaService(pulumi.ComponentResource):
             tags=tags,
             opts=function_opts,
         )
+        self.http_function = None
+        if spec.has_app:
+            self.http_function = function(
+                f"{name}-http",
+                function_name=base_name,
+                handler=HTTP_HANDLER,
+                timeout=stack.sizes.lambda_timeout_seconds,
+            )
         self.job_function = None
         if spec.jobs:
-            self.job_function = self._function(
+            self.job_function = function(
                 f"{name}-jobs",
                 function_name=f"{base_name}-jobs",
                 handler=JOB_HANDLER,
                 timeout=stack.sizes.job_timeout_seconds,
-                args=args,
-                role=role,
-                log_group=log_group,
-                environment=environment,
-                tags=tags,
-                opts=function_opts,
             )
             self._schedule_jobs(name, spec, stack, self.job_function, tags)
-        if spec.routes:
-            self._route(name, spec, stack.api, self.http_function)
-        functions = {f"{name}-http": self.http_function}
+        functions: dict[str, aws.lambda_.Function] = {}
+        if self.http_function is not None:
+            if spec.routes:
+                self._route(name, spec, stack.api, self.http_function)
+            functions[f"{name}-http"] = self.http_function
         if self.job_function is not None:
             functions[f"{name}-jobs"] = self.job_function
         service_alarms(
@@ -203,7 +208,7 @@ class LambdaService(pulumi.ComponentResource):
         )
         self.register_outputs(
             {
-                "function_name": self.http_function.name,
+                "function_names": [f.name for f in functions.values()],
                 "dead_letter_queue_url": self.dead_letter_queue.url,
                 "table_names": {logical: t.name for logical, t in self.tables.items()},
             }

@@ -59,7 +59,11 @@ class ControlPlane:
             "alarm_topic_arn": self.shared.alarm_topic.arn,
             "service_secrets_arn": self.secrets.secret.arn,
             "dashboard_name": self.monitoring.dashboard.dashboard_name,
-            "function_names": {n: s.http_function.name for n, s in self.services.items()},
+            "function_names": {
+                n: s.http_function.name
+                for n, s in self.services.items()
+                if s.http_function is not None
+            },
             "table_names": {
                 logical: table.name
                 for service in self.services.values()
@@ -207,7 +211,8 @@ def build_control_plane(
     }
     functions: list[pulumi.Input[str]] = []
     for service in built.values():
-        functions.append(service.http_function.name)
+        if service.http_function is not None:
+            functions.append(service.http_function.name)
         if service.job_function is not None:
             functions.append(service.job_function.name)
     monitoring = Monitoring(

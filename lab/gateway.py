@@ -349,6 +349,8 @@ def build_gateway(
     """One app per service, each reachable under every route prefix the service declares."""
     routes: list[_Route] = []
     for spec in services if services is not None else all_services():
+        if not spec.has_app:
+            continue  # jobs only: the lab's scheduler runs them (lab.control_plane.run_job)
         app = spec.create_app(settings)
         routes.extend(_Route(prefix=r.prefix, service=spec.name, app=app) for r in spec.routes)
     return LocalGateway(routes, integration_timeout_s=integration_timeout_s)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from control_plane.fleet import tables
 from control_plane.fleet.metric_names import FLEET_METRIC_NAMESPACE
-from control_plane.popularity.tables import POPULARITY_TABLE, SERVED_REPORTS_TABLE
 from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec
 from edgefill_contracts.fleet_api import FLEET_PREFIX
 
 SERVICE = ServiceSpec(
     name="fleet",
     app_factory="control_plane.fleet.app:create_app",
-    tables=(*tables.ALL, POPULARITY_TABLE, SERVED_REPORTS_TABLE),
+    tables=tables.ALL,
+    # Appliances' served reports and operators' popularity events land in popularity's tables.
+    writes_tables=("served-reports", "popularity"),
     routes=(
         RoutePrefix(prefix=f"{FLEET_PREFIX}/register", auth=RouteAuth.PUBLIC),
         RoutePrefix(prefix=f"{FLEET_PREFIX}/appliances", auth=RouteAuth.APPLIANCE),
@@ -24,18 +25,7 @@ SERVICE = ServiceSpec(
             function="control_plane.fleet.health_sweep:run",
             schedule="rate(1 minute)",
         ),
-        ScheduledJob(
-            name="popularity-fold",
-            function="control_plane.popularity.served_fold:run",
-            schedule="cron(5 * * * ? *)",
-        ),
-        ScheduledJob(
-            name="fleet-manifests",
-            function="control_plane.placement.manifest_job:run",
-            schedule="cron(15 * * * ? *)",
-        ),
     ),
-    reads_origin=True,
-    writes_manifests=True,
+    writes_manifests=True,  # serves each appliance its manifest
     metric_namespaces=(FLEET_METRIC_NAMESPACE,),
 )

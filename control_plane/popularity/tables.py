@@ -1,4 +1,4 @@
-"""The popularity tables (declarative; owned by the fleet service's registry entry)."""
+"""The popularity tables (declarative; owned by popularity's registry entry, spec.py)."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ import pytest
 
 from control_plane.catalog.units import CatalogUnit, UnitFile
 from control_plane.common.aws import dynamodb
-from control_plane.fleet.spec import SERVICE
+from control_plane.placement.spec import SERVICE as PLACEMENT
 from control_plane.popularity import served_fold
 from control_plane.popularity.served_fold import fold_served_reports
 from control_plane.popularity.served_reports import FOLD_LOOKBACK
+from control_plane.popularity.spec import SERVICE as POPULARITY
 from control_plane.popularity.store import PopularityStore
 from control_plane.popularity.tables import SERVED_REPORTS_TABLE
 from edgefill_contracts.served import MAX_UNIT_BYTES, ServedReport
@@ -256,7 +257,8 @@ def test_the_fold_job_reads_unit_sizes_from_the_catalog(
 
 
 def test_the_fold_is_a_job_of_its_own_before_the_manifests() -> None:
-    jobs = {job.name: job for job in SERVICE.jobs}
+    # Each declared by the package that owns it (popularity's and placement's specs).
+    jobs = {job.name: job for job in (*POPULARITY.jobs, *PLACEMENT.jobs)}
     assert jobs["popularity-fold"].function == "control_plane.popularity.served_fold:run"
     assert jobs["popularity-fold"].schedule == "cron(5 * * * ? *)"
     assert jobs["fleet-manifests"].schedule == "cron(15 * * * ? *)"

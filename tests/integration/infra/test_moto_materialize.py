@@ -123,7 +123,7 @@ def test_service_code_runs_against_the_materialized_tables(
     }
 
 
-@pytest.mark.parametrize("service", all_services(), ids=lambda s: s.name)
+@pytest.mark.parametrize("service", [s for s in all_services() if s.has_app], ids=lambda s: s.name)
 def test_every_registered_app_starts_on_the_materialized_stack(
     materialized: MaterializedStack, moto_server: MotoServer, service: Any
 ) -> None:

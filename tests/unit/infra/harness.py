@@ -66,7 +66,19 @@ SPROCKETS = ServiceSpec(
     routes=(RoutePrefix(prefix="/sprockets", auth=RouteAuth.PUBLIC),),
     writes_tables=("widgets",),
 )
-TEST_SERVICES = (WIDGETS, GADGETS, SPROCKETS)
+# Jobs only (like placement): no app, so no HTTP function and no routes.
+GEARS = ServiceSpec(
+    name="gears",
+    jobs=(
+        ScheduledJob(
+            name="turn",
+            function="tests.unit.infra.harness:count_widgets",
+            schedule="rate(1 hour)",
+        ),
+    ),
+    reads_tables=("widgets",),
+)
+TEST_SERVICES = (WIDGETS, GADGETS, SPROCKETS, GEARS)
 
 
 def dev_config(**overrides: str) -> dict[str, str]:

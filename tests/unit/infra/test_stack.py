@@ -270,6 +270,30 @@ def test_jobs_are_scheduled_with_a_dead_letter_queue(graph: ResourceGraph) -> No
     assert grant["Condition"]["ArnEquals"]["aws:SourceArn"] == [rule.outputs["arn"]]
 
 
+def test_a_jobs_only_service_gets_a_job_function_and_no_http_function(
+    graph: ResourceGraph,
+) -> None:
+    names = {f.inputs["name"] for f in graph.of_type("aws:lambda/function:Function")}
+    assert f"{PREFIX}-gears-jobs" in names and f"{PREFIX}-gears" not in names
+    rule = one(graph, "aws:cloudwatch/eventRule:EventRule", name=f"{PREFIX}-gears-turn")
+    target = one(graph, "aws:cloudwatch/eventTarget:EventTarget", rule=rule.outputs["name"])
+    assert target.inputs["arn"].endswith(f"function:{PREFIX}-gears-jobs")
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"routes": (RoutePrefix(prefix="/x", auth=RouteAuth.PUBLIC),)}, "routes need an app"),
+        ({}, "at least one job"),
+    ],
+)
+def test_a_service_without_an_app_must_run_jobs_and_serve_no_routes(
+    fields: dict[str, object], says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        ServiceSpec(name="nothing", **fields)
+
+
 def test_alarms_cover_errors_throttles_dlq_depth_and_stale_fleet(graph: ResourceGraph) -> None:
     alarms = {
         r.inputs["name"]: r.inputs for r in graph.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")

@@ -1,0 +1,28 @@
+"""The placement service's registry entry: its manifest job, deployed as a job function only."""
+
+from __future__ import annotations
+
+from control_plane.services import ScheduledJob, ServiceSpec
+
+SERVICE = ServiceSpec(
+    name="placement",
+    jobs=(
+        ScheduledJob(
+            name="fleet-manifests",
+            function="control_plane.placement.manifest_job:run",
+            schedule="cron(15 * * * ? *)",  # after the popularity fold at :05
+        ),
+    ),
+    reads_origin=True,  # presigns the origin sources
+    writes_manifests=True,
+    reads_tables=(
+        "catalog-titles",
+        "popularity",
+        "fleet-sites",
+        "fleet-clusters",
+        "fleet-appliances",
+        "fleet-health",
+    ),
+    # The key set seeds its first secret from the settings when the table is empty.
+    writes_tables=("fleet-signing-secrets",),
+)
