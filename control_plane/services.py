@@ -64,6 +64,8 @@ class ServiceSpec(BaseModel):
     jobs: tuple[ScheduledJob, ...] = ()
     reads_origin: bool = False
     writes_manifests: bool = False
+    # Reads the manifest bucket only (serves manifests, or reads what appliances applied).
+    reads_manifests: bool = False
     # Logical names of other services' tables this one reads (its IAM role may read them only).
     reads_tables: tuple[str, ...] = ()
     # Logical names of other services' tables this one also writes (read and write access).

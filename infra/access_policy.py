@@ -41,6 +41,7 @@ class ServiceGrants(BaseModel):
     read_table_arns: tuple[str, ...] = ()
     origin_bucket_arn: str | None = None
     manifest_bucket_arn: str | None = None
+    manifest_read_bucket_arn: str | None = None
     user_pool_arn: str | None = None
     metric_namespaces: tuple[str, ...] = ()
     secret_arn: str
@@ -115,6 +116,18 @@ def service_policy_document(grants: ServiceGrants) -> str:
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
                 "Resource": [grants.manifest_bucket_arn, f"{grants.manifest_bucket_arn}/*"],
+            }
+        )
+    if grants.manifest_read_bucket_arn and not grants.manifest_bucket_arn:
+        statements.append(
+            {
+                "Sid": "ReadManifests",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [
+                    grants.manifest_read_bucket_arn,
+                    f"{grants.manifest_read_bucket_arn}/*",
+                ],
             }
         )
     if grants.user_pool_arn:

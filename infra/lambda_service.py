@@ -234,6 +234,7 @@ class LambdaService(pulumi.ComponentResource):
                     read_table_arns=arns(spec.reads_tables),
                     origin_bucket_arn=str(origin) if spec.reads_origin else None,
                     manifest_bucket_arn=str(manifests) if spec.writes_manifests else None,
+                    manifest_read_bucket_arn=str(manifests) if spec.reads_manifests else None,
                     user_pool_arn=str(pool) if spec.uses_user_pool else None,
                     metric_namespaces=spec.metric_namespaces,
                     secret_arn=str(secret),

@@ -26,6 +26,6 @@ SERVICE = ServiceSpec(
             schedule="rate(1 minute)",
         ),
     ),
-    writes_manifests=True,  # serves each appliance its manifest
+    reads_manifests=True,  # serves each appliance its manifest; placement writes them
     metric_namespaces=(FLEET_METRIC_NAMESPACE,),
 )

@@ -9,6 +9,8 @@ SERVICE = ServiceSpec(
     app_factory="control_plane.playback.app:create_app",
     routes=(RoutePrefix(prefix="/playback", auth=RouteAuth.SUBSCRIBER),),
     reads_origin=True,  # presigns the origin fallback
+    # The steering view reads each appliance's applied manifest for its unit order.
+    reads_manifests=True,
     reads_tables=(
         "auth-profiles",
         "auth-revoked-sessions",

@@ -210,6 +210,21 @@ def test_roles_are_scoped_to_their_own_resources(graph: ResourceGraph) -> None:
     assert "dynamodb:PutItem" in sprockets["OwnTables"]["Action"]
 
 
+def test_reading_manifests_grants_reads_only() -> None:
+    readers = ServiceSpec(
+        name="readers",
+        app_factory="tests.unit.infra.harness:widgets_app",
+        routes=(RoutePrefix(prefix="/readers", auth=RouteAuth.PUBLIC),),
+        reads_manifests=True,
+    )
+    graph = run_stack(services=(*TEST_SERVICES, readers))
+    granted = statements(
+        one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-readers-access").inputs["policy"]
+    )
+    assert granted["ReadManifests"]["Action"] == ["s3:GetObject", "s3:ListBucket"]
+    assert "WriteManifests" not in granted
+
+
 def test_routes_use_the_authorizer_their_service_declares(graph: ResourceGraph) -> None:
     authorizer = one(graph, "aws:apigatewayv2/authorizer:Authorizer")
     assert authorizer.inputs["authorizerType"] == "JWT"
