@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry
 
+from appliance_agent.clock import utc_now
 from appliance_agent.config import AgentConfig
 from appliance_agent.daemon import EveryInterval, PeriodicTask
 from appliance_agent.fleet_client import FleetClient, fleet_client_for
@@ -178,8 +178,8 @@ def _tls_renewal(
     def renew() -> None:
         if not settings.tls.certificate_path.exists():
             return
-        if certificates.ensure(now=datetime.now(UTC)):
-            render_and_install(settings, certificates=certificates, now=datetime.now(UTC))
+        if certificates.ensure(now=utc_now()):
+            render_and_install(settings, certificates=certificates, now=utc_now())
 
     return EveryInterval(name="tls-renewal", interval_s=3600.0, action=renew)
 
@@ -211,11 +211,11 @@ def heartbeat_task(
             settings,
             fetch=client.signing_secrets,
             certificates=certificates,
-            now=datetime.now(UTC),
+            now=utc_now(),
         )
 
     if registry is not None:
-        registry.register(HealthCollector(lambda: monitor.snapshot(datetime.now(UTC))))
+        registry.register(HealthCollector(lambda: monitor.snapshot(utc_now())))
         if served is not None:
             registry.register(ServedCollector(served.stats))
     return HeartbeatTask(

@@ -12,13 +12,13 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
 from appliance_agent import __version__
 from appliance_agent.assembly import serving_tasks
+from appliance_agent.clock import utc_now
 from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.daemon import daemon_tasks, run_daemon
 from appliance_agent.daemon_lock import single_daemon
@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_fill(args: argparse.Namespace) -> int:
     config = _config(args)
-    now = datetime.now(UTC)
+    now = utc_now()
     interval = current_interval(config.fill_window, now)
     if interval is None and not args.now:
         opens = next_interval(config.fill_window, now).opens

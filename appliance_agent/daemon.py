@@ -13,10 +13,11 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import FrameType
 from typing import Protocol
 
+from appliance_agent.clock import Clock, utc_now
 from appliance_agent.config import AgentConfig
 from appliance_agent.fill import FillObserver
 from appliance_agent.fill_cycle import CycleResult, FillCycle
@@ -76,7 +77,7 @@ class FillScheduler:
         config: AgentConfig,
         cycle: FillTarget,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self._config = config

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 import httpx
 
+from appliance_agent.clock import Clock, utc_now
 from appliance_agent.config import AgentConfig, PeerPolicy
 from appliance_agent.delta import compute_delta
 from appliance_agent.download import FetchResult, ObjectDownloader
@@ -111,7 +112,7 @@ class Fill:
         observer: FillObserver | None = None,
         stop: threading.Event | None = None,
         deadline: datetime | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._config = config
         self._store = store

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import httpx
 
 from appliance_agent import USER_AGENT
+from appliance_agent.clock import Clock, utc_now
 from appliance_agent.config import AgentConfig
 from appliance_agent.credential import load_credential
 from appliance_agent.errors import ControlPlaneError, ManifestRejected
@@ -87,7 +87,7 @@ class FillCycle:
         config: AgentConfig,
         *,
         client: httpx.Client,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._config = config
         self._client = client

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
+from appliance_agent.clock import utc_now
 from appliance_agent.delta import summarize_holdings
 from appliance_agent.fill import FillObserver, FillReport
 from appliance_agent.status import (
@@ -93,7 +93,7 @@ class FillStatusRecorder:
                 bytes_from_peers=report.bytes_from_peers,
                 bytes_from_origin=report.bytes_from_origin,
                 last_result=current.fill.last_result if running else report.result,
-                last_finished_at=current.fill.last_finished_at if running else datetime.now(UTC),
+                last_finished_at=current.fill.last_finished_at if running else utc_now(),
             )
             update: dict[str, object] = {
                 "activity": Activity.FILLING if running else Activity.IDLE,

@@ -15,8 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
+from appliance_agent.clock import Clock, utc_now
 from appliance_agent.config import AgentConfig
 from appliance_agent.delta import summarize_holdings
 from appliance_agent.errors import StoreBusy
@@ -160,7 +160,7 @@ class ScrubScheduler:
         self,
         config: AgentConfig,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         retry_s: float = 3600.0,
     ) -> None:
         self._config = config

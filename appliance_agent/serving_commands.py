@@ -8,9 +8,9 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from appliance_agent import assembly
+from appliance_agent.clock import utc_now
 from appliance_agent.config import AgentConfig, load_config
 from appliance_agent.credential import load_credential
 from appliance_agent.fleet_client import fleet_client_for
@@ -37,7 +37,7 @@ def cmd_register(config: AgentConfig, args: argparse.Namespace) -> int:
 
 def cmd_render_nginx(config: AgentConfig, args: argparse.Namespace) -> int:
     settings = assembly.serve_settings(config)
-    now = datetime.now(UTC)
+    now = utc_now()
     if args.fetch_secrets:
         credential = load_credential(config.credential_file, appliance_id=config.appliance_id)
         with fleet_client_for(config, credential) as client:
@@ -64,13 +64,11 @@ def cmd_render_nginx(config: AgentConfig, args: argparse.Namespace) -> int:
 
 def cmd_drain(config: AgentConfig, args: argparse.Namespace) -> int:
     controller = assembly.drain_controller(assembly.serve_settings(config))
-    now = datetime.now(UTC)
+    now = utc_now()
     if args.undrain:
         record = controller.request(ApplianceState.SERVING, now=now, reason="local undrain")
     elif args.wait:
-        record = controller.drain_until_done(
-            reason="local drain", clock=lambda: datetime.now(UTC), sleep=time.sleep
-        )
+        record = controller.drain_until_done(reason="local drain", clock=utc_now, sleep=time.sleep)
     else:
         record = controller.request(ApplianceState.DRAINING, now=now, reason="local drain")
         record = controller.advance(now=now)
@@ -83,9 +81,7 @@ def cmd_heartbeat(config: AgentConfig, args: argparse.Namespace) -> int:
     credential = load_credential(config.credential_file, appliance_id=config.appliance_id)
     if args.dry_run:
         monitor = assembly.health_monitor(config, link=ControlPlaneLink())
-        heartbeat = build_heartbeat(
-            monitor.snapshot(datetime.now(UTC)), appliance_id=config.appliance_id
-        )
+        heartbeat = build_heartbeat(monitor.snapshot(utc_now()), appliance_id=config.appliance_id)
         _say(heartbeat.model_dump_json(indent=2))
         return EXIT_OK
     with fleet_client_for(config, credential) as client:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance_agent.atomic_file import write_atomically
+from appliance_agent.clock import utc_now
 from edgefill_contracts import FillProgress, HeldDigest
 from edgefill_contracts.heartbeat import MAX_REPORTED_ERRORS, MAX_REPORTED_MISSING_KEYS
 
@@ -87,7 +88,7 @@ def _error_time(entry: str) -> datetime:
     try:
         stamped = datetime.fromisoformat(entry.split(" ", 1)[0])
     except ValueError:
-        return datetime.now(UTC)
+        return utc_now()
     return stamped if stamped.tzinfo else stamped.replace(tzinfo=UTC)
 
 
@@ -114,7 +115,7 @@ def without_errors(errors: list[str], prefix: str) -> list[str]:
 
 def with_error(errors: list[str], message: str) -> list[str]:
     """Append a timestamped error, keeping only the newest the heartbeat can carry."""
-    stamped = f"{datetime.now(UTC).isoformat(timespec='seconds')} {message}"
+    stamped = f"{utc_now().isoformat(timespec='seconds')} {message}"
     return [*errors, stamped][-MAX_REPORTED_ERRORS:]
 
 
@@ -140,7 +141,7 @@ class StatusFile:
     def update(self, change: Callable[[AgentStatus], AgentStatus]) -> AgentStatus:
         """Apply `change` to the current status and write the result atomically."""
         with self._locked():
-            new = change(self.read()).model_copy(update={"updated_at": datetime.now(UTC)})
+            new = change(self.read()).model_copy(update={"updated_at": utc_now()})
             self._write(new)
             return new
 

@@ -18,9 +18,10 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from appliance_agent import __version__
+from appliance_agent.clock import Clock, utc_now
 from appliance_agent.errors import AgentError, ControlPlaneError
 from appliance_agent.fleet_client import FleetClient
 from appliance_agent.health.served_reports import ServedReporter
@@ -76,7 +77,7 @@ class HeartbeatTask:
         refresh_secrets: Callable[[], None],
         served: ServedReporter | None = None,
         rng: random.Random | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.appliance_id = appliance_id
         self.settings = settings

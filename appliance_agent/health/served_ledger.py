@@ -22,13 +22,14 @@ import logging
 import threading
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance_agent.atomic_file import write_atomically
+from appliance_agent.clock import utc_now
 from appliance_agent.health.log_position import TailPosition
 from edgefill_contracts import MAX_UNITS_PER_REPORT, ServedReport
 from edgefill_contracts.object_key import UnitId
@@ -80,7 +81,7 @@ class ServedLedger:
         except FileNotFoundError:
             return cls(path)
         except (OSError, ValidationError) as exc:
-            aside = path.with_name(f"{path.name}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}")
+            aside = path.with_name(f"{path.name}.corrupt-{utc_now():%Y%m%dT%H%M%S.%fZ}")
             try:
                 path.rename(aside)
             except OSError as rename_exc:

@@ -51,10 +51,10 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
+from appliance_agent.clock import utc_now
 from appliance_agent.serve.errors import NginxControlError, ReloadFailed
 from appliance_agent.serve.lock import DirectoryLock
 from appliance_agent.serve.nginx import Nginx
@@ -345,5 +345,5 @@ def _order(name: str) -> tuple[int, str]:
 
 
 def _release_id(seq: int) -> str:
-    now = datetime.now(UTC)
+    now = utc_now()
     return f"{seq:06d}-{now:%Y%m%dT%H%M%S}-{now.microsecond:06d}-{os.getpid()}"
