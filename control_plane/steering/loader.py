@@ -12,14 +12,14 @@ from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.reads import FleetReads, FleetReadSource
 from control_plane.fleet.snapshot import FleetSnapshot, HeldUnitsCache, take_snapshot
 from control_plane.signing.keys import as_signing_keys
-from control_plane.steering.prefixes import PrefixIndex
+from control_plane.steering.prefixes import PrefixLookup
 from control_plane.steering.view import FleetView, SteerableAppliance, SteerableSite
 
 logger = logging.getLogger(__name__)
 
 
 def view_from_snapshot(
-    snapshot: FleetSnapshot, *, prefix_index: PrefixIndex | None = None
+    snapshot: FleetSnapshot, *, prefix_index: PrefixLookup | None = None
 ) -> FleetView:
     """The steering view of a snapshot; pass `prefix_index` only if built from its prefixes."""
     return FleetView(
@@ -76,7 +76,7 @@ class FleetViewCache:
         self._clock = clock
         self._held = HeldUnitsCache()
         self._view: FleetView | None = None
-        self._prefixes: tuple[int, PrefixIndex] | None = None
+        self._prefixes: tuple[int, PrefixLookup] | None = None
         self._lock = threading.Lock()
 
     @property

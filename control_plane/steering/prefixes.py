@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from typing import Protocol
 
 import radix
 
 from control_plane.steering.errors import InvalidClientAddress
+
+
+class PrefixLookup(Protocol):
+    """Longest-prefix match of a client address to a site: a `PrefixIndex` (a trie built here)
+    or a `PrefixTable` (flattened ranges, loaded from bytes)."""
+
+    def __len__(self) -> int: ...
+
+    def site_for(self, client_ip: str) -> str | None: ...
 
 
 class PrefixIndex:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from control_plane.common.rendezvous_hash import split_digest_coefficients
 from control_plane.signing.keys import SigningKey, newest_accepted
-from control_plane.steering.prefixes import PrefixIndex
+from control_plane.steering.prefixes import PrefixIndex, PrefixLookup
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +66,16 @@ class FleetView:
     """Sites, appliances and signing keys at one moment, indexed for steering.
 
     `prefix_index` may be passed in when it was built from exactly these sites' prefixes
-    (the loader reuses the previous one when no site's prefixes changed); otherwise it is built.
+    (the loader reuses the previous one when no site's prefixes changed; the steering snapshot
+    will pass a loaded PrefixTable); otherwise a PrefixIndex trie is built.
     """
 
     sites: Sequence[SteerableSite]
     appliances: Sequence[SteerableAppliance]
     signing_keys: Sequence[SigningKey]
     built_at: datetime
-    prefix_index: PrefixIndex | None = field(default=None, repr=False)
-    _prefixes: PrefixIndex = field(init=False, repr=False)
+    prefix_index: PrefixLookup | None = field(default=None, repr=False)
+    _prefixes: PrefixLookup = field(init=False, repr=False)
     _sites_by_id: dict[str, SteerableSite] = field(init=False)
     _eligible_by_site: dict[str, tuple[SteerableAppliance, ...]] = field(init=False)
     _key_by_site: dict[str, SigningKey] = field(init=False)

@@ -22,6 +22,7 @@ from control_plane.steering import (
     SteeringDecision,
     rank_sources,
 )
+from control_plane.steering.prefix_table import PrefixTable
 from edgefill_contracts.signing import compute_token, parse_signed_path
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -336,3 +337,27 @@ def test_the_ranking_is_the_one_steering_always_computed() -> None:
             max_urls=len(expected),
         )
         assert ids(decision) == expected, session
+
+
+@pytest.mark.parametrize(
+    "client_ip", ["198.51.100.7", "198.51.100.200", "2001:db8:1::9", "203.0.113.5", "192.0.2.1"]
+)
+def test_a_view_given_a_loaded_prefix_table_steers_as_one_that_builds_its_trie(
+    client_ip: str,
+) -> None:
+    appliances = [appliance("a1", "ams"), appliance("a2", "ams-core"), appliance("r1", "rtm")]
+    built = make_view(appliances)
+    table = PrefixTable.from_bytes(
+        PrefixTable.build(
+            (prefix, site.site_id) for site in built.sites for prefix in site.prefixes
+        ).to_bytes()
+    )
+    loaded = FleetView(
+        sites=built.sites,
+        appliances=appliances,
+        signing_keys=[OLD, NEW],
+        built_at=NOW,
+        prefix_index=table,
+    )
+    assert loaded.prefix_index is table
+    assert steer(loaded, client_ip) == steer(built, client_ip)
