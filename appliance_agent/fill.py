@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -66,6 +66,29 @@ class SilentObserver:
 
     def finished(self, report: FillReport) -> None:
         return None
+
+
+class ObserverGroup:
+    """Several observers as one: each event goes to every member, in order."""
+
+    def __init__(self, members: Iterable[FillObserver]) -> None:
+        self._members = tuple(members)
+
+    def started(self, *, objects: int, total_bytes: int, report: FillReport) -> None:
+        for member in self._members:
+            member.started(objects=objects, total_bytes=total_bytes, report=report)
+
+    def advanced(self, nbytes: int) -> None:
+        for member in self._members:
+            member.advanced(nbytes)
+
+    def object_finished(self, key: str, *, ok: bool, report: FillReport) -> None:
+        for member in self._members:
+            member.object_finished(key, ok=ok, report=report)
+
+    def finished(self, report: FillReport) -> None:
+        for member in self._members:
+            member.finished(report)
 
 
 @dataclass

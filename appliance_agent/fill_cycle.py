@@ -20,8 +20,15 @@ from appliance_agent.clock import Clock, utc_now
 from appliance_agent.config import AgentConfig
 from appliance_agent.credential import load_credential
 from appliance_agent.errors import ControlPlaneError, ManifestRejected
-from appliance_agent.fill import Fill, FillObserver, FillReport, SilentObserver, is_complete
-from appliance_agent.fill_status import FillStatusRecorder, ObserverGroup
+from appliance_agent.fill import (
+    Fill,
+    FillObserver,
+    FillReport,
+    ObserverGroup,
+    SilentObserver,
+    is_complete,
+)
+from appliance_agent.fill_status import FillStatusRecorder
 from appliance_agent.fleet_client import fleet_client_for
 from appliance_agent.manifest_cache import CachedManifest, ManifestCache
 from appliance_agent.status import StatusFile, with_error

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 
 from appliance_agent.clock import utc_now
 from appliance_agent.delta import summarize_holdings
-from appliance_agent.fill import FillObserver, FillReport
+from appliance_agent.fill import FillReport
 from appliance_agent.status import (
     Activity,
     AgentStatus,
@@ -105,26 +104,3 @@ class FillStatusRecorder:
             return current.model_copy(update=update)
 
         self._status.update(change)
-
-
-class ObserverGroup:
-    """Several observers as one: each event goes to every member, in order."""
-
-    def __init__(self, members: Iterable[FillObserver]) -> None:
-        self._members = tuple(members)
-
-    def started(self, *, objects: int, total_bytes: int, report: FillReport) -> None:
-        for member in self._members:
-            member.started(objects=objects, total_bytes=total_bytes, report=report)
-
-    def advanced(self, nbytes: int) -> None:
-        for member in self._members:
-            member.advanced(nbytes)
-
-    def object_finished(self, key: str, *, ok: bool, report: FillReport) -> None:
-        for member in self._members:
-            member.object_finished(key, ok=ok, report=report)
-
-    def finished(self, report: FillReport) -> None:
-        for member in self._members:
-            member.finished(report)

@@ -39,9 +39,8 @@ _FLAGS = tuple(bytes((byte >> bit) & 1 for bit in range(8)) for byte in range(25
 
 def manifest_units(manifest: Manifest) -> frozenset[str]:
     """Every unit a manifest lists."""
-    units = {unit_of_listed_key(obj.key) for obj in manifest.objects}
-    units.discard(None)
-    return frozenset(u for u in units if u is not None)
+    units = (unit_of_listed_key(obj.key) for obj in manifest.objects)
+    return frozenset(unit for unit in units if unit is not None)
 
 
 def unit_order(manifest: Manifest) -> tuple[str, ...]:

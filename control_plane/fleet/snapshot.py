@@ -48,10 +48,11 @@ class ApplianceSnapshot:
 
 @dataclass
 class HeldUnitsCache:
-    """Units per (appliance, applied manifest version): a manifest is read from S3 once, and a
-    held-units bitmap is decoded once per appliance while it does not change."""
+    """Per appliance, the unit order of the manifest it applied (read from S3 once per version)
+    and its held units (a bitmap decoded once while it does not change). One entry of each per
+    appliance: a new version replaces the old, so the cache never outgrows the fleet."""
 
-    _orders: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    _orders: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
     _decoded: dict[str, tuple[str, str, frozenset[str]]] = field(default_factory=dict)
 
     def units_for(self, manifests: ManifestStore, record: HealthRecord) -> frozenset[str]:
@@ -59,8 +60,8 @@ class HeldUnitsCache:
         if heartbeat is None or heartbeat.held.manifest_version is None:
             return frozenset()
         version = heartbeat.held.manifest_version
-        cache_key = (record.appliance_id, version)
-        if cache_key not in self._orders:
+        known_order = self._orders.get(record.appliance_id)
+        if known_order is None or known_order[0] != version:
             applied = manifests.version(record.appliance_id, version)
             if applied is None:
                 logger.warning(
@@ -68,14 +69,16 @@ class HeldUnitsCache:
                     record.appliance_id,
                     version,
                 )
-            self._orders[cache_key] = () if applied is None else unit_order(applied)
+            order = () if applied is None else unit_order(applied)
+            known_order = (version, order)
+            self._orders[record.appliance_id] = known_order
         bitmap = heartbeat.held.held_units
         if bitmap is not None:
             known = self._decoded.get(record.appliance_id)
             if known is not None and known[:2] == (version, bitmap):
                 return known[2]
         try:
-            units = held_units(order=self._orders[cache_key], held=heartbeat.held)
+            units = held_units(order=known_order[1], held=heartbeat.held)
         except ContractError as exc:
             logger.warning(
                 "appliance %s: its held units do not fit manifest %s (%s); treating it as "

@@ -156,8 +156,10 @@ def due_clusters(
     """The clusters whose manifests are due now, in a fixed order (site, then cluster)."""
     members = {a.appliance.appliance_id: _fill_member(a) for a in snapshot.appliances}
     by_cluster: dict[str, list[ApplianceSnapshot]] = defaultdict(list)
+    by_site: dict[str, list[ApplianceSnapshot]] = defaultdict(list)
     for appliance in snapshot.appliances:
         by_cluster[appliance.appliance.cluster_id].append(appliance)
+        by_site[appliance.appliance.site_id].append(appliance)
     by_isp: dict[str, list[FillMember]] = defaultdict(list)
     for appliance in snapshot.appliances:
         site_of = snapshot.sites.get(appliance.appliance.site_id)
@@ -166,7 +168,7 @@ def due_clusters(
     work: list[ClusterWork] = []
     for site_id, site in sorted(snapshot.sites.items()):
         window = next_window(site.fill_window, now=now)
-        site_appliances = [a for a in snapshot.appliances if a.appliance.site_id == site_id]
+        site_appliances = by_site.get(site_id, [])
         filling = window.opens <= now < window.closes and not force
         # Mid-fill, only an appliance with no manifest at all gets one (its peers keep theirs).
         writable = frozenset(

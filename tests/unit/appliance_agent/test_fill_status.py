@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from appliance_agent import fill_status
-from appliance_agent.fill import FillReport, SilentObserver
-from appliance_agent.fill_status import FillStatusRecorder, ObserverGroup
+from appliance_agent.fill import FillReport, ObserverGroup, SilentObserver
+from appliance_agent.fill_status import FillStatusRecorder
 from appliance_agent.status import Activity, StatusFile
 from appliance_agent.store import Store
 from edgefill_contracts import FillWindow, Manifest, ManifestObject

@@ -16,7 +16,14 @@ from infra.config import load_stack_config
 from infra.errors import RegistryError
 from infra.stack import StackSecrets, build_control_plane
 from lab.pulumi_mocks import DeclaredResource, RecordingMocks, ResourceGraph, run_program
-from tests.unit.infra.harness import GADGETS, TEST_SERVICES, WIDGETS, dev_config, run_stack
+from tests.unit.infra.harness import (
+    GADGETS,
+    GEARS,
+    TEST_SERVICES,
+    WIDGETS,
+    dev_config,
+    run_stack,
+)
 
 PREFIX = "edgefill-dev"
 
@@ -307,6 +314,11 @@ def test_a_service_without_an_app_must_run_jobs_and_serve_no_routes(
 ) -> None:
     with pytest.raises(ValueError, match=says):
         ServiceSpec(name="nothing", **fields)
+
+
+def test_a_jobs_only_service_has_no_app_to_create() -> None:
+    with pytest.raises(ValueError, match="runs jobs only"):
+        GEARS.create_app(ServiceSettings(environment=Environment.DEVELOPMENT))
 
 
 def test_alarms_cover_errors_throttles_dlq_depth_and_stale_fleet(graph: ResourceGraph) -> None:
