@@ -9,15 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance_agent.store_index import IndexEntry
-from edgefill_contracts import Manifest, ManifestObject
-from edgefill_contracts.holdings import encode_held_units, unit_of_listed_key, unit_order
+from edgefill_contracts import Manifest, ManifestEntry
+from edgefill_contracts.holdings import encode_held_units, unit_order
 
 
 @dataclass(frozen=True)
 class Delta:
     """`missing`: to fetch, highest priority first; `stale`: held keys the manifest dropped."""
 
-    missing: list[ManifestObject]
+    missing: list[ManifestEntry]
     stale: list[IndexEntry]
     held_bytes_kept: int
 
@@ -32,10 +32,10 @@ class Delta:
 
 def compute_delta(manifest: Manifest, held: dict[str, IndexEntry]) -> Delta:
     """Objects whose key is absent or whose size/sha256 changed are missing; extra keys are stale."""
-    missing: list[ManifestObject] = []
+    missing: list[ManifestEntry] = []
     kept = 0
     wanted: set[str] = set()
-    for obj in manifest.objects:
+    for obj in manifest.entries():
         wanted.add(obj.key)
         entry = held.get(obj.key)
         if entry is not None and entry.sha256 == obj.sha256 and entry.size == obj.size:
@@ -67,16 +67,14 @@ def summarize_holdings(manifest: Manifest, held: dict[str, IndexEntry]) -> Holdi
     total = 0
     missing: list[str] = []
     incomplete: set[str] = set()
-    for obj in manifest.objects:
+    for obj in manifest.entries():
         entry = held.get(obj.key)
         if entry is not None and entry.sha256 == obj.sha256 and entry.size == obj.size:
             count += 1
             total += obj.size
         else:
             missing.append(obj.key)
-            unit = unit_of_listed_key(obj.key)
-            if unit is not None:
-                incomplete.add(unit)
+            incomplete.add(obj.unit)
     order = unit_order(manifest)
     whole = frozenset(order).difference(incomplete)
     return Holdings(

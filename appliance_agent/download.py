@@ -22,9 +22,10 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -41,13 +42,31 @@ from appliance_agent.errors import (
 from appliance_agent.rate_limit import RateLimiter
 from appliance_agent.redact import redact_url
 from appliance_agent.store import Store
-from edgefill_contracts import ManifestObject
 
 logger = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _NOT_THERE = {401, 403, 404, 410}
+
+
+class ObjectToFetch(Protocol):
+    """What a download needs of a manifest entry (edgefill_contracts.manifest.ManifestEntry)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUrl:
+    """One ranked source of one object: its URL, and whether it is the origin (not a peer)."""
+
+    url: str
+    is_origin: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,11 +77,7 @@ class FetchResult:
     source_rank: int
     source_count: int
     bytes_transferred: int
-
-    @property
-    def from_origin(self) -> bool:
-        """The origin is the last source in a manifest entry (peers come first)."""
-        return self.source_rank == self.source_count - 1
+    from_origin: bool
 
 
 class ObjectDownloader:
@@ -87,10 +102,14 @@ class ObjectDownloader:
         self._park = park
         self._on_bytes = on_bytes
 
-    def fetch(self, obj: ManifestObject, sources: list[str]) -> FetchResult:
-        """Fetch `obj` from the first source that delivers it verified, and publish it."""
-        failures: list[str] = []
-        for rank, url in enumerate(sources):
+    def fetch(
+        self, obj: ObjectToFetch, sources: Sequence[SourceUrl], *, failures: Sequence[str] = ()
+    ) -> FetchResult:
+        """Fetch `obj` from the first source that delivers it verified, and publish it.
+        `failures`: sources already known to have failed (named in AllSourcesFailed)."""
+        failed = list(failures)
+        for rank, source in enumerate(sources):
+            url = source.url
             try:
                 transferred = self._fetch_with_retries(obj, url)
             except SourceError as exc:
@@ -104,17 +123,18 @@ class ObjectDownloader:
                     len(sources),
                     exc,
                 )
-                failures.append(f"{redact_url(url)}: {exc}")
+                failed.append(f"{redact_url(url)}: {exc}")
                 continue
             return FetchResult(
                 key=obj.key,
                 source_rank=rank,
                 source_count=len(sources),
                 bytes_transferred=transferred,
+                from_origin=source.is_origin,
             )
-        raise AllSourcesFailed(obj.key, failures)
+        raise AllSourcesFailed(obj.key, failed)
 
-    def _fetch_with_retries(self, obj: ManifestObject, url: str) -> int:
+    def _fetch_with_retries(self, obj: ObjectToFetch, url: str) -> int:
         transferred = 0
         retrying = Retrying(
             retry=retry_if_exception_type(SourceUnavailable),
@@ -136,7 +156,7 @@ class ObjectDownloader:
         if self._park.wait(seconds):
             raise DownloadParked("download parked while waiting to retry")
 
-    def _fetch_once(self, obj: ManifestObject, url: str, counter: _Counter) -> None:
+    def _fetch_once(self, obj: ObjectToFetch, url: str, counter: _Counter) -> None:
         partial = self._store.partial_path(key=obj.key, sha256=obj.sha256)
         hasher, have = _rehash_partial(partial, obj.size)
         resumed = have > 0
@@ -178,7 +198,7 @@ class ObjectDownloader:
         self._store.publish(partial, key=obj.key, size=obj.size, sha256=obj.sha256)
 
     def _accept_response(
-        self, response: httpx.Response, obj: ManifestObject, url: str, have: int
+        self, response: httpx.Response, obj: ObjectToFetch, url: str, have: int
     ) -> int:
         """Check the status and ranges; return the offset the body starts at."""
         status = response.status_code
@@ -218,7 +238,7 @@ class ObjectDownloader:
         out: io.FileIO,
         hasher: hashlib._Hash,
         have: int,
-        obj: ManifestObject,
+        obj: ObjectToFetch,
         url: str,
         counter: _Counter,
     ) -> int:

@@ -24,12 +24,13 @@ import httpx
 from appliance_agent.clock import Clock, utc_now
 from appliance_agent.config import AgentConfig, PeerPolicy
 from appliance_agent.delta import compute_delta
-from appliance_agent.download import FetchResult, ObjectDownloader
+from appliance_agent.download import FetchResult, ObjectDownloader, SourceUrl
 from appliance_agent.errors import AllSourcesFailed, DiskFull, DownloadParked
+from appliance_agent.origin_urls import OriginUnavailable, OriginUrlResolver
 from appliance_agent.rate_limit import RateLimiter
 from appliance_agent.store import Store
 from appliance_agent.store_index import IndexEntry
-from edgefill_contracts import Manifest, ManifestObject
+from edgefill_contracts import Manifest, ManifestEntry
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,10 @@ class Fill:
         stop: threading.Event | None = None,
         deadline: datetime | None = None,
         clock: Clock = utc_now,
+        origin_urls: OriginUrlResolver | None = None,
     ) -> None:
         self._config = config
+        self._origin_urls = origin_urls
         self._store = store
         self._observer = observer or SilentObserver()
         self._stop = stop or threading.Event()
@@ -175,6 +178,8 @@ class Fill:
             held=sum(entry.size for entry in held.values()),
         )
         stale = list(delta.stale)
+        if self._origin_urls is not None:
+            self._origin_urls.plan([obj.key for obj in delta.missing])
         keep = {self._store.partial_path(key=o.key, sha256=o.sha256) for o in delta.missing}
         self._store.remove_partials_except(keep)
         self._observer.started(
@@ -241,7 +246,7 @@ class Fill:
 
     def _work(
         self,
-        pending: Iterator[ManifestObject],
+        pending: Iterator[ManifestEntry],
         held: dict[str, IndexEntry],
         room: _Room,
         stale: list[IndexEntry],
@@ -256,7 +261,8 @@ class Fill:
                 room.in_flight += obj.size
             outcome: FetchResult | None = None
             try:
-                outcome = self._downloader.fetch(obj, self._sources(obj))
+                sources, failures = self._sources(manifest, obj)
+                outcome = self._downloader.fetch(obj, sources, failures=failures)
             except AllSourcesFailed as exc:
                 with self._lock:
                     report.objects_failed += 1
@@ -298,11 +304,11 @@ class Fill:
 
     def _next_object(
         self,
-        pending: Iterator[ManifestObject],
+        pending: Iterator[ManifestEntry],
         room: _Room,
         stale: list[IndexEntry],
         report: FillReport,
-    ) -> ManifestObject | None:
+    ) -> ManifestEntry | None:
         """The next object to download, or None when the fill must not start another."""
         if report.stop_reason is not None:
             return None
@@ -321,7 +327,7 @@ class Fill:
         return obj
 
     def _make_room(
-        self, obj: ManifestObject, room: _Room, stale: list[IndexEntry], report: FillReport
+        self, obj: ManifestEntry, room: _Room, stale: list[IndexEntry], report: FillReport
     ) -> bool:
         """Evict stale objects (largest first) until `obj` fits the budget and the floor."""
         while True:
@@ -351,11 +357,29 @@ class Fill:
             report.objects_evicted += 1
             logger.info("evicted %s early to make room", victim.key)
 
-    def _sources(self, obj: ManifestObject) -> list[str]:
-        urls = [str(url) for url in obj.sources]
+    def _sources(self, manifest: Manifest, obj: ManifestEntry) -> tuple[list[SourceUrl], list[str]]:
+        """The object's ranked source URLs, and why any source has none (an origin URL the
+        fleet API could not give now: the object fails from that source, the fill goes on)."""
+        indices = obj.sources
         if self._config.peer_policy is PeerPolicy.ORIGIN_ONLY:
-            return urls[-1:]
-        return urls
+            kinds = manifest.header.sources
+            indices = tuple(i for i in indices if kinds[i].kind == "origin") or indices[-1:]
+        urls: list[SourceUrl] = []
+        failures: list[str] = []
+        for index in indices:
+            is_origin = manifest.header.sources[index].kind == "origin"
+            url = manifest.source_url(obj, index)
+            if url is None:
+                if self._origin_urls is None:
+                    failures.append("origin: no fleet API to ask for origin URLs in this fill")
+                    continue
+                try:
+                    url = self._origin_urls.url_for(obj.key)
+                except OriginUnavailable as exc:
+                    failures.append(f"origin: {exc}")
+                    continue
+            urls.append(SourceUrl(url=url, is_origin=is_origin))
+        return urls, failures
 
     def _watch_for_park(self, done: threading.Event) -> None:
         """Park downloads in flight on shutdown, or `park_grace_s` after the deadline."""

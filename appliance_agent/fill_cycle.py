@@ -30,7 +30,8 @@ from appliance_agent.fill import (
 )
 from appliance_agent.fill_status import FillStatusRecorder
 from appliance_agent.fleet_client import fleet_client_for
-from appliance_agent.manifest_cache import CachedManifest, ManifestCache
+from appliance_agent.manifest_cache import ManifestCache
+from appliance_agent.origin_urls import OriginUrlResolver
 from appliance_agent.status import StatusFile, with_error
 from appliance_agent.store import Store
 from edgefill_contracts import Manifest
@@ -140,11 +141,11 @@ class FillCycle:
                 self._config.fill_window.end,
                 self._config.fill_window.timezone,
             )
-        self._cache.save(CachedManifest(etag=fetched.etag, manifest=fetched.manifest))
+        self._cache.save(etag=fetched.etag, version=fetched.manifest.version, body=fetched.body)
         logger.info(
-            "manifest %s accepted: %d objects, %d bytes",
+            "manifest %s accepted: %d files, %d bytes",
             fetched.manifest.version,
-            len(fetched.manifest.objects),
+            fetched.manifest.header.file_count,
             fetched.manifest.total_bytes,
         )
         return ManifestRefresh(
@@ -196,8 +197,16 @@ class FillCycle:
         deadline: datetime | None = None,
     ) -> FillReport:
         store = Store(self._config.store_path)
+        credential = load_credential(
+            self._config.credential_file, appliance_id=self._config.appliance_id
+        )
         try:
-            with store.exclusive("fill"):
+            with (
+                store.exclusive("fill"),
+                fleet_client_for(
+                    self._config, credential, timeout_s=self._config.request_timeout_s
+                ) as fleet,
+            ):
                 recorder = FillStatusRecorder(status=self.status, store=store, manifest=manifest)
                 return Fill(
                     config=self._config,
@@ -207,6 +216,7 @@ class FillCycle:
                     stop=stop,
                     deadline=deadline,
                     clock=self._clock,
+                    origin_urls=OriginUrlResolver(fleet.origin_urls, clock=self._clock),
                 ).run(manifest)
         finally:
             store.close()

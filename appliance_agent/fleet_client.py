@@ -1,5 +1,5 @@
 """The agent's one client for the fleet API (edgefill_contracts.fleet_api): registration,
-heartbeats, served reports, signing secrets, certificates and the manifest.
+heartbeats, served reports, signing secrets, certificates, the manifest and origin URLs.
 
 httpx errors are translated here, in one place, into FleetUnreachable / FleetRejected (both
 ControlPlaneError); URLs are logged redacted, and the credential never appears in a log line
@@ -17,8 +17,14 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from appliance_agent.config import AgentConfig
-from appliance_agent.errors import ControlPlaneError, FleetRejected, FleetUnreachable
+from appliance_agent.errors import (
+    ControlPlaneError,
+    FleetRejected,
+    FleetUnreachable,
+    ManifestRejected,
+)
 from appliance_agent.manifest_validation import parse_manifest
+from appliance_agent.redact import redact_url
 from edgefill_contracts import (
     ApplianceCredential,
     CertificateRequest,
@@ -34,6 +40,7 @@ from edgefill_contracts import (
     appliance_path,
     register_path,
 )
+from edgefill_contracts.fleet_api import ManifestLocation, OriginUrlRequest, OriginUrls
 from edgefill_contracts.identity import CREDENTIAL_HEADER
 
 logger = logging.getLogger(__name__)
@@ -43,8 +50,11 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 @dataclass(frozen=True)
 class FetchedManifest:
+    """A manifest just fetched: decoded, and its gzip'd body as downloaded (for the cache)."""
+
     manifest: Manifest
     etag: str | None
+    body: bytes
 
 
 def fleet_client_for(
@@ -112,7 +122,12 @@ class FleetClient:
 
     def fetch_manifest(self, *, etag: str | None, byte_budget: int) -> FetchedManifest | None:
         """The new manifest, validated whole, or None when it has not changed since `etag`
-        (`If-None-Match`: a 304 costs no parsing at all). ManifestRejected when it is invalid."""
+        (`If-None-Match`: a 304 costs no download at all). ManifestRejected when it is invalid.
+
+        The fleet API answers with the manifest's location (ManifestLocation); its body comes
+        from there (S3), with no credential, bounded by the announced size and checked against
+        the announced sha256 before a byte of it is decoded.
+        """
         appliance_id = self._appliance_id()
         path = appliance_path(appliance_id, "manifest")
         response = self._send("GET", path, etag=etag)
@@ -130,10 +145,59 @@ class FleetClient:
                 "current content and trying again later",
                 status_code=response.status_code,
             )
+        try:
+            location = ManifestLocation.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise ControlPlaneError(
+                f"GET {path} answered with a body that is not a ManifestLocation "
+                f"({exc.error_count()} errors); the control plane and agent versions may not match"
+            ) from exc
+        body = self._download(location)
         manifest = parse_manifest(
-            response.content, appliance_id=appliance_id, byte_budget=byte_budget
+            body, appliance_id=appliance_id, byte_budget=byte_budget, sha256=location.sha256
         )
-        return FetchedManifest(manifest=manifest, etag=response.headers.get("etag"))
+        if manifest.version != location.version:
+            raise ManifestRejected(
+                f"the manifest body is version {manifest.version}, its location named "
+                f"{location.version}"
+            )
+        return FetchedManifest(manifest=manifest, etag=response.headers.get("etag"), body=body)
+
+    def _download(self, location: ManifestLocation) -> bytes:
+        """The body at `location`, at most its announced size; FleetUnreachable on failure."""
+        url = str(location.url)
+        chunks: list[bytes] = []
+        have = 0
+        try:
+            # A fresh request without the client's base URL or credential: the URL is signed.
+            with self._client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as got:
+                if got.status_code != 200:
+                    raise FleetUnreachable(
+                        f"manifest download {redact_url(url)} answered HTTP {got.status_code}; "
+                        "retrying later"
+                    )
+                for chunk in got.iter_raw():
+                    have += len(chunk)
+                    if have > location.size:
+                        raise ManifestRejected(
+                            f"manifest body is longer than the announced {location.size} bytes"
+                        )
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise FleetUnreachable(
+                f"manifest download {redact_url(url)} failed: {type(exc).__name__}; retrying later"
+            ) from exc
+        if have != location.size:
+            raise FleetUnreachable(
+                f"manifest download ended at {have} of {location.size} bytes; retrying later"
+            )
+        return b"".join(chunks)
+
+    def origin_urls(self, keys: list[str]) -> OriginUrls:
+        """Short-lived origin URLs for `keys` (at most MAX_ORIGIN_URLS_PER_REQUEST)."""
+        path = appliance_path(self._appliance_id(), "origin-urls")
+        body = OriginUrlRequest(keys=keys).model_dump(mode="json")
+        return self._call("POST", path, OriginUrls, body=body)
 
     def _appliance_id(self) -> str:
         if self.credential is None:

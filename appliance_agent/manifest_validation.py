@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
-import json
-
-from pydantic import ValidationError
+import hashlib
 
 from appliance_agent.errors import ManifestRejected
-from edgefill_contracts import MANIFEST_SCHEMA_VERSION, Manifest
+from edgefill_contracts import Manifest
+from edgefill_contracts.manifest import InvalidManifest, decode_manifest
 
 
-def parse_manifest(body: bytes, *, appliance_id: str, byte_budget: int) -> Manifest:
-    """The manifest in `body` if it is valid, for `appliance_id` and within `byte_budget`;
-    ManifestRejected saying what is wrong otherwise."""
+def parse_manifest(
+    body: bytes, *, appliance_id: str, byte_budget: int, sha256: str | None = None
+) -> Manifest:
+    """The manifest in the gzip'd `body` if it is whole and valid, for `appliance_id`, within
+    `byte_budget` and (when given) with the `sha256` the fleet API announced; ManifestRejected
+    saying what is wrong otherwise."""
+    if sha256 is not None:
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != sha256:
+            raise ManifestRejected(
+                f"manifest body has sha256 {actual[:16]}..., the fleet API announced "
+                f"{sha256[:16]}...: a corrupted or substituted download"
+            )
     try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise ManifestRejected(f"manifest is not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ManifestRejected("manifest is not a JSON object")
-    version = document.get("schema_version", MANIFEST_SCHEMA_VERSION)
-    if version != MANIFEST_SCHEMA_VERSION:
-        raise ManifestRejected(
-            f"manifest schema version {version!r} is not one this agent reads "
-            f"({MANIFEST_SCHEMA_VERSION}): upgrade the agent"
-        )
-    try:
-        manifest = Manifest.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(manifest)"
-        raise ManifestRejected(
-            f"manifest is invalid ({exc.error_count()} errors; first at {where}: {first['msg']})"
-        ) from exc
+        manifest = decode_manifest(body)
+    except InvalidManifest as exc:
+        if "schema version" in str(exc):
+            raise ManifestRejected(f"{exc}: upgrade the agent") from exc
+        raise ManifestRejected(f"manifest is invalid ({exc})") from exc
     if manifest.appliance_id != appliance_id:
         raise ManifestRejected(
             f"manifest is for appliance {manifest.appliance_id!r}, not {appliance_id!r}"

@@ -24,8 +24,15 @@ from datetime import UTC, datetime
 from appliance_agent.delta import summarize_holdings
 from appliance_agent.store_index import IndexEntry
 from bench.result import emit, make_result
-from edgefill_contracts import FillWindow, HeldDigest, Manifest, ManifestObject
+from edgefill_contracts import FillWindow, HeldDigest
 from edgefill_contracts.holdings import decode_held_units, held_units, unit_order
+from edgefill_contracts.manifest import (
+    Manifest,
+    ManifestSource,
+    ManifestTitle,
+    ManifestUnit,
+    manifest_header,
+)
 
 TITLES = 20_000
 RENDITIONS = ("240p", "360p", "480p", "720p", "1080p", "2160p")
@@ -36,32 +43,34 @@ SHA = "a" * 64
 
 
 def manifest() -> Manifest:
-    template = ManifestObject(
-        key="t/r/stream.mp4", size=1, sha256=SHA, sources=["https://origin.example/x"]
-    )
-    # model_construct: validating 120,000 objects measures pydantic, not the holdings.
-    objects = [
-        ManifestObject.model_construct(
-            **{**template.__dict__, "key": f"title-{t:05d}/{r}/stream.mp4", "size": 1 << 30}
+    source = ManifestSource(name="origin", kind="origin")
+    titles = [
+        ManifestTitle(
+            title=f"title-{t:05d}",
+            units=tuple(
+                ManifestUnit(rendition=r, sources=(0,), files=(("stream.mp4", 1 << 30, SHA),))
+                for r in RENDITIONS
+            ),
         )
         for t in range(TITLES)
-        for r in RENDITIONS
     ]
-    base = Manifest(
+    header = manifest_header(
         appliance_id="a1",
         version="m1",
         generated_at=datetime.now(UTC),
         fill_window=FillWindow(),
         byte_budget=1 << 60,
-        objects=[],
+        sources_expire_at=1,
+        sources=[source],
+        titles=titles,
     )
-    return Manifest.model_construct(**{**base.__dict__, "objects": objects})
+    return Manifest(header=header, titles=tuple(titles))
 
 
 def measure(listed: Manifest, held_fraction: float, rng: random.Random) -> dict[str, float]:
     index = {
         o.key: IndexEntry(key=o.key, size=o.size, sha256=SHA, verified_at=0.0)
-        for o in listed.objects
+        for o in listed.entries()
         if rng.random() < held_fraction
     }
     started = time.perf_counter()

@@ -7,7 +7,7 @@ packaging of the `scale` issue): 280,000 files. Every unit ranks up to six peer 
 has 60 appliances, and every title carries tokens for two secrets (a rotation in progress),
 the worst case for size.
 
-Measured: the gzip'd JSON Lines body (`edgefill_contracts.compact_manifest`) as the job writes
+Measured: the gzip'd JSON Lines body (`edgefill_contracts.manifest`) as the job writes
 it to S3, and decoding it as the agent does, in a fresh interpreter so its peak RSS is the
 decoder's (from reading the gzip file to the validated manifest). For comparison, schema 1's
 size for the same files (one entry with its own URL list per file) is extrapolated from 1,000
@@ -30,7 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.result import emit, make_result
-from edgefill_contracts.compact_manifest import (
+from edgefill_contracts.fill_window import FillWindow
+from edgefill_contracts.manifest import (
     ManifestSource,
     ManifestTitle,
     ManifestUnit,
@@ -38,7 +39,6 @@ from edgefill_contracts.compact_manifest import (
     encode_manifest,
     manifest_header,
 )
-from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.signing import compute_token
 
 TITLES = 20_000

@@ -30,7 +30,7 @@ from edgefill_contracts.identity import (
     RegistrationRequest,
     RegistrationResponse,
 )
-from edgefill_contracts.manifest import MANIFEST_SCHEMA_VERSION, Manifest, ManifestObject
+from edgefill_contracts.manifest import MANIFEST_SCHEMA_VERSION, Manifest, ManifestEntry
 from edgefill_contracts.object_key import (
     MAX_KEY_LENGTH,
     content_unit,
@@ -58,7 +58,7 @@ __all__ = [
     "HeartbeatAck",
     "HeldDigest",
     "Manifest",
-    "ManifestObject",
+    "ManifestEntry",
     "PlaybackResponse",
     "PlaybackUrl",
     "RegistrationRequest",

@@ -4,7 +4,8 @@ Every route below takes `Authorization: Appliance <credential_id>.<secret>` exce
 registration, which takes the one-time bootstrap token in its body.
 
     POST {FLEET_PREFIX}/register                              RegistrationRequest -> RegistrationResponse
-    GET  {FLEET_PREFIX}/appliances/{id}/manifest              -> Manifest (ETag; If-None-Match -> 304)
+    GET  {FLEET_PREFIX}/appliances/{id}/manifest              -> ManifestLocation (ETag; If-None-Match -> 304)
+    POST {FLEET_PREFIX}/appliances/{id}/origin-urls           OriginUrlRequest -> OriginUrls
     POST {FLEET_PREFIX}/appliances/{id}/heartbeat             Heartbeat -> HeartbeatAck
     GET  {FLEET_PREFIX}/appliances/{id}/signing-secrets       -> SigningSecretSet
     POST {FLEET_PREFIX}/appliances/{id}/certificate           CertificateRequest -> CertificateResponse
@@ -15,9 +16,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from edgefill_contracts.heartbeat import ApplianceState
+from edgefill_contracts.object_key import ObjectKey
+
+# A Lambda answer is at most 6 MB; 1,000 presigned URLs with a session token are ~1.6 MB.
+MAX_ORIGIN_URLS_PER_REQUEST = 1_000
+# The compressed manifest of a whole catalog is ~15 MB (bench `manifest`); refuse far beyond.
+MAX_MANIFEST_DOWNLOAD_BYTES = 64 * 1024 * 1024
 
 FLEET_PREFIX = "/fleet/v1"
 
@@ -78,3 +85,40 @@ class CertificateResponse(BaseModel):
     certificate_pem: str
     chain_pem: str
     not_after: datetime
+
+
+class ManifestLocation(BaseModel):
+    """Where the appliance's newest manifest is: a short-lived URL of its gzip'd body in S3
+    (edgefill_contracts.manifest), never the body itself, and what the download must match."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    url: AnyHttpUrl
+    size: int = Field(ge=1, le=MAX_MANIFEST_DOWNLOAD_BYTES)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Of the gzip'd body as stored.")
+    expires_at: datetime
+
+
+class OriginUrlRequest(BaseModel):
+    """Keys a fill is about to fetch from the origin, in the order it will fetch them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: list[ObjectKey] = Field(min_length=1, max_length=MAX_ORIGIN_URLS_PER_REQUEST)
+
+    @field_validator("keys")
+    @classmethod
+    def _distinct(cls, keys: list[str]) -> list[str]:
+        if len(set(keys)) != len(keys):
+            raise ValueError("keys must be distinct")
+        return keys
+
+
+class OriginUrls(BaseModel):
+    """A short-lived origin URL per requested key, each valid until `expires_at`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expires_at: datetime
+    urls: dict[ObjectKey, AnyHttpUrl] = Field(max_length=MAX_ORIGIN_URLS_PER_REQUEST)

@@ -8,14 +8,14 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgefill_contracts.manifest import MAX_MANIFEST_OBJECTS
+from edgefill_contracts.manifest import MAX_MANIFEST_FILES
 
 HEARTBEAT_SCHEMA_VERSION: Final = 1
 MAX_REPORTED_MISSING_KEYS = 1_000
 MAX_REPORTED_ERRORS = 20
-# A manifest lists at most MAX_MANIFEST_OBJECTS objects, hence at most as many units: a bitmap
+# A manifest lists at most MAX_MANIFEST_FILES files, hence at most as many units: a bitmap
 # of 62,500 bytes, which zlib grows by well under 1 KiB at worst, base64-encoded.
-MAX_HELD_UNITS_CHARS = 4 * ((MAX_MANIFEST_OBJECTS // 8 + 1_024) // 3 + 1)
+MAX_HELD_UNITS_CHARS = 4 * ((MAX_MANIFEST_FILES // 8 + 1_024) // 3 + 1)
 
 
 class ApplianceState(StrEnum):

@@ -39,8 +39,7 @@ _FLAGS = tuple(bytes((byte >> bit) & 1 for bit in range(8)) for byte in range(25
 
 def manifest_units(manifest: Manifest) -> frozenset[str]:
     """Every unit a manifest lists."""
-    units = (unit_of_listed_key(obj.key) for obj in manifest.objects)
-    return frozenset(unit for unit in units if unit is not None)
+    return frozenset(manifest.units())
 
 
 def unit_order(manifest: Manifest) -> tuple[str, ...]:

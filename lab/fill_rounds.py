@@ -27,7 +27,7 @@ from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.health import HealthRecord
 from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.store import FleetStore
-from edgefill_contracts.manifest import Manifest
+from edgefill_contracts.manifest import decode_manifest
 from lab import appliances
 from lab.control_plane import run_job
 from lab.errors import LabError
@@ -156,20 +156,27 @@ def manifest_sources(
 ) -> MemberTrace:
     """The appliance's latest manifest: its version and which of its objects name a peer."""
     trace = MemberTrace(appliance_id=appliance_id)
-    stored = manifests.latest(appliance_id)
-    if stored is None:
+    pointer = manifests.latest(appliance_id)
+    body = None if pointer is None else manifests.body(appliance_id, pointer.version)
+    if pointer is None or body is None:
         return trace
-    manifest = Manifest.model_validate_json(stored.body)
-    hosts = {urlsplit(str(s)).hostname or "" for o in manifest.objects for s in o.sources}
-    with_peer = sum(
-        1
-        for o in manifest.objects
-        if any(urlsplit(str(s)).hostname in peer_hosts for s in o.sources)
-    )
+    manifest = decode_manifest(body)
+    table = manifest.header.sources
+    used = {i for entry in manifest.entries() for i in entry.sources}
+    hosts = {
+        urlsplit(str(table[i].base_url)).hostname or "" if table[i].base_url else table[i].name
+        for i in used
+    }
+    peer_indices = {
+        i
+        for i, s in enumerate(table)
+        if s.base_url and urlsplit(str(s.base_url)).hostname in peer_hosts
+    }
+    with_peer = sum(1 for entry in manifest.entries() if peer_indices.intersection(entry.sources))
     return trace.model_copy(
         update={
-            "manifest_version": stored.version,
-            "objects": len(manifest.objects),
+            "manifest_version": pointer.version,
+            "objects": manifest.header.file_count,
             "objects_with_peer_source": with_peer,
             # Hosts only: a source URL carries a signature, which stays out of files and logs.
             "source_hosts": sorted(hosts),

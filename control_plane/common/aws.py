@@ -48,6 +48,14 @@ def s3(settings: ServiceSettings) -> S3Client:
     return boto3.client("s3", **_kwargs(settings))
 
 
+def s3_presigner(settings: ServiceSettings) -> S3Client:
+    """An S3 client for presigning GETs: SigV4 explicitly (botocore still presigns S3 with
+    SigV2 in us-east-1 by default, which AWS no longer accepts from new buckets)."""
+    kwargs = _kwargs(settings)
+    kwargs["config"] = _BOTO_CONFIG.merge(Config(signature_version="s3v4"))
+    return boto3.client("s3", **kwargs)
+
+
 def cognito_idp(settings: ServiceSettings) -> CognitoIdentityProviderClient:
     return boto3.client("cognito-idp", **_kwargs(settings))
 

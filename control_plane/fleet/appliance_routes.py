@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
@@ -17,14 +18,19 @@ from edgefill_contracts.fleet_api import (
     CertificateRequest,
     CertificateResponse,
     HeartbeatAck,
+    ManifestLocation,
+    OriginUrlRequest,
+    OriginUrls,
     SigningSecretSet,
 )
 from edgefill_contracts.heartbeat import Heartbeat
 from edgefill_contracts.identity import RegistrationRequest, RegistrationResponse
-from edgefill_contracts.manifest import Manifest
 from edgefill_contracts.served import ServedAck, ServedReport
 
 router = APIRouter(prefix=FLEET_PREFIX, tags=["appliance"])
+
+# How long an origin URL handed to a fill stays valid; the agent asks again before it ends.
+ORIGIN_URL_TTL = timedelta(hours=1)
 
 
 @router.post("/register", response_model=RegistrationResponse)
@@ -63,7 +69,7 @@ def heartbeat(context: Context, appliance: CallingAppliance, body: Heartbeat) ->
 
 @router.get(
     "/appliances/{appliance_id}/manifest",
-    response_model=Manifest,
+    response_model=ManifestLocation,
     responses={304: {"description": "If-None-Match matched the current version"}},
 )
 def manifest(
@@ -71,17 +77,35 @@ def manifest(
     appliance: CallingAppliance,
     if_none_match: Annotated[str | None, Header(max_length=1024)] = None,
 ) -> Response:
-    stored = context.manifests.latest(appliance.appliance_id)
-    if stored is None:
+    """Where the newest manifest is (a presigned S3 URL), never the manifest itself: a whole
+    catalog's manifest is ~15 MB, over a Lambda response's 6 MB."""
+    pointer = context.manifests.latest(appliance.appliance_id)
+    if pointer is None:
         raise NotFound(
             f"no manifest has been written for {appliance.appliance_id} yet; "
             "it appears before the site's next fill window"
         )
-    etag = f'"{stored.version}"'
+    etag = f'"{pointer.version}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if if_none_match is not None and _etag_matches(if_none_match, stored.version):
+    if if_none_match is not None and _etag_matches(if_none_match, pointer.version):
         return Response(status_code=304, headers=headers)
-    return Response(content=stored.body, media_type="application/json", headers=headers)
+    location = context.manifests.location(appliance.appliance_id, now=context.clock())
+    if location is None:
+        raise NotFound(f"the manifest of {appliance.appliance_id} was removed; retry shortly")
+    return Response(
+        content=location.model_dump_json(), media_type="application/json", headers=headers
+    )
+
+
+@router.post("/appliances/{appliance_id}/origin-urls")
+def origin_urls(
+    context: Context, appliance: CallingAppliance, body: OriginUrlRequest
+) -> OriginUrls:
+    """Presigned origin GETs for keys a fill is about to fetch, valid for ORIGIN_URL_TTL."""
+    del appliance  # authenticated; the origin holds nothing one appliance may have and not another
+    expires_at = context.clock() + ORIGIN_URL_TTL
+    urls = {key: context.origin(key=key, expires_at=expires_at) for key in body.keys}
+    return OriginUrls.model_validate({"expires_at": expires_at, "urls": urls})
 
 
 @router.get("/appliances/{appliance_id}/signing-secrets", response_model=SigningSecretSet)

@@ -15,6 +15,7 @@ from control_plane.fleet.store import FleetStore
 from control_plane.popularity.served_reports import ServedReportStore
 from control_plane.popularity.store import PopularityStore
 from control_plane.signing.key_store import SigningSecretStore
+from control_plane.signing.origin import OriginSigner, S3OriginSigner
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class FleetContext:
     popularity: PopularityStore
     served_reports: ServedReportStore
     certificate_authority: FleetCA
+    origin: OriginSigner
     health_policy: HealthPolicy = field(default_factory=HealthPolicy)
     clock: Callable[[], datetime] = utc_now
 
@@ -45,6 +47,7 @@ class FleetContext:
             popularity=PopularityStore(settings=settings),
             served_reports=ServedReportStore(settings=settings),
             certificate_authority=FleetCA(settings=settings),
+            origin=S3OriginSigner(settings=settings),
             health_policy=health_policy or HealthPolicy(),
             clock=clock,
         )

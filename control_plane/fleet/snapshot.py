@@ -13,7 +13,7 @@ from control_plane.fleet.store import FleetStore
 from control_plane.signing.key_store import StoredSigningSecret
 from edgefill_contracts.errors import ContractError
 from edgefill_contracts.heartbeat import ApplianceState
-from edgefill_contracts.holdings import held_units, unit_order
+from edgefill_contracts.holdings import held_units
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +62,14 @@ class HeldUnitsCache:
         version = heartbeat.held.manifest_version
         known_order = self._orders.get(record.appliance_id)
         if known_order is None or known_order[0] != version:
-            applied = manifests.version(record.appliance_id, version)
+            applied = manifests.unit_order(record.appliance_id, version)
             if applied is None:
                 logger.warning(
                     "appliance %s reports manifest %s, which is not in S3; treating it as empty",
                     record.appliance_id,
                     version,
                 )
-            order = () if applied is None else unit_order(applied)
+            order = () if applied is None else applied
             known_order = (version, order)
             self._orders[record.appliance_id] = known_order
         bitmap = heartbeat.held.held_units

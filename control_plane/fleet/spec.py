@@ -26,6 +26,7 @@ SERVICE = ServiceSpec(
             schedule="rate(1 minute)",
         ),
     ),
-    reads_manifests=True,  # serves each appliance its manifest; placement writes them
+    reads_manifests=True,  # hands each appliance its manifest's location; placement writes them
+    reads_origin=True,  # presigns origin URLs for fills (POST .../origin-urls)
     metric_namespaces=(FLEET_METRIC_NAMESPACE,),
 )

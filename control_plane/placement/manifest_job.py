@@ -28,7 +28,6 @@ from control_plane.placement.manifest_builder import FillMember, build_cluster_m
 from control_plane.placement.models import PlacementPolicy
 from control_plane.popularity.store import PopularityStore
 from control_plane.signing.keys import SigningKey, as_signing_keys
-from control_plane.signing.origin import OriginSigner, S3OriginSigner
 from edgefill_contracts.fill_window import FillWindow
 
 logger = logging.getLogger(__name__)
@@ -71,7 +70,6 @@ def run(settings: ServiceSettings) -> dict[str, object]:
     result = write_due_manifests(
         context=ManifestJobContext.from_settings(settings),
         units=units_from_catalog(settings),
-        origin=S3OriginSigner(settings=settings),
         now=datetime.now(UTC),
     )
     failed = result["failed"]
@@ -98,7 +96,6 @@ def write_due_manifests(
     *,
     context: ManifestJobInputs,
     units: Iterable[CatalogUnit],
-    origin: OriginSigner,
     now: datetime,
     policy: PlacementPolicy | None = None,
     force: bool = False,
@@ -129,7 +126,6 @@ def write_due_manifests(
                 popularity=popularity,
                 policy=policy or PlacementPolicy(),
                 signing_keys=keys,
-                origin=origin,
                 now=now,
             )
         except Exception as exc:
@@ -209,7 +205,6 @@ def write_cluster_manifests(
     popularity: Mapping[str, float],
     policy: PlacementPolicy,
     signing_keys: Sequence[SigningKey],
-    origin: OriginSigner,
     now: datetime,
 ) -> ClusterWritten:
     """Place one cluster and write its writable members' manifests (unchanged ones are not
@@ -221,7 +216,6 @@ def write_cluster_manifests(
         popularity=popularity,
         policy=policy,
         signing_keys=signing_keys,
-        origin=origin,
         fill_window=work.fill_window,
         fill_opens=work.fill_opens,
         sources_expire_at=work.fill_closes + SOURCE_GRACE,
@@ -231,7 +225,7 @@ def write_cluster_manifests(
     for manifest in manifests:
         if manifest.appliance_id not in work.writable:
             continue
-        if context.manifests.write(manifest):
+        if context.manifests.write(manifest, now=now):
             written += 1
         else:
             unchanged += 1

@@ -13,7 +13,6 @@ SERVICE = ServiceSpec(
             schedule="cron(15 * * * ? *)",  # after the popularity fold at :05
         ),
     ),
-    reads_origin=True,  # presigns the origin sources
     writes_manifests=True,
     reads_tables=(
         "catalog-titles",

@@ -8,9 +8,7 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Protocol
 
-import boto3
-from botocore.config import Config
-
+from control_plane.common.aws import s3_presigner
 from control_plane.common.settings import ServiceSettings
 
 _ROUND_SECONDS = 60
@@ -32,13 +30,7 @@ class S3OriginSigner:
     """
 
     def __init__(self, *, settings: ServiceSettings, cache_size: int = 4096) -> None:
-        # SigV4 explicitly: botocore still presigns S3 with SigV2 in us-east-1 by default.
-        self._client = boto3.client(
-            "s3",
-            region_name=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url or None,
-            config=Config(signature_version="s3v4"),
-        )
+        self._client = s3_presigner(settings)
         self._bucket = settings.origin_bucket
         self._cache: OrderedDict[tuple[str, int], str] = OrderedDict()
         self._cache_size = cache_size

@@ -8,7 +8,6 @@ import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from appliance_agent.status import AgentStatus, StatusFile
 from appliance_agent.store import Store
 from edgefill_contracts import ApplianceCredential
 from tests.integration.agent_fill.fleet_stub import FleetStub
+from tests.support.manifests import BuiltManifest, manifest_of
 
 APPLIANCE_ID = "ams-1-a"
 MIB = 1 << 20
@@ -82,20 +82,16 @@ def manifest_body(
     version: str = "v1",
     byte_budget: int = 1 << 40,
     appliance_id: str = APPLIANCE_ID,
-) -> bytes:
-    document = {
-        "schema_version": 1,
-        "appliance_id": appliance_id,
-        "version": version,
-        "generated_at": datetime.now(UTC).isoformat(),
-        "fill_window": {"start": "02:00:00", "end": "14:00:00", "timezone": "Europe/Amsterdam"},
-        "byte_budget": byte_budget,
-        "objects": [
-            {"key": o.key, "size": o.size, "sha256": o.sha256, "sources": sources(o)}
-            for o in objects
-        ],
-    }
-    return json.dumps(document).encode()
+) -> BuiltManifest:
+    """The manifest of `objects`, each with its ranked URLs (the last is the origin's, handed
+    out by the fleet stub's origin-URL route), ready for `lab.fleet.serve`."""
+    return manifest_of(
+        objects,
+        lambda o: sources(o),  # type: ignore[arg-type]
+        appliance_id=appliance_id,
+        version=version,
+        byte_budget=byte_budget,
+    )
 
 
 @dataclass

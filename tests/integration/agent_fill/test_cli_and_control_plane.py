@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from appliance_agent.cli import main
 from appliance_agent.fill_cycle import FillCycle, http_client
+from appliance_agent.manifest_cache import MANIFEST_FILE_NAME
 from appliance_agent.store import Store
 from edgefill_contracts import ApplianceCredential
 from lab.static_nginx import StaticNginx, static_nginx
@@ -161,7 +162,7 @@ def test_fill_now_with_nothing_new_costs_one_304_and_no_object_work(
     assert main(["--config", config, "fill", "--now"]) == 0
     capsys.readouterr()
     # The cached manifest is not even read on this path: breaking it changes nothing.
-    (lab.state_dir / "manifest.json").write_text("{ not json")
+    (lab.state_dir / MANIFEST_FILE_NAME).write_text("{ not gzip")
     requests_before = len(origin.requests())
 
     assert main(["--config", config, "fill", "--now"]) == 0
@@ -178,7 +179,7 @@ def test_a_lost_cached_manifest_is_fetched_again_in_full(
     write_tree(origin.root, objects)
     lab.fleet.serve(manifest_body(objects, lambda o: [origin.url(o.key)], version="v5"))
     lab.fill()
-    (lab.state_dir / "manifest.json").write_text("{ not json")
+    (lab.state_dir / MANIFEST_FILE_NAME).write_text("{ not gzip")
 
     config = lab.config()
     with http_client(config) as client:

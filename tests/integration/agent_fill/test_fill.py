@@ -37,6 +37,10 @@ def test_clean_fill_from_the_origin_holds_exactly_the_manifest(
     assert report.objects_fetched == 6
     assert report.bytes_transferred == sum(o.size for o in objects)
     assert report.bytes_from_origin == report.bytes_transferred
+    # The origin's URLs came from the fleet API in one batch, in the fill's order.
+    assert [sorted(batch) for batch in lab.fleet.origin_requests] == [
+        sorted(o.key for o in objects)
+    ]
     assert lab.served_files() == {o.key: o.sha256 for o in objects}
     assert lab.index() == {o.key: o.sha256 for o in objects}
     assert list((lab.store_path / ".partial").iterdir()) == []

@@ -15,7 +15,7 @@ def run_once(lab: AgentLab) -> CycleResult:
 
 
 def test_no_usable_manifest_and_none_cached_fills_nothing(lab: AgentLab) -> None:
-    lab.fleet.serve(b"")  # the control plane answers, with nothing the agent can use
+    lab.fleet.serve_body(b"not a manifest", version="v0")  # nothing the agent can use
     assert run_once(lab) == CycleResult(outcome="no manifest")
     assert lab.index() == {}
 

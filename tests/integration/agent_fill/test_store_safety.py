@@ -22,6 +22,7 @@ from tests.integration.agent_fill.agent_lab import (
     manifest_body,
     write_tree,
 )
+from tests.support.manifests import decoded_lines, encoded_lines
 
 pytestmark = pytest.mark.nginx
 
@@ -143,16 +144,23 @@ def test_a_path_traversal_manifest_is_rejected_and_nothing_changes(
     before = lab.served_files()
     requests_before = len(nginx_origin.requests())
 
-    hostile = json.loads(manifest_body(objects, lambda o: [nginx_origin.url(o.key)], version="v2"))
-    hostile["objects"].append(
-        {
-            "key": "../../escaped/passwd",
-            "size": 4,
-            "sha256": "0" * 64,
-            "sources": [nginx_origin.url("x")],
-        }
+    good = manifest_body(objects, lambda o: [nginx_origin.url(o.key)], version="v2")
+    lines = decoded_lines(good.body)
+    header = json.loads(lines[0])
+    header.update(
+        title_count=header["title_count"] + 1,
+        file_count=header["file_count"] + 1,
+        total_bytes=header["total_bytes"] + 4,
     )
-    lab.fleet.serve(json.dumps(hostile).encode())
+    hostile_title = {
+        "title": "title-z",
+        "units": [
+            {"rendition": "r1", "sources": [0], "files": [["../../escaped/passwd", 4, "0" * 64]]}
+        ],
+    }
+    lab.fleet.serve_body(
+        encoded_lines([json.dumps(header), *lines[1:], json.dumps(hostile_title)]), version="v2"
+    )
     report = lab.fill()
 
     assert report.manifest_version == "v1"
@@ -162,7 +170,7 @@ def test_a_path_traversal_manifest_is_rejected_and_nothing_changes(
     assert not (tmp_path / "escaped").exists() and not (lab.root / "escaped").exists()
     status = lab.status()
     assert status.manifest_version == "v1"
-    assert any("manifest is invalid" in e and "'..'" in e for e in status.errors)
+    assert any("manifest is invalid" in e and "units.0.files.0.0" in e for e in status.errors)
 
 
 def test_objects_that_left_the_manifest_are_evicted_early_only_to_make_room(

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.app import create_app
 from control_plane.fleet.context import FleetContext
 from control_plane.fleet.health import HealthPolicy
+from edgefill_contracts.fleet_api import ManifestLocation
 from edgefill_contracts.heartbeat import (
     ApplianceState,
     DiskUsage,
@@ -20,6 +23,7 @@ from edgefill_contracts.heartbeat import (
     HeldDigest,
     ServingCounters,
 )
+from edgefill_contracts.manifest import Manifest, decode_manifest
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 POLICY = HealthPolicy(interval_seconds=10, window=5, unhealthy_after=3, healthy_after=2)
@@ -86,6 +90,19 @@ class FleetHarness:
         assert response.status_code == 200, response.text
         credential = response.json()["credential"]
         return {"Authorization": f"Appliance {credential['credential_id']}.{credential['secret']}"}
+
+    def manifest(self, appliance_id: str, auth: dict[str, str]) -> Manifest:
+        """The appliance's manifest as the agent gets it: its location from the fleet API, then
+        the body from S3 by the presigned URL (no credential), checked against the location."""
+        response = self.client.get(f"/fleet/v1/appliances/{appliance_id}/manifest", headers=auth)
+        assert response.status_code == 200, response.text
+        location = ManifestLocation.model_validate_json(response.content)
+        assert response.headers["ETag"] == f'"{location.version}"'
+        body = httpx.get(str(location.url), timeout=10).raise_for_status().content
+        assert (len(body), hashlib.sha256(body).hexdigest()) == (location.size, location.sha256)
+        manifest = decode_manifest(body)
+        assert manifest.version == location.version
+        return manifest
 
     def heartbeat(
         self, appliance_id: str, auth: dict[str, str], **overrides: Any

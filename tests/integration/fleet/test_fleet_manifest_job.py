@@ -14,7 +14,7 @@ from control_plane.fleet.manifests import ManifestStore
 from control_plane.placement import manifest_job
 from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.manifest_job import write_due_manifests
-from edgefill_contracts.manifest import Manifest
+from edgefill_contracts.manifest import Manifest, decode_manifest
 from tests.integration.fleet.support import FleetHarness
 
 
@@ -60,7 +60,7 @@ def test_units_come_from_the_catalog(fleet: FleetHarness) -> None:
     assert units[0].size == 1000
 
 
-def test_the_scheduled_job_writes_manifests_with_presigned_origin_urls(fleet: FleetHarness) -> None:
+def test_the_scheduled_job_writes_manifests_naming_the_origin_once(fleet: FleetHarness) -> None:
     _seed_catalog(fleet, 3)
     fleet.put_site("ams-1")
     fleet.put_cluster("c1", "ams-1")
@@ -69,13 +69,14 @@ def test_the_scheduled_job_writes_manifests_with_presigned_origin_urls(fleet: Fl
 
     result = manifest_job.run(fleet.settings)
     assert result["written"] == 1
-    manifest = Manifest.model_validate_json(
-        fleet.client.get("/fleet/v1/appliances/a1/manifest", headers=auth).content
-    )
-    assert len(manifest.objects) == 6
-    origin = str(manifest.objects[0].sources[-1])
-    assert origin.startswith(f"{fleet.settings.aws_endpoint_url}/{fleet.settings.origin_bucket}/")
-    assert "X-Amz-Signature=" in origin
+    manifest = fleet.manifest("a1", auth)
+    assert manifest.header.file_count == 6
+    # No peer holds anything yet: the one source is the origin, with no URL (the fleet API
+    # presigns origin URLs per batch of keys at fill time).
+    assert [s.model_dump() for s in manifest.header.sources] == [
+        {"name": "origin", "kind": "origin", "base_url": None, "secret_id": None, "query": None}
+    ]
+    assert all(entry.sources == (0,) for entry in manifest.entries())
 
 
 def test_manifests_do_not_change_during_a_fill_and_renew_for_each_window(
@@ -86,12 +87,9 @@ def test_manifests_do_not_change_during_a_fill_and_renew_for_each_window(
     fleet.put_cluster("c1", "ams-1")
     fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1", budget=10_000)
 
-    def origin(*, key: str, expires_at: datetime) -> str:
-        return f"https://origin.example/{key}?until={int(expires_at.timestamp())}"
-
     def job(at: datetime) -> dict[str, object]:
         units = list(units_from_catalog(fleet.settings))
-        return write_due_manifests(context=fleet.context, units=units, origin=origin, now=at)
+        return write_due_manifests(context=fleet.context, units=units, now=at)
 
     evening = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
     assert job(evening) == {"written": 1, "unchanged": 0, "sites": ["ams-1"], "failed": {}}
@@ -110,10 +108,12 @@ def test_manifests_do_not_change_during_a_fill_and_renew_for_each_window(
     }
     before = fleet.context.manifests.latest("a1")
     assert before is not None
-    manifest = Manifest.model_validate_json(before.body)
-    assert str(manifest.objects[0].sources[-1]).endswith(
-        f"until={int(datetime(2026, 3, 2, 15, 0, tzinfo=UTC).timestamp())}"
-    ), "sources last through the coming window plus an hour"
+    body = fleet.context.manifests.body("a1", before.version)
+    assert body is not None
+    manifest = decode_manifest(body)
+    assert manifest.header.sources_expire_at == int(
+        datetime(2026, 3, 2, 15, 0, tzinfo=UTC).timestamp()
+    ), "signed sources last through the coming window plus an hour"
 
     _seed_catalog(fleet, 3)
     during = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
@@ -142,10 +142,10 @@ def test_one_failing_cluster_is_recorded_and_stops_no_other(
         fleet.put_appliance(f"{site}-a", site_id=site, cluster_id=f"{site}-c1", budget=10_000)
     real_write = ManifestStore.write
 
-    def write(store: ManifestStore, manifest: Manifest) -> bool:
+    def write(store: ManifestStore, manifest: Manifest, *, now: datetime) -> bool:
         if manifest.appliance_id == "bru-1-a":  # the middle site: clusters after it matter
             raise RuntimeError("S3 throttled this prefix")
-        return real_write(store, manifest)
+        return real_write(store, manifest, now=now)
 
     monkeypatch.setattr(ManifestStore, "write", write)
 

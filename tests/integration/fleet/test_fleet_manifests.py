@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+
+import boto3
+import httpx
 
 from control_plane.catalog.units import CatalogUnit, UnitFile
 from control_plane.placement.manifest_job import write_due_manifests
+from edgefill_contracts.fleet_api import OriginUrls
 from edgefill_contracts.heartbeat import HeldDigest
-from edgefill_contracts.manifest import Manifest
 from tests.integration.fleet.support import FleetHarness
 
 
@@ -25,10 +27,6 @@ def _units(count: int) -> list[CatalogUnit]:
         )
         units.append(CatalogUnit(unit_id=f"title-{i:03d}/720p", files=files))
     return units
-
-
-def _origin(*, key: str, expires_at: datetime) -> str:
-    return f"https://origin.example.net/{key}?expires={int(expires_at.timestamp())}"
 
 
 def _build_fleet(fleet: FleetHarness) -> dict[str, dict[str, str]]:
@@ -49,19 +47,17 @@ def _build_fleet(fleet: FleetHarness) -> dict[str, dict[str, str]]:
 
 def test_manifests_are_written_served_with_etag_and_304(fleet: FleetHarness) -> None:
     auths = _build_fleet(fleet)
-    result = write_due_manifests(
-        context=fleet.context, units=_units(12), origin=_origin, now=fleet.clock.now
-    )
+    result = write_due_manifests(context=fleet.context, units=_units(12), now=fleet.clock.now)
     assert result["written"] == 3
 
     response = fleet.client.get("/fleet/v1/appliances/ams-a/manifest", headers=auths["ams-a"])
     assert response.status_code == 200
-    manifest = Manifest.model_validate_json(response.content)
+    assert len(response.content) < 4_096, "the fleet API hands out a location, not the manifest"
+    manifest = fleet.manifest("ams-a", auths["ams-a"])
     assert response.headers["ETag"] == f'"{manifest.version}"'
-    assert manifest.total_bytes <= 20_000
-    assert all(
-        str(obj.sources[-1]).startswith("https://origin.example.net/") for obj in manifest.objects
-    )
+    assert 0 < manifest.total_bytes <= 20_000
+    table = manifest.header.sources
+    assert all(table[entry.sources[-1]].kind == "origin" for entry in manifest.entries())
 
     cached = fleet.client.get(
         "/fleet/v1/appliances/ams-a/manifest",
@@ -75,7 +71,7 @@ def test_manifests_are_written_served_with_etag_and_304(fleet: FleetHarness) -> 
     assert stale.status_code == 200
 
     again = write_due_manifests(
-        context=fleet.context, units=_units(12), origin=_origin, now=fleet.clock.now, force=True
+        context=fleet.context, units=_units(12), now=fleet.clock.now, force=True
     )
     assert again == {"written": 0, "unchanged": 3, "sites": ["ams-1", "rtm-1"], "failed": {}}
 
@@ -83,12 +79,11 @@ def test_manifests_are_written_served_with_etag_and_304(fleet: FleetHarness) -> 
 def test_sources_rank_cluster_peers_then_other_clusters_then_origin(fleet: FleetHarness) -> None:
     auths = _build_fleet(fleet)
     units = _units(12)
-    write_due_manifests(context=fleet.context, units=units, origin=_origin, now=fleet.clock.now)
+    write_due_manifests(context=fleet.context, units=units, now=fleet.clock.now)
     # Every appliance applies its manifest and reports holding all of it, twice (healthy).
-    applied = {}
-    for appliance_id, auth in auths.items():
-        body = fleet.client.get(f"/fleet/v1/appliances/{appliance_id}/manifest", headers=auth)
-        applied[appliance_id] = Manifest.model_validate_json(body.content)
+    applied = {
+        appliance_id: fleet.manifest(appliance_id, auth) for appliance_id, auth in auths.items()
+    }
     secret_ids = fleet.heartbeat("ams-a", auths["ams-a"])["signing_secret_ids"]
     for _ in range(2):
         fleet.clock.advance(10)
@@ -103,21 +98,48 @@ def test_sources_rank_cluster_peers_then_other_clusters_then_origin(fleet: Fleet
     # A new appliance joins ams-1's cluster: its sources are peers first, then rtm-a, then origin.
     fleet.put_appliance("ams-c", site_id="ams-1", cluster_id="ams-1-c1", budget=20_000)
     new_auth = fleet.register("ams-c")
-    write_due_manifests(context=fleet.context, units=units, origin=_origin, now=fleet.clock.now)
-    body = fleet.client.get("/fleet/v1/appliances/ams-c/manifest", headers=new_auth)
-    manifest = Manifest.model_validate_json(body.content)
-    assert manifest.objects, "the new appliance got nothing placed on it"
-    held_by = {
-        appliance_id: {"/".join(o.key.split("/")[:2]) for o in m.objects}
-        for appliance_id, m in applied.items()
-    }
-    for obj in manifest.objects:
-        unit = "/".join(obj.key.split("/")[:2])
-        hosts = [str(url).split("/")[2].split(".")[0] for url in obj.sources]
-        expected_peers = sorted(a for a in ("ams-a", "ams-b") if unit in held_by[a])
-        expected_tier = ["rtm-a"] if unit in held_by["rtm-a"] else []
-        assert sorted(hosts[: len(expected_peers)]) == expected_peers
-        assert hosts[len(expected_peers) : -1] == expected_tier
-        assert hosts[-1] == "origin"
-        for url in obj.sources[:-1]:
-            assert f"/t/{secret_ids[0]}/" in str(url)
+    write_due_manifests(context=fleet.context, units=units, now=fleet.clock.now)
+    manifest = fleet.manifest("ams-c", new_auth)
+    assert manifest.header.file_count, "the new appliance got nothing placed on it"
+    held_by = {appliance_id: set(m.units()) for appliance_id, m in applied.items()}
+    table = manifest.header.sources
+    for entry in manifest.entries():
+        names = [table[i].name for i in entry.sources]
+        expected_peers = sorted(a for a in ("ams-a", "ams-b") if entry.unit in held_by[a])
+        expected_tier = ["rtm-a"] if entry.unit in held_by["rtm-a"] else []
+        assert sorted(names[: len(expected_peers)]) == expected_peers
+        assert names[len(expected_peers) : -1] == expected_tier
+        assert names[-1] == "origin" and table[entry.sources[-1]].kind == "origin"
+        for index in entry.sources[:-1]:
+            assert table[index].secret_id == secret_ids[0]
+            url = manifest.source_url(entry, index)
+            assert url is not None and f"/t/{secret_ids[0]}/" in url and url.endswith(entry.key)
+
+
+def test_origin_urls_are_presigned_gets_for_the_keys_asked(fleet: FleetHarness) -> None:
+    auths = _build_fleet(fleet)
+    s3 = boto3.client(
+        "s3", region_name=fleet.settings.aws_region, endpoint_url=fleet.settings.aws_endpoint_url
+    )
+    s3.put_object(Bucket=fleet.settings.origin_bucket, Key="title-000/720p/a.mp4", Body=b"bytes")
+    keys = ["title-000/720p/a.mp4", "title-000/720p/b.mp4"]
+    response = fleet.client.post(
+        "/fleet/v1/appliances/ams-a/origin-urls", json={"keys": keys}, headers=auths["ams-a"]
+    )
+    assert response.status_code == 200, response.text
+    answer = OriginUrls.model_validate_json(response.content)
+    assert sorted(answer.urls) == keys
+    assert answer.expires_at > fleet.clock.now
+    assert httpx.get(str(answer.urls[keys[0]]), timeout=10).content == b"bytes"
+    assert httpx.get(str(answer.urls[keys[1]]), timeout=10).status_code == 404
+
+
+def test_origin_urls_refuse_bad_requests_and_strangers(fleet: FleetHarness) -> None:
+    auths = _build_fleet(fleet)
+    path = "/fleet/v1/appliances/ams-a/origin-urls"
+    for keys in ([], ["../etc/passwd"], ["t/r/a", "t/r/a"], [f"t/r/{n}" for n in range(1_001)]):
+        response = fleet.client.post(path, json={"keys": keys}, headers=auths["ams-a"])
+        assert response.status_code == 422, keys
+    assert fleet.client.post(path, json={"keys": ["t/r/a"]}).status_code == 401
+    other = fleet.client.post(path, json={"keys": ["t/r/a"]}, headers=auths["ams-b"])
+    assert other.status_code in (401, 403)

@@ -14,7 +14,11 @@ from edgefill_contracts.holdings import encode_held_units, unit_order
 from edgefill_contracts.manifest import Manifest
 from edgefill_contracts.signing import compute_token, parse_signed_path
 from tests.integration.fleet.support import FleetHarness
-from tests.integration.fleet.test_fleet_manifests import _origin, _units
+from tests.integration.fleet.test_fleet_manifests import _units
+
+
+def _origin(*, key: str, expires_at: datetime) -> str:
+    return f"https://origin.example.net/{key}?expires={int(expires_at.timestamp())}"
 
 
 def _steer(
@@ -36,8 +40,7 @@ def _steer(
 def _serve(
     fleet: FleetHarness, appliance_id: str, auth: dict[str, str], secret_ids: list[str]
 ) -> None:
-    body = fleet.client.get(f"/fleet/v1/appliances/{appliance_id}/manifest", headers=auth)
-    manifest = Manifest.model_validate_json(body.content)
+    manifest = fleet.manifest(appliance_id, auth)
     fleet.heartbeat(
         appliance_id,
         auth,
@@ -53,7 +56,7 @@ def test_steering_sends_clients_to_healthy_holders_with_a_secret_they_accept(
     fleet.put_cluster("ams-1-c1", "ams-1")
     fleet.put_appliance("ams-a", site_id="ams-1", cluster_id="ams-1-c1", budget=100_000)
     auth = fleet.register("ams-a")
-    write_due_manifests(context=fleet.context, units=_units(3), origin=_origin, now=fleet.clock.now)
+    write_due_manifests(context=fleet.context, units=_units(3), now=fleet.clock.now)
     cache = FleetViewCache(
         settings=fleet.settings, ttl=timedelta(0), clock=fleet.clock, context=fleet.context
     )
@@ -164,10 +167,8 @@ def _holder_heartbeats(fleet: FleetHarness, held_for: Callable[[Manifest], HeldD
     fleet.put_cluster("c1", "ams-1")
     fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1", budget=100_000)
     auth = fleet.register("a1")
-    write_due_manifests(context=fleet.context, units=_units(3), origin=_origin, now=fleet.clock.now)
-    manifest = Manifest.model_validate_json(
-        fleet.client.get("/fleet/v1/appliances/a1/manifest", headers=auth).content
-    )
+    write_due_manifests(context=fleet.context, units=_units(3), now=fleet.clock.now)
+    manifest = fleet.manifest("a1", auth)
     secret_ids = fleet.heartbeat("a1", auth)["signing_secret_ids"]
     for _ in range(2):
         fleet.clock.advance(10)

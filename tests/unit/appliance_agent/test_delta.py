@@ -2,36 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance_agent.delta import compute_delta, summarize_holdings
 from appliance_agent.status import AgentStatus, bounded_missing
 from appliance_agent.store import Store
 from appliance_agent.store_index import IndexEntry
-from edgefill_contracts import FillWindow, HeldDigest, Manifest, ManifestObject
+from edgefill_contracts import HeldDigest, Manifest
 from edgefill_contracts.holdings import held_units, unit_order
+from tests.support.manifests import File, manifest_of
 
 
-def _obj(key: str, *, size: int = 10, digest: str = "a", priority: int = 0) -> ManifestObject:
-    return ManifestObject(
-        key=key,
-        size=size,
-        sha256=digest * 64,
-        priority=priority,
-        sources=["http://origin.example/x"],
-    )
+def _obj(key: str, *, size: int = 10, digest: str = "a", priority: int = 0) -> File:
+    return File(key=key, size=size, sha256=digest * 64, priority=priority)
 
 
-def _manifest(objects: list[ManifestObject]) -> Manifest:
-    return Manifest(
-        appliance_id="a1",
-        version="v1",
-        generated_at=datetime.now(UTC),
-        fill_window=FillWindow(),
-        byte_budget=10**12,
-        objects=objects,
-    )
+def _manifest(objects: list[File]) -> Manifest:
+    return manifest_of(objects).manifest
 
 
 def _entry(key: str, *, size: int = 10, digest: str = "a") -> IndexEntry:
@@ -40,58 +27,58 @@ def _entry(key: str, *, size: int = 10, digest: str = "a") -> IndexEntry:
 
 def test_missing_changed_and_stale_objects_are_told_apart() -> None:
     manifest = _manifest(
-        [_obj("t/held"), _obj("t/changed", digest="b"), _obj("t/resized", size=11), _obj("t/new")]
+        [
+            _obj("t/r/held"),
+            _obj("t/r/changed", digest="b"),
+            _obj("t/r/resized", size=11),
+            _obj("t/r/new"),
+        ]
     )
-    held = {key: _entry(key) for key in ("t/held", "t/changed", "t/resized", "t/gone")}
+    held = {key: _entry(key) for key in ("t/r/held", "t/r/changed", "t/r/resized", "t/r/gone")}
     delta = compute_delta(manifest, held)
-    assert [o.key for o in delta.missing] == ["t/changed", "t/new", "t/resized"]
-    assert [e.key for e in delta.stale] == ["t/gone"]
+    assert [o.key for o in delta.missing] == ["t/r/changed", "t/r/new", "t/r/resized"]
+    assert [e.key for e in delta.stale] == ["t/r/gone"]
     assert delta.held_bytes_kept == 10
     assert delta.missing_bytes == 31
 
 
 def test_higher_priority_is_fetched_first() -> None:
-    manifest = _manifest([_obj("t/a", priority=1), _obj("t/b", priority=9), _obj("t/c")])
-    assert [o.key for o in compute_delta(manifest, {}).missing] == ["t/b", "t/a", "t/c"]
+    manifest = _manifest([_obj("t/a/f", priority=1), _obj("t/b/f", priority=9), _obj("t/c/f")])
+    assert [o.key for o in compute_delta(manifest, {}).missing] == ["t/b/f", "t/a/f", "t/c/f"]
 
 
 def test_nothing_to_do_is_an_empty_delta() -> None:
-    manifest = _manifest([_obj("t/a"), _obj("t/b")])
-    delta = compute_delta(manifest, {"t/a": _entry("t/a"), "t/b": _entry("t/b")})
+    manifest = _manifest([_obj("t/r/a"), _obj("t/r/b")])
+    delta = compute_delta(manifest, {"t/r/a": _entry("t/r/a"), "t/r/b": _entry("t/r/b")})
     assert delta.is_empty
 
 
 def test_the_delta_reads_the_index_not_the_directory(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
     try:
-        store.index.put(key="t/a", size=10, sha256="a" * 64)
+        store.index.put(key="t/r/a", size=10, sha256="a" * 64)
         # No file exists under objects/: a directory walk would call it missing; the index
         # (the source of truth between scrubs) says it is held.
-        delta = compute_delta(_manifest([_obj("t/a")]), store.index.entries())
+        delta = compute_delta(_manifest([_obj("t/r/a")]), store.index.entries())
     finally:
         store.close()
     assert delta.is_empty
 
 
 def test_a_100k_object_manifest_with_nothing_new_is_one_dictionary_pass() -> None:
-    template = _obj("t/template")
-    # model_construct: 100k validated objects would cost seconds and test pydantic, not us.
-    objects = [
-        ManifestObject.model_construct(**{**template.__dict__, "key": f"t/{n:06d}"})
-        for n in range(100_000)
-    ]
+    objects = [_obj(f"t{n // 1000:03d}/r/{n:06d}") for n in range(100_000)]
     held = {o.key: _entry(o.key) for o in objects}
-    manifest = Manifest.model_construct(**{**_manifest([]).__dict__, "objects": objects})
+    manifest = _manifest(objects)
     delta = compute_delta(manifest, held)
     assert delta.is_empty and delta.held_bytes_kept == 1_000_000
 
 
 def test_holdings_count_only_what_matches_the_manifest() -> None:
-    manifest = _manifest([_obj("t/a"), _obj("t/b", digest="b"), _obj("t/c")])
-    held = {"t/a": _entry("t/a"), "t/b": _entry("t/b"), "t/x": _entry("t/x")}
+    manifest = _manifest([_obj("t/r/a"), _obj("t/r/b", digest="b"), _obj("t/r/c")])
+    held = {"t/r/a": _entry("t/r/a"), "t/r/b": _entry("t/r/b"), "t/r/x": _entry("t/r/x")}
     holdings = summarize_holdings(manifest, held)
     assert (holdings.objects_held, holdings.bytes_held) == (1, 10)
-    assert holdings.missing_keys == ["t/b", "t/c"]
+    assert holdings.missing_keys == ["t/r/b", "t/r/c"]
 
 
 def test_holdings_name_exactly_the_units_held_whole() -> None:
@@ -102,7 +89,6 @@ def test_holdings_name_exactly_the_units_held_whole() -> None:
             _obj("t2/720p/index.m3u8"),
             _obj("t2/720p/stream.mp4", digest="b"),  # held with the wrong sha256
             _obj("t3/1080p/stream.mp4"),  # not held at all
-            _obj("t4/loose.bin"),  # in no unit: filled, never steered by unit
         ]
     )
     held = {
@@ -112,7 +98,7 @@ def test_holdings_name_exactly_the_units_held_whole() -> None:
     holdings = summarize_holdings(manifest, held)
     digest = HeldDigest(manifest_version="v1", held_units=holdings.held_units)
     assert held_units(order=unit_order(manifest), held=digest) == {"t1/720p"}
-    assert holdings.missing_keys == ["t2/720p/stream.mp4", "t3/1080p/stream.mp4", "t4/loose.bin"]
+    assert holdings.missing_keys == ["t2/720p/stream.mp4", "t3/1080p/stream.mp4"]
 
 
 def test_holdings_of_many_missing_files_are_still_exact() -> None:

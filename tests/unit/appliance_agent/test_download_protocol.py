@@ -13,16 +13,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from appliance_agent.download import ObjectDownloader
+from appliance_agent.download import ObjectDownloader, SourceUrl
 from appliance_agent.errors import AllSourcesFailed, DownloadParked
 from appliance_agent.rate_limit import RateLimiter
 from appliance_agent.store import Store
-from edgefill_contracts import ManifestObject
+from tests.support.manifests import File
 
 DATA = bytes(range(256)) * 400  # 102_400 bytes
 KEY = "title/r1/seg.bin"
-PEER = "http://peer.test/title/r1/seg.bin"
-ORIGIN = "http://origin.test/title/r1/seg.bin?X-Amz-Signature=secret"
+PEER = SourceUrl("http://peer.test/title/r1/seg.bin")
+ORIGIN = SourceUrl("http://origin.test/title/r1/seg.bin?X-Amz-Signature=secret", is_origin=True)
 
 
 @pytest.fixture
@@ -32,13 +32,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-def _object(data: bytes = DATA) -> ManifestObject:
-    return ManifestObject(
-        key=KEY,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        sources=[PEER, ORIGIN],
-    )
+def _object(data: bytes = DATA) -> File:
+    return File(key=KEY, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
 def _downloader(

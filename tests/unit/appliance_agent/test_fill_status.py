@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,26 +12,13 @@ from appliance_agent.fill import FillReport, ObserverGroup, SilentObserver
 from appliance_agent.fill_status import FillStatusRecorder
 from appliance_agent.status import Activity, StatusFile
 from appliance_agent.store import Store
-from edgefill_contracts import FillWindow, Manifest, ManifestObject
+from edgefill_contracts import Manifest
+from tests.support.manifests import File, manifest_of
 
 
 def _manifest() -> Manifest:
-    return Manifest(
-        appliance_id="a1",
-        version="v9",
-        generated_at=datetime.now(UTC),
-        fill_window=FillWindow(),
-        byte_budget=10**9,
-        objects=[
-            ManifestObject(
-                key=f"t{n}/720p/stream.mp4",
-                size=10,
-                sha256="a" * 64,
-                sources=["http://origin.example/x"],
-            )
-            for n in range(3)
-        ],
-    )
+    files = [File(key=f"t{n}/720p/stream.mp4", size=10, sha256="a" * 64) for n in range(3)]
+    return manifest_of(files, version="v9", byte_budget=10**9).manifest
 
 
 @pytest.fixture

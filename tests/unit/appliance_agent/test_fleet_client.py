@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -17,6 +19,7 @@ from appliance_agent.errors import (
 )
 from appliance_agent.fleet_client import FleetClient
 from edgefill_contracts import ApplianceCredential, RegistrationRequest, ServedReport
+from tests.support.manifests import File, manifest_of
 
 CREDENTIAL = ApplianceCredential(
     appliance_id="ap-1", credential_id="c1", secret=SecretStr("very-secret-value")
@@ -144,18 +147,40 @@ def test_send_served_errors_are_translated(
         client.send_served(REPORT)
 
 
-def _manifest_body(appliance_id: str = "ap-1") -> dict[str, object]:
-    return {
-        "schema_version": 1,
-        "appliance_id": appliance_id,
+def _manifest_body(appliance_id: str = "ap-1", version: str = "v7") -> bytes:
+    built = manifest_of(
+        [File(key="t1/720p/a.bin", size=10, sha256="ab" * 32)],
+        appliance_id=appliance_id,
+        version=version,
+        byte_budget=5_000,
+    )
+    return built.body
+
+
+def _location(body: bytes, **overrides: object) -> dict[str, object]:
+    location: dict[str, object] = {
         "version": "v7",
-        "generated_at": datetime.now(UTC).isoformat(),
-        "fill_window": {"start": "02:00", "end": "14:00", "timezone": "UTC"},
-        "byte_budget": 5_000,
-        "objects": [
-            {"key": "t1/a.bin", "size": 10, "sha256": "ab" * 32, "sources": ["http://o.test/a"]}
-        ],
+        "url": "https://s3.test/manifests/ap-1/v7.jsonl.gz?X-Amz-Signature=sig",
+        "size": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "expires_at": datetime.now(UTC).isoformat(),
     }
+    location.update(overrides)
+    return location
+
+
+def _serving(
+    body: bytes, location: dict[str, object] | None = None, s3: httpx.Response | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
+    """The fleet API's location answer, and S3's answer at the location."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "s3.test":
+            assert "authorization" not in request.headers, "no credential goes to S3"
+            return s3 if s3 is not None else httpx.Response(200, content=iter([body]))
+        return httpx.Response(200, json=location or _location(body), headers={"ETag": '"v7"'})
+
+    return handler
 
 
 def test_fetch_manifest_sends_the_etag_and_a_304_is_no_change() -> None:
@@ -172,40 +197,78 @@ def test_fetch_manifest_sends_the_etag_and_a_304_is_no_change() -> None:
     assert seen[0].headers["authorization"] == "Appliance c1.very-secret-value"
 
 
-def test_fetch_manifest_validates_the_body_and_keeps_the_etag() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert "if-none-match" not in request.headers
-        return httpx.Response(200, json=_manifest_body(), headers={"ETag": '"v7"'})
-
-    with _client(handler) as client:
+def test_fetch_manifest_downloads_the_body_from_its_location_and_keeps_the_etag() -> None:
+    body = _manifest_body()
+    with _client(_serving(body)) as client:
         fetched = client.fetch_manifest(etag=None, byte_budget=10_000)
     assert fetched is not None
-    assert (fetched.manifest.version, fetched.etag) == ("v7", '"v7"')
+    assert (fetched.manifest.version, fetched.etag, fetched.body) == ("v7", '"v7"', body)
+
+
+_BODY = _manifest_body()
 
 
 @pytest.mark.parametrize(
-    ("response", "error", "says"),
+    ("handler", "error", "says"),
     [
-        (httpx.Response(401), FleetRejected, "re-register"),
-        (httpx.Response(403), FleetRejected, "re-register"),
-        (httpx.Response(500, json={"message": "boom"}), FleetRejected, "500: boom"),
-        (httpx.Response(200, content=b"{not json"), ManifestRejected, "not JSON"),
-        (httpx.Response(200, json=_manifest_body("ap-2")), ManifestRejected, "not 'ap-1'"),
+        (lambda _: httpx.Response(401), FleetRejected, "re-register"),
+        (lambda _: httpx.Response(403), FleetRejected, "re-register"),
+        (lambda _: httpx.Response(500, json={"message": "boom"}), FleetRejected, "500: boom"),
+        (
+            lambda _: httpx.Response(200, content=b"{not json"),
+            ControlPlaneError,
+            "ManifestLocation",
+        ),
+        (_serving(_manifest_body("ap-2")), ManifestRejected, "not 'ap-1'"),
+        (_serving(_manifest_body(version="v8")), ManifestRejected, "location named v7"),
+        (_serving(_BODY, _location(_BODY, sha256="0" * 64)), ManifestRejected, "substituted"),
+        (_serving(_BODY + b"x", _location(_BODY)), ManifestRejected, "longer than the announced"),
+        (_serving(_BODY[:-5], _location(_BODY)), FleetUnreachable, "ended at"),
+        (_serving(_BODY, s3=httpx.Response(403)), FleetUnreachable, "HTTP 403"),
+    ],
+    ids=[
+        "401",
+        "403",
+        "500",
+        "location-not-json",
+        "other-appliance",
+        "other-version",
+        "wrong-sha256",
+        "longer",
+        "shorter",
+        "s3-refused",
     ],
 )
 def test_fetch_manifest_failures_say_what_to_do(
-    response: httpx.Response, error: type[Exception], says: str
+    handler: Callable[[httpx.Request], httpx.Response], error: type[Exception], says: str
 ) -> None:
-    with _client(lambda _: response) as client, pytest.raises(error, match=says):
+    with _client(handler) as client, pytest.raises(error, match=says):
         client.fetch_manifest(etag=None, byte_budget=10_000)
 
 
 def test_fetch_manifest_over_the_agents_budget_is_rejected() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=_manifest_body())
-
-    with _client(handler) as client, pytest.raises(ManifestRejected, match="byte budget of 5"):
+    with _client(_serving(_BODY)) as client, pytest.raises(ManifestRejected, match="budget of 5"):
         client.fetch_manifest(etag=None, byte_budget=5)
+
+
+def test_origin_urls_sends_the_keys_and_parses_the_urls() -> None:
+    seen: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        assert request.url.path == "/fleet/v1/appliances/ap-1/origin-urls"
+        return httpx.Response(
+            200,
+            json={
+                "expires_at": datetime.now(UTC).isoformat(),
+                "urls": {"t/r/a": "https://o.test/t/r/a?sig=1"},
+            },
+        )
+
+    with _client(handler) as client:
+        answer = client.origin_urls(["t/r/a", "t/r/b"])
+    assert seen == [{"keys": ["t/r/a", "t/r/b"]}]
+    assert {k: str(v) for k, v in answer.urls.items()} == {"t/r/a": "https://o.test/t/r/a?sig=1"}
 
 
 def test_fetch_manifest_unreachable_is_a_control_plane_error() -> None:

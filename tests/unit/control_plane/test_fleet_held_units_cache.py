@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from control_plane.fleet.health import HealthRecord
 from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.snapshot import HeldUnitsCache
-from edgefill_contracts import FillWindow, Manifest, ManifestObject
+from edgefill_contracts import Manifest
 from edgefill_contracts.heartbeat import (
     ApplianceState,
     DiskUsage,
@@ -18,34 +18,24 @@ from edgefill_contracts.heartbeat import (
     ServingCounters,
 )
 from edgefill_contracts.holdings import encode_held_units, unit_order
+from tests.support.manifests import File, manifest_of
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def manifest(version: str, titles: int) -> Manifest:
-    return Manifest(
-        appliance_id="a1",
-        version=version,
-        generated_at=NOW,
-        fill_window=FillWindow(),
-        byte_budget=10**9,
-        objects=[
-            ManifestObject(
-                key=f"t{n}/720p/stream.mp4", size=1, sha256="a" * 64, sources=["https://o/x"]
-            )
-            for n in range(titles)
-        ],
-    )
+    files = [File(key=f"t{n}/720p/stream.mp4", size=1, sha256="a" * 64) for n in range(titles)]
+    return manifest_of(files, version=version, byte_budget=10**9).manifest
 
 
 class CountingManifests:
-    """The one ManifestStore call the cache makes, counted."""
+    """The one ManifestStore call the cache makes (a written manifest's unit order), counted."""
 
     def __init__(self, *manifests: Manifest) -> None:
-        self._by_version = {m.version: m for m in manifests}
+        self._by_version = {m.version: unit_order(m) for m in manifests}
         self.reads: list[str] = []
 
-    def version(self, appliance_id: str, version: str) -> Manifest | None:
+    def unit_order(self, appliance_id: str, version: str) -> tuple[str, ...] | None:
         self.reads.append(version)
         return self._by_version.get(version)
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
-from datetime import UTC, datetime
 
 import pytest
 
 from edgefill_contracts import content_unit, unit_of_key
 from edgefill_contracts.errors import ContractError
-from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.heartbeat import HeldDigest
 from edgefill_contracts.holdings import (
     decode_held_units,
@@ -20,6 +18,7 @@ from edgefill_contracts.holdings import (
     unit_order,
 )
 from edgefill_contracts.manifest import Manifest
+from tests.support.manifests import File, manifest_of
 
 
 def test_units_of_keys() -> None:
@@ -35,25 +34,11 @@ def test_units_of_keys() -> None:
 
 
 def _manifest() -> Manifest:
-    objects = [
-        {
-            "key": f"t{i}/720p/seg.ts",
-            "size": 1,
-            "sha256": hashlib.sha256(b"x").hexdigest(),
-            "sources": ["https://o/x"],
-        }
+    files = [
+        File(key=f"t{i}/720p/seg.ts", size=1, sha256=hashlib.sha256(b"x").hexdigest())
         for i in range(3)
     ]
-    return Manifest.model_validate(
-        {
-            "appliance_id": "a",
-            "version": "m1",
-            "generated_at": datetime(2026, 1, 1, tzinfo=UTC),
-            "fill_window": FillWindow(),
-            "byte_budget": 10,
-            "objects": objects,
-        }
-    )
+    return manifest_of(files, version="m1", byte_budget=10).manifest
 
 
 @pytest.mark.parametrize(

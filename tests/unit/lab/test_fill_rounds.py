@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from control_plane.fleet.manifests import StoredManifest
+from control_plane.fleet.manifests import ManifestPointer
 from lab.fill_rounds import (
     FillTrace,
     HeldView,
@@ -19,7 +19,9 @@ from lab.fill_rounds import (
     manifest_sources,
 )
 from lab.plan import shut_fill_window
-from tests.unit.edgefill_contracts.test_manifest import SHA, manifest_dict
+from tests.support.manifests import BuiltManifest, File, manifest_of
+
+SHA = "a" * 64
 
 FINISHED = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 STATUS: dict[str, Any] = {
@@ -74,31 +76,38 @@ def test_an_agent_whose_fill_did_not_finish_whole_is_not_known() -> None:
 
 
 class _Manifests:
-    def __init__(self, stored: StoredManifest | None) -> None:
-        self.stored = stored
+    def __init__(self, built: BuiltManifest | None) -> None:
+        self.built = built
 
-    def latest(self, appliance_id: str) -> StoredManifest | None:
-        return self.stored
+    def latest(self, appliance_id: str) -> ManifestPointer | None:
+        if self.built is None:
+            return None
+        body = self.built.body
+        return ManifestPointer(
+            version=self.built.manifest.version,
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            written_at=FINISHED,
+        )
+
+    def body(self, appliance_id: str, version: str) -> bytes | None:
+        return None if self.built is None else self.built.body
 
 
 def test_manifest_sources_count_the_objects_that_name_a_peer_and_keep_no_signature() -> None:
-    objects = [
-        {
-            "key": "t1/360p/seg_0001.ts",
-            "size": 1,
-            "sha256": SHA,
-            "sources": ["https://10.89.41.11/t1/360p/seg_0001.ts?md5=s", "http://moto/o?X-Sig=1"],
-        },
-        {"key": "t1/360p/seg_0002.ts", "size": 1, "sha256": SHA, "sources": ["http://moto/o"]},
+    files = [
+        File(key="t1/360p/seg_0001.ts", size=1, sha256=SHA),
+        File(key="t1/480p/seg_0002.ts", size=1, sha256=SHA),
     ]
-    body = json.dumps(manifest_dict(version="m9", objects=objects)).encode()
-    found = manifest_sources(
-        _Manifests(StoredManifest(version="m9", body=body)),  # type: ignore[arg-type]
-        "ams1-b",
-        {"10.89.41.11"},
+    peer = "https://10.89.41.11/t1/360p/seg_0001.ts?md5=s"
+    built = manifest_of(
+        files,
+        lambda f: [peer, "http://moto/o?X-Sig=1"] if "360p" in f.key else ["http://moto/o"],
+        version="m9",
     )
+    found = manifest_sources(_Manifests(built), "ams1-b", {"10.89.41.11"})  # type: ignore[arg-type]
     assert (found.manifest_version, found.objects, found.objects_with_peer_source) == ("m9", 2, 1)
-    assert found.source_hosts == ["10.89.41.11", "moto"]
+    assert found.source_hosts == ["10.89.41.11", "origin"]
     assert "md5=" not in found.model_dump_json() and "Sig" not in found.model_dump_json()
 
 
