@@ -149,4 +149,4 @@ def decoded_lines(body: bytes) -> list[str]:
 
 
 def encoded_lines(lines: Sequence[str]) -> bytes:
-    return gzip.compress(("\n".join(lines) + "\n").encode())
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
