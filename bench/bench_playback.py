@@ -16,20 +16,17 @@ of that floor playback keeps once token checks, steering, signing, JSON and HTTP
 from __future__ import annotations
 
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import httpx
 
+from bench.local_servers import free_port, moto_server, process
 from bench.result import emit, make_result
 
 if TYPE_CHECKING:
@@ -40,46 +37,6 @@ REQUESTS = 600
 CONCURRENCY = 8
 TITLES = 40
 VIEWERS = 4
-START_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_for(url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {START_TIMEOUT_S} s")
-
-
-@contextmanager
-def _process(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[None]:
-    # Output goes to a file: an unread pipe fills up and blocks the server (moto logs every call).
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_for(ready_url)
-            yield
-        except BaseException:
-            log.seek(0)
-            sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
-            raise
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def serve(port: int) -> None:
@@ -154,12 +111,7 @@ def p99(samples: list[float]) -> float:
 
 
 def main() -> int:
-    moto_port = _free_port()
-    moto_url = f"http://127.0.0.1:{moto_port}"
-    moto = [sys.executable, "-c", "from moto.server import main; main()", "-H", "127.0.0.1"]
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(name, "testing")
-    with _process([*moto, "-p", str(moto_port)], dict(os.environ), f"{moto_url}/moto-api/"):
+    with moto_server() as moto_url:
         return _run(moto_url)
 
 
@@ -170,7 +122,7 @@ def _run(moto_url: str) -> int:
     settings = provision_test_stack(MotoServer(endpoint_url=moto_url))
     put_titles(settings, TITLES)
     viewers = [subscribed_viewer(settings, plan_id="premium") for _ in range(VIEWERS)]
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "EDGEFILL_ENVIRONMENT": "development",
@@ -196,7 +148,7 @@ def _run(moto_url: str) -> int:
     def health(client: httpx.Client, n: int) -> httpx.Response:
         return client.get(f"{base}/healthz")
 
-    with _process(command, env, f"{base}/healthz"):
+    with process(command, env, f"{base}/healthz"):
         first = play(httpx.Client(timeout=10.0), 0)
         urls = len(first.json().get("urls", [])) if first.status_code == 200 else -1
         _load(play)  # warm: JWKS, title cache, connection pools

@@ -86,17 +86,27 @@ class DocumentTable(Generic[M]):
         raise Unavailable(f"{what} is being changed by others right now; retry in a moment")
 
     def upsert(self, key: dict[str, str], *, initial: M, change: Callable[[M], M], what: str) -> M:
-        """`change` the stored document, or write `initial` when there is none yet."""
+        """`change` the stored document, or write `initial` when there is none yet: one read
+        and one conditional write when nobody else writes it meanwhile (heartbeats do this at
+        fleet rate)."""
         for _ in range(_MAX_ATTEMPTS):
-            if self.get(key) is None:
-                if self._write(
+            stored = self.get(key)
+            if stored is None:
+                result = initial
+                written = self._write(
                     initial,
                     revision=1,
                     condition=f"attribute_not_exists({self._spec.hash_key.name})",
-                ):
-                    return initial
-                continue
-            return self.update(key, change, what)
+                )
+            else:
+                result = change(stored.doc)
+                if self._key_of(result) != key:
+                    raise Conflict(f"{what}: an update may not change the document's key")
+                written = self._write(
+                    result, revision=stored.revision + 1, expected=stored.revision
+                )
+            if written:
+                return result
         raise Unavailable(f"{what} is being changed by others right now; retry in a moment")
 
     def put(self, doc: M) -> M:

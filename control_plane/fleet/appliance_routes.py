@@ -58,8 +58,7 @@ def rotate_credential(context: Context, appliance: CallingAppliance) -> Response
 def heartbeat(context: Context, appliance: CallingAppliance, body: Heartbeat) -> HeartbeatAck:
     return ingest_heartbeat(
         context.store,
-        secrets=context.secrets,
-        manifests=context.manifests,
+        secrets=context.active_secrets,
         appliance=appliance,
         heartbeat=body,
         policy=context.health_policy,

@@ -14,7 +14,7 @@ from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.store import FleetStore
 from control_plane.popularity.served_reports import ServedReportStore
 from control_plane.popularity.store import PopularityStore
-from control_plane.signing.key_store import SigningSecretStore
+from control_plane.signing.key_store import CachedActiveSecrets, SigningSecretStore
 from control_plane.signing.origin import OriginSigner, S3OriginSigner
 
 
@@ -28,6 +28,7 @@ class FleetContext:
     served_reports: ServedReportStore
     certificate_authority: FleetCA
     origin: OriginSigner
+    active_secrets: CachedActiveSecrets
     health_policy: HealthPolicy = field(default_factory=HealthPolicy)
     clock: Callable[[], datetime] = utc_now
 
@@ -39,10 +40,12 @@ class FleetContext:
         health_policy: HealthPolicy | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> FleetContext:
+        secrets = SigningSecretStore(settings=settings)
         return cls(
             settings=settings,
             store=FleetStore.from_settings(settings),
-            secrets=SigningSecretStore(settings=settings),
+            secrets=secrets,
+            active_secrets=CachedActiveSecrets(secrets),
             manifests=ManifestStore(settings=settings),
             popularity=PopularityStore(settings=settings),
             served_reports=ServedReportStore(settings=settings),

@@ -8,11 +8,10 @@ from datetime import datetime
 from control_plane.common.errors import BadRequest
 from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_heartbeat
 from control_plane.fleet.lifecycle import apply_transition, record_health_flip
-from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.models import Appliance
 from control_plane.fleet.state_machine import Actor, Transition
 from control_plane.fleet.store import FleetStore
-from control_plane.signing.key_store import SigningSecretStore
+from control_plane.signing.key_store import ActiveSecretSource
 from edgefill_contracts.fleet_api import HeartbeatAck
 from edgefill_contracts.heartbeat import ApplianceState, Heartbeat
 
@@ -22,14 +21,17 @@ logger = logging.getLogger(__name__)
 def ingest_heartbeat(
     store: FleetStore,
     *,
-    secrets: SigningSecretStore,
-    manifests: ManifestStore,
+    secrets: ActiveSecretSource,
     appliance: Appliance,
     heartbeat: Heartbeat,
     policy: HealthPolicy,
     now: datetime,
 ) -> HeartbeatAck:
     """Record the heartbeat and answer with the state, manifest and secrets the appliance needs.
+
+    Bounded work at fleet rate: the credential and appliance reads of authentication, one read
+    and one conditional write of the health record (and an event when health flips); the
+    manifest version comes from the appliance record, the secret ids from a cached set.
 
     The appliance moves its own state only toward draining: Serving -> Draining when it reports
     a drain it started itself (`appliance-agent drain`), Draining -> Drained when it reports
@@ -99,7 +101,8 @@ def ingest_heartbeat(
     return HeartbeatAck(
         desired_state=state,
         state_changed_at=changed_at,
-        manifest_version=manifests.latest_version(appliance.appliance_id),
+        # Recorded on the appliance by the manifest job: the ack costs no read of S3.
+        manifest_version=appliance.manifest_version,
         signing_secret_ids=[s.secret_id for s in secrets.active(now=now)],
     )
 

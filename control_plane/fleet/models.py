@@ -116,6 +116,11 @@ class Appliance(ApplianceSpec):
     state_changed_at: datetime | None = None
     bootstrap: BootstrapToken | None = None
     credential_id: str | None = None
+    manifest_version: str | None = Field(
+        default=None,
+        description="Newest manifest written for it: the manifest job records it here, so a "
+        "heartbeat's ack names it without reading S3.",
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -94,6 +94,16 @@ def put_appliance(
     )
 
 
+def record_manifest_version(store: FleetStore, *, appliance_id: str, version: str) -> None:
+    """Note on the appliance the newest manifest written for it (after it is in S3), which its
+    heartbeat acks then name without reading S3."""
+    store.appliances.update(
+        {"appliance_id": appliance_id},
+        lambda a: a.model_copy(update={"manifest_version": version}),
+        what="appliance",
+    )
+
+
 def get_appliance(store: FleetStore, appliance_id: str) -> Appliance:
     return store.appliances.require({"appliance_id": appliance_id}, f"appliance {appliance_id}").doc
 

@@ -21,6 +21,7 @@ from typing import Protocol
 from control_plane.catalog.units import CatalogUnit, units_from_catalog
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.reads import FleetReads, FleetReadSource
+from control_plane.fleet.registry import record_manifest_version
 from control_plane.fleet.snapshot import ApplianceSnapshot, FleetSnapshot, take_snapshot
 from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.fill_schedule import next_window
@@ -90,6 +91,8 @@ class ClusterWork:
     fill_window: FillWindow
     fill_opens: datetime
     fill_closes: datetime
+    # What each member's registry record names as its newest manifest (heartbeat acks read it).
+    recorded_versions: Mapping[str, str | None] = field(default_factory=dict)
 
 
 def write_due_manifests(
@@ -170,7 +173,7 @@ def due_clusters(
         writable = frozenset(
             a.appliance.appliance_id
             for a in site_appliances
-            if not filling or context.manifests.latest_version(a.appliance.appliance_id) is None
+            if not filling or _written_version(context, a) is None
         )
         if not writable or not site_appliances:
             continue
@@ -186,6 +189,10 @@ def due_clusters(
                     fill_window=site.fill_window,
                     fill_opens=window.opens,
                     fill_closes=window.closes,
+                    recorded_versions={
+                        a.appliance.appliance_id: a.appliance.manifest_version
+                        for a in by_cluster[cluster_id]
+                    },
                 )
             )
     return work
@@ -229,7 +236,26 @@ def write_cluster_manifests(
             written += 1
         else:
             unchanged += 1
+        # After S3 (an ack never names a body not there); again on a later run if this failed.
+        if work.recorded_versions.get(manifest.appliance_id) != manifest.version:
+            record_manifest_version(
+                context.store, appliance_id=manifest.appliance_id, version=manifest.version
+            )
     return ClusterWritten(written=written, unchanged=unchanged)
+
+
+def _written_version(context: ManifestJobInputs, snapshot: ApplianceSnapshot) -> str | None:
+    """The newest manifest in S3 for this appliance; its registry record is brought in line
+    when an earlier run wrote the manifest but failed to record it (heartbeat acks read the
+    record), which a run outside the window would otherwise be the first to repair."""
+    appliance_id = snapshot.appliance.appliance_id
+    written = context.manifests.latest_version(appliance_id)
+    if written is not None and written != snapshot.appliance.manifest_version:
+        try:
+            record_manifest_version(context.store, appliance_id=appliance_id, version=written)
+        except Exception:
+            logger.exception("could not record manifest %s on %s", written, appliance_id)
+    return written
 
 
 def _fill_member(snapshot: ApplianceSnapshot) -> FillMember:

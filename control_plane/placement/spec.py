@@ -19,9 +19,9 @@ SERVICE = ServiceSpec(
         "popularity",
         "fleet-sites",
         "fleet-clusters",
-        "fleet-appliances",
         "fleet-health",
     ),
-    # The key set seeds its first secret from the settings when the table is empty.
-    writes_tables=("fleet-signing-secrets",),
+    # The key set seeds its first secret from the settings when the table is empty; each
+    # appliance's record notes its newest manifest version (heartbeat acks read it there).
+    writes_tables=("fleet-signing-secrets", "fleet-appliances"),
 )

@@ -6,8 +6,11 @@ import hashlib
 
 import boto3
 import httpx
+import pytest
 
 from control_plane.catalog.units import CatalogUnit, UnitFile
+from control_plane.fleet.manifests import ManifestStore
+from control_plane.placement import manifest_job
 from control_plane.placement.manifest_job import write_due_manifests
 from edgefill_contracts.fleet_api import OriginUrls
 from edgefill_contracts.heartbeat import HeldDigest
@@ -143,3 +146,44 @@ def test_origin_urls_refuse_bad_requests_and_strangers(fleet: FleetHarness) -> N
     assert fleet.client.post(path, json={"keys": ["t/r/a"]}).status_code == 401
     other = fleet.client.post(path, json={"keys": ["t/r/a"]}, headers=auths["ams-b"])
     assert other.status_code in (401, 403)
+
+
+def test_the_ack_names_the_version_the_job_recorded_without_reading_s3(
+    fleet: FleetHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auths = _build_fleet(fleet)
+    assert fleet.heartbeat("ams-a", auths["ams-a"])["manifest_version"] is None
+    write_due_manifests(context=fleet.context, units=_units(12), now=fleet.clock.now)
+    written = fleet.context.manifests.latest_version("ams-a")
+    assert written is not None
+
+    def no_s3(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("a heartbeat read S3")
+
+    monkeypatch.setattr(ManifestStore, "latest", no_s3)
+    assert fleet.heartbeat("ams-a", auths["ams-a"])["manifest_version"] == written
+
+
+def test_a_recorded_version_lost_after_the_s3_write_is_recorded_on_the_next_run(
+    fleet: FleetHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auths = _build_fleet(fleet)
+
+    def fails(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("DynamoDB throttled")
+
+    monkeypatch.setattr(manifest_job, "record_manifest_version", fails)
+    first = write_due_manifests(context=fleet.context, units=_units(12), now=fleet.clock.now)
+    assert first["written"] == 0 and len(first["failed"]) == 2  # type: ignore[arg-type]
+    assert fleet.heartbeat("ams-a", auths["ams-a"])["manifest_version"] is None
+    monkeypatch.undo()
+
+    # Mid-window (the harness's clock): only ams-b, which has no manifest yet, is written; the
+    # others' records are repaired from what is in S3.
+    again = write_due_manifests(context=fleet.context, units=_units(12), now=fleet.clock.now)
+    assert again == {"written": 1, "unchanged": 0, "sites": ["ams-1"], "failed": {}}
+    for appliance_id in ("ams-a", "ams-b", "rtm-a"):
+        written = fleet.context.manifests.latest_version(appliance_id)
+        assert written is not None
+        ack = fleet.heartbeat(appliance_id, auths[appliance_id])
+        assert ack["manifest_version"] == written, appliance_id
