@@ -150,6 +150,8 @@ def audit(
 @router.post("/signing-secrets/rotate")
 def rotate_signing_secret(context: Context) -> dict[str, str]:
     fresh = context.secrets.rotate(now=context.clock())
+    # This container's acks name it at once; others within their cache's minute.
+    context.active_secrets.invalidate()
     return {"secret_id": fresh.secret_id}
 
 

@@ -122,6 +122,11 @@ class CachedActiveSecrets:
         current = [s for s in cached[1] if s.not_after is None or s.not_after > now]
         return current or self._store.active(now=now)
 
+    def invalidate(self) -> None:
+        """Read the table on the next call (after a rotation made by this process)."""
+        with self._lock:
+            self._cached = None
+
 
 def as_contract(stored: list[StoredSigningSecret]) -> SigningSecretSet:
     return SigningSecretSet(

@@ -50,3 +50,12 @@ def test_a_clock_that_goes_back_reads_again() -> None:
     cached.active(now=NOW)
     cached.active(now=NOW - timedelta(seconds=1))
     assert store.reads == 2
+
+
+def test_a_rotation_in_this_process_shows_at_once() -> None:
+    store = Store(secret("k1"))
+    cached = CachedActiveSecrets(store)  # type: ignore[arg-type]
+    cached.active(now=NOW)
+    store.secrets.insert(0, secret("k2"))
+    cached.invalidate()
+    assert [s.secret_id for s in cached.active(now=NOW)] == ["k2", "k1"]
