@@ -285,12 +285,12 @@ def kill_control_plane(chaos: Chaos) -> FaultResult:
 
 
 def corrupt_a_file(chaos: Chaos) -> FaultResult:
-    """Flip a byte in one stored segment: verify quarantines it, the next fill repairs it."""
+    """Flip a byte in one stored media file: verify quarantines it, the next fill repairs it."""
     site, appliance = chaos.plan.all_appliances()[-1]
     target = appliance.appliance_id
-    path = _exec(target, ["find", STORE_OBJECTS, "-type", "f", "-name", "*.ts", "-print", "-quit"])
+    path = _exec(target, ["find", STORE_OBJECTS, "-type", "f", "-name", "*.mp4", "-print", "-quit"])
     if not path:
-        raise LabError(f"{target} holds no segment to corrupt: has it filled?")
+        raise LabError(f"{target} holds no media file to corrupt: has it filled?")
     key = path.removeprefix(STORE_OBJECTS + "/")
     good = _sha256(target, path)
     _exec(target, ["python3", "-c", _FLIP_A_BYTE, path])

@@ -4,6 +4,7 @@ from the URLs steering returned, moving to the next URL when one fails, as a pla
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,10 +79,51 @@ def browse(viewer: Viewer) -> list[str]:
     return titles
 
 
-def _segments(playlist: str) -> list[str]:
-    return [
-        line.strip() for line in playlist.splitlines() if line.strip() and not line.startswith("#")
-    ]
+@dataclass(frozen=True)
+class MediaPart:
+    """One request a player makes for a media playlist: a URI and, for byte-range playlists,
+    the range (`EXT-X-MAP` / `EXT-X-BYTERANGE`, RFC 8216 4.3.2.2 and 4.3.2.5)."""
+
+    uri: str
+    byte_range: tuple[int, int] | None = None  # (offset, length)
+    is_init: bool = False
+
+
+_MAP_URI = re.compile(r'URI="([^"]+)"')
+_MAP_RANGE = re.compile(r'BYTERANGE="(\d+)(?:@(\d+))?"')
+
+
+def media_parts(playlist: str) -> list[MediaPart]:
+    """The init section (if any) and every segment of a media playlist, in play order.
+
+    Hand-parsed (two tags) rather than with an m3u8 library the lab does not otherwise need;
+    a BYTERANGE without an offset continues where the previous range of the same URI ended.
+    """
+    parts: list[MediaPart] = []
+    pending: tuple[int, int | None] | None = None
+    ends: dict[str, int] = {}
+    for raw in playlist.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-MAP:"):
+            uri = _MAP_URI.search(line)
+            if uri is None:
+                raise LabError(f"EXT-X-MAP without a URI: {line!r}")
+            found = _MAP_RANGE.search(line)
+            span = None if found is None else (int(found[2] or 0), int(found[1]))
+            parts.append(MediaPart(uri=uri[1], byte_range=span, is_init=True))
+        elif line.startswith("#EXT-X-BYTERANGE:"):
+            size, _, at = line.split(":", 1)[1].partition("@")
+            pending = (int(size), int(at) if at else None)
+        elif line and not line.startswith("#"):
+            segment_range: tuple[int, int] | None = None
+            if pending is not None:
+                size_of, at_of = pending
+                start = at_of if at_of is not None else ends.get(line, 0)
+                segment_range = (start, size_of)
+                ends[line] = start + size_of
+                pending = None
+            parts.append(MediaPart(uri=line, byte_range=segment_range))
+    return parts
 
 
 def start_playback(viewer: Viewer, title_id: str) -> PlaybackResponse:
@@ -130,8 +172,12 @@ def play_decision(
     position = 0
     fetched = 0
 
-    def fetch(relative: str) -> bytes:
+    def fetch(relative: str, byte_range: tuple[int, int] | None = None) -> bytes:
         nonlocal position, failovers, fetched
+        headers = {}
+        if byte_range is not None:
+            offset, length = byte_range
+            headers["Range"] = f"bytes={offset}-{offset + length - 1}"
         while position <= len(bases):
             if position == len(bases):
                 source = ORIGIN
@@ -143,17 +189,18 @@ def play_decision(
                 source, base = bases[position]
                 url = urljoin(base, relative)
             try:
-                got = content.get(url)
+                got = content.get(url, headers=headers)
             except httpx.TransportError as exc:
                 logger.info("%s failed for %s (%s); next URL", source, relative, exc)
             else:
-                if got.status_code == 200:
-                    bytes_by_source[source] = bytes_by_source.get(source, 0) + len(got.content)
+                body = _part_of(got, byte_range)
+                if body is not None:
+                    bytes_by_source[source] = bytes_by_source.get(source, 0) + len(body)
                     # Outside the try: a failing hook is not a failing content server.
                     if after_fetch is not None:
                         after_fetch(fetched, source)
                     fetched += 1
-                    return got.content
+                    return body
                 logger.info("%s answered %d for %s; next URL", source, got.status_code, relative)
             position += 1
             failovers += 1
@@ -163,16 +210,33 @@ def play_decision(
     try:
         playlist = fetch(decision.playlist).decode()
         directory = decision.playlist.rsplit("/", 1)[0]
-        segments = _segments(playlist)
-        for segment in segments:
-            fetch(f"{directory}/{segment}")
-    except (LabError, UnicodeDecodeError) as exc:
+        parts = media_parts(playlist)
+        for part in parts:
+            fetch(f"{directory}/{part.uri}", part.byte_range)
+        segments = sum(1 for part in parts if not part.is_init)
+    except (LabError, UnicodeDecodeError, ValueError) as exc:
         return _report(
             viewer, title_id, decision.rendition, steered, bytes_by_source, failovers, error=exc
         )
     return _report(
-        viewer, title_id, decision.rendition, steered, bytes_by_source, failovers, len(segments)
+        viewer, title_id, decision.rendition, steered, bytes_by_source, failovers, segments
     )
+
+
+def _part_of(response: httpx.Response, byte_range: tuple[int, int] | None) -> bytes | None:
+    """The bytes asked for: a whole 200, or the exact range of a 206 (a 200 to a range request
+    is cut to the range, as players do); None for anything else, which moves to the next URL."""
+    if byte_range is None:
+        return response.content if response.status_code == 200 else None
+    offset, length = byte_range
+    if response.status_code == 206:
+        expected = f"bytes {offset}-{offset + length - 1}/"
+        if response.headers.get("content-range", "").startswith(expected):
+            return response.content if len(response.content) == length else None
+        return None
+    if response.status_code == 200 and len(response.content) >= offset + length:
+        return response.content[offset : offset + length]
+    return None
 
 
 def _report(

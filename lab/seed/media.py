@@ -1,5 +1,11 @@
 """Real HLS media for generated titles: ffmpeg encodes a test pattern into several renditions.
 
+Each rendition is one fragmented-MP4 file (CMAF: the init segment, then one fragment per
+segment) and a media playlist that addresses the fragments by byte range (`EXT-X-MAP` and
+`EXT-X-BYTERANGE`; ffmpeg's `-hls_segment_type fmp4 -hls_flags single_file`): two stored
+objects per rendition whatever its length, as Open Connect stores streams. Players fetch
+ranges; the appliance's nginx serves them from the one file.
+
 Output is cached on disk by a key of everything that shapes it, so tests and the lab encode
 each title once per machine. A cache entry is built in a temporary directory and renamed into
 place, so concurrent test workers never see half an entry.
@@ -22,7 +28,7 @@ from edgefill_build.cache import cache_root
 logger = logging.getLogger(__name__)
 
 FFMPEG_TIMEOUT_S = 60
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: single-file fragmented MP4 (1 was one .ts per segment)
 
 
 class MediaError(RuntimeError):
@@ -48,6 +54,7 @@ LADDER = (
 )
 SEGMENT_SECONDS = 2
 PLAYLIST = "index.m3u8"
+MEDIA = "media.mp4"
 
 
 @dataclass(frozen=True)
@@ -65,17 +72,16 @@ def default_cache_dir() -> Path:
 def encode_rendition(
     *, variant: int, profile: RenditionProfile, duration_s: int, cache_dir: Path
 ) -> list[EncodedFile]:
-    """The playlist and segments of one rendition of test pattern `variant`, playlist first."""
+    """The playlist and the media file of one rendition of test pattern `variant`, in that order."""
     key = hashlib.sha256(
         json.dumps(
             [_CACHE_VERSION, variant % 360, profile.__dict__, duration_s, SEGMENT_SECONDS]
         ).encode()
     ).hexdigest()[:24]
     entry = cache_dir / key
-    if not (entry / PLAYLIST).is_file():
+    if not (entry / PLAYLIST).is_file() or not (entry / MEDIA).is_file():
         _encode_into(entry, variant=variant, profile=profile, duration_s=duration_s)
-    segments = sorted(p for p in entry.iterdir() if p.suffix == ".ts")
-    return [EncodedFile(PLAYLIST, entry / PLAYLIST)] + [EncodedFile(p.name, p) for p in segments]
+    return [EncodedFile(PLAYLIST, entry / PLAYLIST), EncodedFile(MEDIA, entry / MEDIA)]
 
 
 def _encode_into(entry: Path, *, variant: int, profile: RenditionProfile, duration_s: int) -> None:
@@ -95,7 +101,8 @@ def _encode_into(entry: Path, *, variant: int, profile: RenditionProfile, durati
         "-bufsize", f"{2 * profile.bitrate_kbps}k",
         "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
         "-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
-        "-start_number", "1", "-hls_segment_filename", str(work / "seg_%05d.ts"),
+        "-hls_segment_type", "fmp4", "-hls_flags", "single_file",
+        "-hls_segment_filename", str(work / MEDIA),
         str(work / PLAYLIST),
     ]  # fmt: skip
     try:

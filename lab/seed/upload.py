@@ -15,7 +15,7 @@ from lab.seed.titles import synthetic_titles, title_id
 
 logger = logging.getLogger(__name__)
 
-_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
+_CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4"}
 
 
 def _sha256(path: Path) -> str:

@@ -43,7 +43,7 @@ def media_renditions(title_id: str) -> tuple[Rendition, ...]:
             name=r,
             bandwidth=100_000 * (n + 1),
             playlist=f"{title_id}/{r}/index.m3u8",
-            files=(file(f"{r}/index.m3u8"), file(f"{r}/seg_00001.ts")),
+            files=(file(f"{r}/index.m3u8"), file(f"{r}/media.mp4")),
         )
         for n, r in enumerate(RENDITIONS)
     )

@@ -25,7 +25,9 @@ CHUNK = 64 * 1024
 
 @pytest.fixture
 def directio_appliance(tmp_path: Path) -> Iterator[RunningAppliance]:
-    yield from run_appliance(appliance_settings(tmp_path, directio_threshold="1m"))
+    yield from run_appliance(
+        appliance_settings(tmp_path, directio_threshold="1m", threaded_io_extensions=("mp4",))
+    )
 
 
 def test_concurrent_ranges_over_directio_all_succeed(directio_appliance: RunningAppliance) -> None:

@@ -77,7 +77,7 @@ def test_play_returns_signed_ranked_urls_and_records_the_play(
     body = PlaybackResponse.model_validate(response.json())
     assert body.rendition == "240p"  # the best the standard plan allows
     assert body.playlist == "240p/index.m3u8"
-    assert body.files == ["240p/index.m3u8", "240p/seg_00001.ts"]
+    assert body.files == ["240p/index.m3u8", "240p/media.mp4"]
     assert {u.appliance_id for u in body.urls} == {"appliance-1", "appliance-2"}
     low, high = expiry_window()
     for url in body.urls:

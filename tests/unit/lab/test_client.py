@@ -9,7 +9,7 @@ import pytest
 
 from edgefill_contracts import PlaybackResponse
 from edgefill_contracts.playback import PlaybackUrl
-from lab.client import Viewer, play, play_decision
+from lab.client import MediaPart, Viewer, media_parts, play, play_decision
 from lab.plan import LabClient
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -80,3 +80,63 @@ def test_every_url_failing_is_a_failed_play_that_says_which_file() -> None:
         report = play_decision(_viewer(), "t1", _decision(), content=content)
     assert (report.ok, report.segments, report.failovers) == (False, 0, 2)
     assert report.error == f"no origin URL for {PLAYLIST} in the playback answer"
+
+
+BYTE_RANGE_PLAYLIST = """#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-MAP:URI="media.mp4",BYTERANGE="826@0"
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:100@826
+media.mp4
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:50
+media.mp4
+#EXT-X-ENDLIST
+"""
+MEDIA = bytes(range(256)) * 4  # 1,024 bytes
+
+
+def test_a_byte_range_playlist_is_the_init_section_then_each_range() -> None:
+    assert media_parts(BYTE_RANGE_PLAYLIST) == [
+        MediaPart(uri="media.mp4", byte_range=(0, 826), is_init=True),
+        MediaPart(uri="media.mp4", byte_range=(826, 100)),
+        MediaPart(uri="media.mp4", byte_range=(926, 50)),  # continues where the last ended
+    ]
+    assert media_parts("#EXTM3U\nseg_1.ts\n") == [MediaPart(uri="seg_1.ts")]
+
+
+def _ranged_content(*, a_answers: str) -> httpx.Client:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith(".m3u8"):
+            return httpx.Response(200, text=BYTE_RANGE_PLAYLIST)
+        first, last = (int(n) for n in request.headers["range"][6:].split("-"))
+        if request.url.host == "a.test" and a_answers == "whole":
+            return httpx.Response(200, content=MEDIA)
+        if request.url.host == "a.test" and a_answers == "wrong range":
+            return httpx.Response(
+                206, content=MEDIA[:10], headers={"Content-Range": "bytes 0-9/1024"}
+            )
+        return httpx.Response(
+            206,
+            content=MEDIA[first : last + 1],
+            headers={"Content-Range": f"bytes {first}-{last}/{len(MEDIA)}"},
+        )
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(
+    ("a_answers", "failovers", "by_source"),
+    [
+        ("ranges", 0, {"a": len(BYTE_RANGE_PLAYLIST) + 976}),
+        ("whole", 0, {"a": len(BYTE_RANGE_PLAYLIST) + 976}),  # cut to the range, as players do
+        ("wrong range", 1, {"a": len(BYTE_RANGE_PLAYLIST), "b": 976}),
+    ],
+)
+def test_byte_ranges_are_fetched_as_ranges_and_a_wrong_range_moves_on(
+    a_answers: str, failovers: int, by_source: dict[str, int]
+) -> None:
+    with _ranged_content(a_answers=a_answers) as content:
+        report = play_decision(_viewer(), "t1", _decision(), content=content)
+    assert report.ok, report.error
+    assert (report.segments, report.failovers, report.bytes_by_source) == (2, failovers, by_source)

@@ -10,6 +10,7 @@ import pytest
 
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.settings import ServiceSettings
+from lab.client import media_parts
 from lab.seed.cli import main
 from lab.seed.media import LADDER, MediaError, encode_rendition
 from lab.seed.upload import seed_catalog
@@ -21,11 +22,21 @@ def test_encoding_is_cached_by_content_key(tmp_path: Path) -> None:
     other = encode_rendition(variant=2, profile=LADDER[0], duration_s=4, cache_dir=tmp_path)
     assert [f.path for f in first] == [f.path for f in again]
     assert first[0].path.parent != other[0].path.parent
-    assert [f.name for f in first] == ["index.m3u8", "seg_00001.ts", "seg_00002.ts"]
+    # One fragmented MP4 per rendition, addressed by byte range: init section, then 2 s fragments.
+    assert [f.name for f in first] == ["index.m3u8", "media.mp4"]
     playlist = first[0].path.read_text()
-    assert playlist.startswith("#EXTM3U") and "seg_00002.ts" in playlist
-    assert "#EXT-X-ENDLIST" in playlist
-    assert first[1].path.read_bytes()[0] == 0x47  # MPEG-TS sync byte
+    parts = media_parts(playlist)
+    assert playlist.startswith("#EXTM3U") and "#EXT-X-ENDLIST" in playlist
+    assert [p.uri for p in parts] == ["media.mp4"] * 3 and parts[0].is_init
+    media = first[1].path.read_bytes()
+    init = parts[0].byte_range
+    assert init is not None and media[4:8] == b"ftyp" and b"moov" in media[: init[1]]
+    ranges = [p.byte_range for p in parts]
+    assert all(r is not None for r in ranges)
+    spans = [r for r in ranges if r is not None]
+    assert spans[0][0] == 0 and sum(length for _, length in spans) == len(media)
+    for offset, _ in spans[1:]:
+        assert media[offset + 4 : offset + 8] in (b"styp", b"sidx", b"moof")  # a whole box
 
 
 def test_missing_ffmpeg_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
