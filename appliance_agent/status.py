@@ -21,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from appliance_agent.atomic_file import write_atomically
 from appliance_agent.clock import utc_now
 from edgefill_contracts import FillProgress, HeldDigest
-from edgefill_contracts.heartbeat import MAX_REPORTED_ERRORS, MAX_REPORTED_MISSING_KEYS
+from edgefill_contracts.heartbeat import (
+    MAX_REPORTED_ERRORS,
+    MAX_REPORTED_MISSING_KEYS,
+    MAX_SAMPLED_MISSING_KEYS,
+)
 
 if TYPE_CHECKING:
     from appliance_agent.delta import Holdings
@@ -60,15 +64,17 @@ class AgentStatus(BaseModel):
     updated_at: datetime | None = None
 
     def held_digest(self) -> HeldDigest:
-        """The heartbeat's `held`: the exact held-units bitmap, and (for control planes that
-        predate it) the missing keys, truncated when long."""
+        """The heartbeat's `held`: the exact held-units bitmap with a sample of the missing keys
+        (for people; the bitmap is what steering reads), or, before the agent has a bitmap,
+        the missing keys themselves, truncated when long."""
+        limit = MAX_REPORTED_MISSING_KEYS if self.held_units is None else MAX_SAMPLED_MISSING_KEYS
         return HeldDigest(
             manifest_version=self.manifest_version,
             object_count=self.objects_held,
             object_bytes=self.bytes_held,
             held_units=self.held_units,
-            missing_keys=self.missing_keys[:MAX_REPORTED_MISSING_KEYS],
-            missing_truncated=self.missing_count > MAX_REPORTED_MISSING_KEYS,
+            missing_keys=self.missing_keys[:limit],
+            missing_truncated=self.missing_count > limit,
         )
 
     def fill_progress(self) -> FillProgress:

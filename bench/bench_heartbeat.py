@@ -2,8 +2,10 @@
 
 The real fleet app (in this process, through Starlette's test client) against a moto server
 in its own process. 200 appliances of one site register, then send rounds of heartbeats 15 s
-apart on the app's clock, each reporting what a whole-catalog appliance does: a manifest of
-120,000 units held but for 2 % (a 4 KB held-units bitmap). Every AWS call the app makes is
+apart on the app's clock, each reporting what a whole-catalog appliance does mid-fill: a manifest
+of 120,000 units held but for 2 % (a 4 KB held-units bitmap, and the 16-key sample of the
+missing files agents send beside it; the health record's size with the 1,000 keys agents
+sent before is reported for comparison). Every AWS call the app makes is
 counted by service and operation (a botocore hook on the default session), and the health
 record's size is read back to price its read and write in DynamoDB's capacity units.
 
@@ -103,7 +105,11 @@ def main() -> int:
 
 
 def _run(moto_url: str) -> int:
-    from edgefill_contracts.heartbeat import HeldDigest
+    from edgefill_contracts.heartbeat import (
+        MAX_REPORTED_MISSING_KEYS,
+        MAX_SAMPLED_MISSING_KEYS,
+        HeldDigest,
+    )
     from edgefill_contracts.holdings import encode_held_units
     from tests.integration.fleet.support import make_harness, make_heartbeat
     from tests.support.aws import MotoServer, provision_test_stack
@@ -125,9 +131,14 @@ def _run(moto_url: str) -> int:
         auths[appliance_id] = fleet.register(appliance_id)
     order = [f"u{n:06d}" for n in range(UNITS)]
     rng = random.Random(17)
+    held_set = {u for u in order if rng.random() < HELD_FRACTION}
+    missing = [f"title-{n:05d}/720p/media.mp4" for n in range(UNITS - len(held_set))]
+    # What the agent sends mid-fill: the bitmap and a sample of the missing keys.
     held = HeldDigest(
         manifest_version="m" + "0" * 32,
-        held_units=encode_held_units(order, {u for u in order if rng.random() < HELD_FRACTION}),
+        held_units=encode_held_units(order, held_set),
+        missing_keys=missing[:MAX_SAMPLED_MISSING_KEYS],
+        missing_truncated=True,
     )
     fleet.heartbeat(next(iter(auths)), auths[next(iter(auths))], held=held)  # warm the app
 
@@ -165,12 +176,18 @@ def _run(moto_url: str) -> int:
     reads = counter.read_units / beats
     writes = counter.write_units / beats
     rate = FLEET / INTERVAL_S
-    health_item = boto3.client(
-        "dynamodb", region_name=settings.aws_region, endpoint_url=moto_url
-    ).get_item(
-        TableName=settings.table_name("fleet-health"),
-        Key={"appliance_id": {"S": "ams-1-a000"}},
-    )["Item"]
+    dynamodb = boto3.client("dynamodb", region_name=settings.aws_region, endpoint_url=moto_url)
+    table = settings.table_name("fleet-health")
+    health_item = dynamodb.get_item(TableName=table, Key={"appliance_id": {"S": "ams-1-a000"}})[
+        "Item"
+    ]
+    # For comparison: the same heartbeat with the 1,000 missing keys agents sent before.
+    listed = held.model_copy(update={"missing_keys": missing[:MAX_REPORTED_MISSING_KEYS]})
+    fleet.clock.advance(INTERVAL_S)
+    fleet.heartbeat("ams-1-a001", auths["ams-1-a001"], held=listed)
+    listed_item = dynamodb.get_item(TableName=table, Key={"appliance_id": {"S": "ams-1-a001"}})[
+        "Item"
+    ]
     monthly_reads = rate * reads * SECONDS_PER_MONTH
     monthly_writes = rate * writes * SECONDS_PER_MONTH
     print(
@@ -194,6 +211,7 @@ def _run(moto_url: str) -> int:
             secret_set_scans=counter.calls[("dynamodb", "Scan")],
             secret_set_scans_allowed=secret_set_reads,
             health_item_bytes=item_bytes(health_item),
+            health_item_bytes_with_1000_missing_keys=item_bytes(listed_item),
             held_units_chars=len(held.held_units or ""),
             read_units_per_heartbeat=round(reads, 2),
             write_units_per_heartbeat=round(writes, 2),

@@ -12,6 +12,9 @@ from edgefill_contracts.manifest import MAX_MANIFEST_FILES
 
 HEARTBEAT_SCHEMA_VERSION: Final = 1
 MAX_REPORTED_MISSING_KEYS = 1_000
+# With a held-units bitmap the missing keys are only a sample for people: 1,000 keys of ~40
+# characters made the stored health record ~45 KB, 45 write units per heartbeat.
+MAX_SAMPLED_MISSING_KEYS = 16
 MAX_REPORTED_ERRORS = 20
 # A manifest lists at most MAX_MANIFEST_FILES files, hence at most as many units: a bitmap
 # of 62,500 bytes, which zlib grows by well under 1 KiB at worst, base64-encoded.
@@ -41,7 +44,9 @@ class HeldDigest(BaseModel):
     whole, for any manifest size: a bitmap over the manifest's units in sorted order
     (edgefill_contracts.holdings). Without it (older agents) steering falls back to the applied
     manifest minus `missing_keys`; when more keys are missing than fit, `missing_truncated` is
-    set and the whole manifest counts as unverified for that appliance.
+    set and the whole manifest counts as unverified for that appliance. With a bitmap, agents
+    send at most MAX_SAMPLED_MISSING_KEYS missing keys (`missing_truncated` when there are more):
+    a sample to show people, never what steering reads.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

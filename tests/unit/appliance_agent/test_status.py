@@ -13,7 +13,11 @@ from appliance_agent.status import (
     bounded_missing,
     with_error,
 )
-from edgefill_contracts.heartbeat import MAX_REPORTED_ERRORS, MAX_REPORTED_MISSING_KEYS
+from edgefill_contracts.heartbeat import (
+    MAX_REPORTED_ERRORS,
+    MAX_REPORTED_MISSING_KEYS,
+    MAX_SAMPLED_MISSING_KEYS,
+)
 
 
 def test_a_fresh_agent_reads_a_blank_status(tmp_path: Path) -> None:
@@ -91,3 +95,17 @@ def test_heartbeat_carries_only_recent_errors_and_status_keeps_all() -> None:
     assert status.current_errors(now) == [f"{fresh} verify quarantined t/a"]
     assert len(status.reported_errors()) == 2
     assert without_errors(status.errors, "fill failed:") == [f"{fresh} verify quarantined t/a"]
+
+
+def test_with_a_bitmap_the_missing_keys_are_only_a_sample() -> None:
+    keys = [f"t/r/{n}" for n in range(40)]
+    status = AgentStatus(
+        manifest_version="v3",
+        missing_count=len(keys),
+        missing_keys=bounded_missing(keys),
+        held_units="eJwDAAAAAAE=",
+    )
+    digest = status.held_digest()
+    assert digest.missing_keys == keys[:MAX_SAMPLED_MISSING_KEYS] and digest.missing_truncated
+    few = status.model_copy(update={"missing_count": 3, "missing_keys": keys[:3]})
+    assert few.held_digest().missing_keys == keys[:3] and not few.held_digest().missing_truncated
