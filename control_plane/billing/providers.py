@@ -7,9 +7,10 @@ webhook signing secret.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.billing.errors import BillingConfigurationError
@@ -33,6 +34,18 @@ class PaymentSettings(BaseSettings):
     stripe_webhook_secret: SecretStr = SecretStr("")
     stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://")
     timeout_s: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("stripe_api_key", "stripe_webhook_secret")
+    @classmethod
+    def _stripped(cls, value: SecretStr) -> SecretStr:
+        # Pasted from a dashboard or a secret store, keys arrive with spaces or a newline.
+        return SecretStr(value.get_secret_value().strip())
+
+
+# Stripe's secret and restricted keys in live mode; production takes nothing else (a test-mode
+# key, `sk_test_`/`rk_test_`, approves test cards and moves no money; `pk_` keys are public).
+_LIVE_KEY = re.compile(r"^(?:sk|rk)_live_[A-Za-z0-9_]+$")
+_KEY_FORM = re.compile(r"^([a-z]+_[a-z]+)_")
 
 
 def load_payment_settings() -> PaymentSettings:
@@ -62,13 +75,15 @@ def payment_provider(payment: PaymentSettings, *, environment: Environment) -> P
                 f"EDGEFILL_PAYMENT_{name.upper()} must be set (at least 16 characters) when "
                 "EDGEFILL_PAYMENT_PROVIDER is stripe; copy it from the Stripe dashboard"
             )
-    if (
-        environment is Environment.PRODUCTION
-        and payment.stripe_api_key.get_secret_value().startswith("sk_test_")
-    ):
+    api_key = payment.stripe_api_key.get_secret_value()
+    if environment is Environment.PRODUCTION and not _LIVE_KEY.match(api_key):
+        form = _KEY_FORM.match(api_key)
+        given = f"a {form[1]}_... key" if form else "not a Stripe secret key"
+        mode = "a test-mode key, " if form and "_test" in form[1] else ""
         raise BillingConfigurationError(
-            "EDGEFILL_PAYMENT_STRIPE_API_KEY is a Stripe test-mode key (sk_test_...) and "
-            "EDGEFILL_ENVIRONMENT is production; use the live key (sk_live_...)"
+            f"EDGEFILL_PAYMENT_STRIPE_API_KEY is {given} ({mode}no money would move) and "
+            "EDGEFILL_ENVIRONMENT is production; use a live secret or restricted key "
+            "(sk_live_... or rk_live_...)"
         )
     return StripeProvider(
         api_key=payment.stripe_api_key,

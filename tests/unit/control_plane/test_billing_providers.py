@@ -58,6 +58,39 @@ def test_the_test_provider_is_refused_in_production() -> None:
             Environment.PRODUCTION,
             "test-mode",
         ),
+        (
+            "rk_test_0123456789abcdef",
+            WEBHOOK.get_secret_value(),
+            Environment.PRODUCTION,
+            "test-mode",
+        ),
+        (
+            " sk_test_0123456789abcdef\n",
+            WEBHOOK.get_secret_value(),
+            Environment.PRODUCTION,
+            "test-mode",
+        ),
+        (
+            "pk_live_0123456789abcdef",
+            WEBHOOK.get_secret_value(),
+            Environment.PRODUCTION,
+            "pk_live_",
+        ),
+        (
+            "0123456789abcdefghijk",
+            WEBHOOK.get_secret_value(),
+            Environment.PRODUCTION,
+            "not a Stripe",
+        ),
+    ],
+    ids=[
+        "unset",
+        "short-webhook",
+        "sk-test",
+        "rk-test",
+        "padded-sk-test",
+        "publishable",
+        "no-form",
     ],
 )
 def test_stripe_settings_are_checked(
@@ -70,6 +103,30 @@ def test_stripe_settings_are_checked(
     )
     with pytest.raises(BillingConfigurationError, match=match):
         payment_provider(settings, environment=environment)
+
+
+@pytest.mark.parametrize("api_key", ["sk_live_0123456789abcdef", " rk_live_0123456789abcdef\n"])
+def test_live_secret_and_restricted_keys_are_taken_in_production(api_key: str) -> None:
+    settings = PaymentSettings(
+        provider=ProviderKind.STRIPE,
+        stripe_api_key=SecretStr(api_key),
+        stripe_webhook_secret=WEBHOOK,
+    )
+    chosen = payment_provider(settings, environment=Environment.PRODUCTION)
+    assert isinstance(chosen, StripeProvider)
+    assert settings.stripe_api_key.get_secret_value() == api_key.strip()
+    chosen.close()
+
+
+def test_a_test_key_with_surrounding_space_is_still_a_test_key_in_development() -> None:
+    settings = PaymentSettings(
+        provider=ProviderKind.STRIPE,
+        stripe_api_key=SecretStr("  sk_test_0123456789abcdef "),
+        stripe_webhook_secret=WEBHOOK,
+    )
+    chosen = payment_provider(settings, environment=Environment.DEVELOPMENT)
+    assert isinstance(chosen, StripeProvider)
+    chosen.close()
 
 
 def test_stripe_is_chosen_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
