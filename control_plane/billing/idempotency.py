@@ -4,7 +4,10 @@ The first request with a key claims it with a conditional put (status `in_progre
 claimant runs the operation, then stores its answer (`completed`). A retry with the same key
 and the same request gets that answer; with a different request, 422; while the first is still
 running, 409. An operation that fails without an answer (a timeout, an outage) releases the
-claim so a retry runs it again; the payment provider deduplicates by the same key.
+claim (status `released`) so a retry runs it again; the payment provider deduplicates by the
+same key. A released key stays bound to its request: a later call with the same key and a
+different request (another plan, another amount) is a 422 whatever happened before, so a key
+that charged for premium and failed cannot later be replayed as a basic subscription.
 """
 
 from __future__ import annotations
@@ -92,10 +95,16 @@ class IdempotencyStore:
                         "claimed_at": int(now),
                         "expires_at": int(now) + RETENTION_S,
                     },
-                    ConditionExpression="attribute_not_exists(#k) OR (#s = :p AND claimed_at < :stale)",
+                    ConditionExpression=(
+                        "attribute_not_exists(#k)"
+                        " OR (#s = :p AND claimed_at < :stale AND request_hash = :h)"
+                        " OR (#s = :r AND request_hash = :h)"
+                    ),
                     ExpressionAttributeNames={"#k": "key", "#s": "status"},
                     ExpressionAttributeValues={
                         ":p": "in_progress",
+                        ":r": "released",
+                        ":h": request_hash,
                         ":stale": int(now) - STALE_CLAIM_S,
                     },
                 )
@@ -125,10 +134,17 @@ class IdempotencyStore:
             )
 
     def _release(self, key: str) -> None:
+        """Let a retry of the same request run again; the key stays bound to that request."""
         with unavailable_on_aws_error("release the idempotency key"):
-            self._table.delete_item(
-                Key={"key": key},
-                ConditionExpression="#s = :p",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":p": "in_progress"},
-            )
+            try:
+                self._table.update_item(
+                    Key={"key": key},
+                    UpdateExpression="SET #s = :r",
+                    ConditionExpression="#s = :p",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":p": "in_progress", ":r": "released"},
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                # Taken over by a retry after the stale-claim minute: it is theirs now.

@@ -7,6 +7,7 @@ import pytest
 from control_plane.billing.idempotency import (
     STALE_CLAIM_S,
     IdempotencyStore,
+    KeyReused,
     StoredAnswer,
     fingerprint,
 )
@@ -58,6 +59,30 @@ def test_a_5xx_releases_the_key_and_a_retry_runs_again(stack: ServiceSettings) -
     # And now it is completed: a third call replays without running.
     assert store.run(key="acct:key-flaky", request={"x": 1}, operation=flaky).body == {"n": 2}
     assert len(attempts) == 2
+
+
+def test_a_released_or_crashed_key_stays_bound_to_its_request(stack: ServiceSettings) -> None:
+    clock = Clock()
+    store = IdempotencyStore(IdempotencyStore.from_settings(stack)._table, clock=clock)
+
+    def down() -> StoredAnswer:
+        raise Unavailable("provider down")
+
+    def ok() -> StoredAnswer:
+        return StoredAnswer(status_code=201, body={"ok": True})
+
+    with pytest.raises(Unavailable):
+        store.run(key="acct:key-bound", request={"plan": "premium"}, operation=down)
+    with pytest.raises(KeyReused):
+        store.run(key="acct:key-bound", request={"plan": "basic"}, operation=ok)
+    assert store.run(key="acct:key-bound", request={"plan": "premium"}, operation=ok).body == {
+        "ok": True
+    }
+
+    store._claim("acct:key-crashed", fingerprint({"plan": "premium"}))  # claimed, then died
+    clock.now += STALE_CLAIM_S + 1
+    with pytest.raises(KeyReused):
+        store.run(key="acct:key-crashed", request={"plan": "basic"}, operation=ok)
 
 
 def test_a_4xx_answer_is_stored_and_replayed(stack: ServiceSettings) -> None:

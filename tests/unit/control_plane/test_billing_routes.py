@@ -93,6 +93,23 @@ def test_timeout_is_503_and_the_same_key_can_be_retried(client: TestClient, user
     assert len(provider(client).charges) == 1
 
 
+def test_a_key_that_failed_with_503_stays_bound_to_its_plan(
+    client: TestClient, user: SignedIn
+) -> None:
+    premium = {"plan_id": "premium", "payment_method": "pm_test_visa"}
+    provider(client).timeouts_before_answer = 1
+    assert post_subscribe(client, user, "key-bound-1", premium).status_code == 503
+    charges_before = len(provider(client).charges)
+    reused = post_subscribe(client, user, "key-bound-1", OK_CARD)  # another plan, same key
+    assert reused.status_code == 422
+    assert len(provider(client).charges) == charges_before
+    current = client.get("/billing/subscription", headers=user.headers)
+    assert current.status_code == 404 or current.json()["plan_id"] == "premium"
+    retried = post_subscribe(client, user, "key-bound-1", premium)
+    assert retried.status_code == 201 and retried.json()["plan_id"] == "premium"
+    assert len(provider(client).charges) == 1
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [({}, 422), ({"Idempotency-Key": "short"}, 422), ({"Idempotency-Key": "bad key!!"}, 422)],
