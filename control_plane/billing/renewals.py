@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
 from control_plane.billing.errors import PaymentDeclined
 from control_plane.billing.idempotency import StoredAnswer
@@ -94,13 +95,25 @@ def renew(billing: Billing, sub: Subscription) -> StoredAnswer:
     )
 
 
+def next_period_end(sub: Subscription, *, period: timedelta, now: datetime) -> datetime:
+    """Where the renewed period ends: one period after the last, or, when the job fell behind
+    by more than a whole period, one period from now. A backlog is renewed once, from now: the
+    account was not entitled while it was overdue and is never charged for that time."""
+    following = sub.current_period_end + period
+    return following if following > now else now + period
+
+
 def _advance(billing: Billing, sub: Subscription) -> Subscription:
-    next_end = sub.current_period_end + billing.period
+    next_end = next_period_end(sub, period=billing.period, now=billing.clock())
     try:
         return billing.subscriptions.advance(sub, period_end=next_end)
     except Conflict:
         current = billing.subscriptions.get(sub.account_id)
-        if current is not None and current.current_period_end >= next_end:
+        if (
+            current is not None
+            and current.status is SubscriptionStatus.ACTIVE
+            and current.current_period_end > sub.current_period_end
+        ):
             return current  # another run (or an earlier attempt) advanced it
         raise RenewalDeferred(
             f"the subscription of {sub.account_id} changed while it renewed; the next run "

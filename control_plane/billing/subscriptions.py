@@ -61,11 +61,16 @@ class SubscriptionStore:
         return None if item is None else _subscription(item)
 
     def claim(self, pending: Subscription) -> None:
-        """Start a subscription; Conflict when the account has a live one."""
+        """Start a subscription; Conflict when the account has a live one. A cancelled one, or
+        one past due (its renewal was declined), is replaced: subscribing again is the way
+        back from a declined card."""
         self._write(
             pending,
-            condition="attribute_not_exists(account_id) OR #s = :cancelled",
-            values={":cancelled": SubscriptionStatus.CANCELLED.value},
+            condition="attribute_not_exists(account_id) OR #s IN (:cancelled, :past_due)",
+            values={
+                ":cancelled": SubscriptionStatus.CANCELLED.value,
+                ":past_due": SubscriptionStatus.PAST_DUE.value,
+            },
             refusal="this account already has a subscription; change its plan instead",
         )
 

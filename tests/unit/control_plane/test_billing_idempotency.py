@@ -127,6 +127,35 @@ def test_declined_renewal_marks_past_due(billing: Billing, clock: Clock) -> None
     after = store.get("acct-4")
     assert after is not None and after.status is SubscriptionStatus.PAST_DUE
     assert not entitlement(billing, account_id="acct-4").entitled
+    # The way back: subscribe again with a working card (a new period, a new charge).
+    again = subscribe(
+        billing,
+        account_id="acct-4",
+        plan_id="basic",
+        payment_method="pm_test_visa",
+        idempotency_key="decline-key-2",
+    )
+    assert again.status_code == 201, again.body
+    assert entitlement(billing, account_id="acct-4").entitled
+    assert charges(billing) == 2  # the first period and the new one; the declined one is none
+
+
+def test_a_renewal_backlog_charges_one_period_from_now(billing: Billing, clock: Clock) -> None:
+    subscribe(
+        billing,
+        account_id="acct-6",
+        plan_id="basic",
+        payment_method="pm_test_visa",
+        idempotency_key="backlog-key-1",
+    )
+    clock.now += timedelta(days=91)  # the renewal job was down for two months
+    assert not entitlement(billing, account_id="acct-6").entitled
+    assert renew_due(billing).renewed == 1
+    assert renew_due(billing).renewed == 0, "one period from now: nothing else is due"
+    renewed = billing.subscriptions.get("acct-6")
+    assert renewed is not None and renewed.current_period_end == clock.now + billing.period
+    assert charges(billing) == 2, "the missed periods, not entitled, are never charged"
+    assert entitlement(billing, account_id="acct-6").entitled
 
 
 def test_renewal_timeout_is_retried_next_run(billing: Billing, clock: Clock) -> None:
