@@ -233,6 +233,12 @@ def subscribe(
     return billing.idempotency.run(key=key, request=request, operation=operation)
 
 
+class RenewalPending(Unavailable):
+    """A plan change asked for between the end of a period and its renewal: retry shortly."""
+
+    code = "renewal_pending"
+
+
 def change_plan(
     billing: Billing, *, account_id: str, plan_id: str, idempotency_key: str
 ) -> StoredAnswer:
@@ -246,7 +252,16 @@ def change_plan(
             return _answer(200, current)
         old_plan = billing.settings.plan(current.plan_id)
         now = billing.clock()
-        remaining = max(timedelta(0), current.current_period_end - now) / billing.period
+        if current.current_period_end <= now:
+            # The period ended and its renewal (charged at the plan in force at its start) has
+            # not moved it on yet: switching now would let the renewal's charge for the old
+            # plan pay for a period of the new one. Not stored: the same key works once due
+            # renewals ran.
+            raise RenewalPending(
+                "this subscription's period has ended and its renewal is not finished; change "
+                "the plan again in a few minutes with the same Idempotency-Key"
+            )
+        remaining = (current.current_period_end - now) / billing.period
         difference = new_plan.monthly_price_cents - old_plan.monthly_price_cents
         amount = round(difference * min(1.0, remaining))
         if amount > 0:

@@ -12,7 +12,14 @@ from control_plane.billing.ledger import Ledger
 from control_plane.billing.payments import TestPaymentProvider
 from control_plane.billing.plans import BillingSettings
 from control_plane.billing.renewals import renew_due
-from control_plane.billing.service import Billing, cancel, entitlement, subscribe
+from control_plane.billing.service import (
+    Billing,
+    RenewalPending,
+    cancel,
+    change_plan,
+    entitlement,
+    subscribe,
+)
 from control_plane.billing.subscriptions import SubscriptionStatus, SubscriptionStore
 from control_plane.common.errors import ControlPlaneError
 from control_plane.common.settings import ServiceSettings
@@ -172,3 +179,30 @@ def test_renewal_timeout_is_retried_next_run(billing: Billing, clock: Clock) -> 
     assert renew_due(billing).retry_later == 1
     assert renew_due(billing).renewed == 1
     assert charges(billing) == 2
+
+
+def test_a_plan_change_waits_for_the_renewal_of_an_ended_period(
+    billing: Billing, clock: Clock
+) -> None:
+    subscribe(
+        billing,
+        account_id="acct-7",
+        plan_id="basic",
+        payment_method="pm_test_visa",
+        idempotency_key="change-key-1",
+    )
+    clock.now += timedelta(days=30, seconds=1)  # the period ended; the renewal has not run
+    with pytest.raises(RenewalPending):
+        change_plan(billing, account_id="acct-7", plan_id="premium", idempotency_key="up-key-1")
+    current = billing.subscriptions.get("acct-7")
+    assert current is not None and current.plan_id == "basic"
+    assert renew_due(billing).renewed == 1  # renewed at the plan in force: basic
+    changed = change_plan(
+        billing, account_id="acct-7", plan_id="premium", idempotency_key="up-key-1"
+    )
+    assert changed.status_code == 200 and changed.body["plan_id"] == "premium"
+    assert isinstance(billing.payments, TestPaymentProvider)
+    amounts = [c.amount_cents for c in billing.payments.charges]
+    basic, premium = (billing.settings.plan(p).monthly_price_cents for p in ("basic", "premium"))
+    # First period and its renewal at basic, then the upgrade's difference for the new period.
+    assert sorted(amounts) == sorted([basic, basic, premium - basic])
