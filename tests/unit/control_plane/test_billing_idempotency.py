@@ -50,6 +50,18 @@ def billing(stack: ServiceSettings, clock: Clock) -> Billing:
     )
 
 
+def subscribed(billing: Billing, account_id: str, *, plan_id: str, key: str) -> None:
+    """Subscribe `account_id` with a card that works; the answer must be 201."""
+    answer = subscribe(
+        billing,
+        account_id=account_id,
+        plan_id=plan_id,
+        payment_method="pm_test_visa",
+        idempotency_key=key,
+    )
+    assert answer.status_code == 201, answer.body
+
+
 def charges(billing: Billing) -> int:
     assert isinstance(billing.payments, TestPaymentProvider)
     return len(billing.payments.charges)
@@ -86,13 +98,7 @@ def renewals_of(billing: Billing, account_id: str) -> int:
 def test_renewal_charges_once_per_period_however_often_it_runs(
     billing: Billing, clock: Clock
 ) -> None:
-    subscribe(
-        billing,
-        account_id="acct-2",
-        plan_id="premium",
-        payment_method="pm_test_visa",
-        idempotency_key="renew-key-1",
-    )
+    subscribed(billing, "acct-2", plan_id="premium", key="renew-key-1")
     assert renew_due(billing).renewed == 0  # nothing due yet
     clock.now += timedelta(days=30, seconds=1)
     assert renew_due(billing).renewed == 1
@@ -102,13 +108,7 @@ def test_renewal_charges_once_per_period_however_often_it_runs(
 
 
 def test_cancelled_subscription_lapses_at_period_end(billing: Billing, clock: Clock) -> None:
-    subscribe(
-        billing,
-        account_id="acct-3",
-        plan_id="basic",
-        payment_method="pm_test_visa",
-        idempotency_key="cancel-key-1",
-    )
+    subscribed(billing, "acct-3", plan_id="basic", key="cancel-key-1")
     cancel(billing, account_id="acct-3")
     clock.now += timedelta(days=31)
     report = renew_due(billing)
@@ -118,13 +118,7 @@ def test_cancelled_subscription_lapses_at_period_end(billing: Billing, clock: Cl
 
 
 def test_declined_renewal_marks_past_due(billing: Billing, clock: Clock) -> None:
-    subscribe(
-        billing,
-        account_id="acct-4",
-        plan_id="basic",
-        payment_method="pm_test_visa",
-        idempotency_key="decline-key-1",
-    )
+    subscribed(billing, "acct-4", plan_id="basic", key="decline-key-1")
     store = billing.subscriptions
     current = store.get("acct-4")
     assert current is not None
@@ -148,13 +142,7 @@ def test_declined_renewal_marks_past_due(billing: Billing, clock: Clock) -> None
 
 
 def test_a_renewal_backlog_charges_one_period_from_now(billing: Billing, clock: Clock) -> None:
-    subscribe(
-        billing,
-        account_id="acct-6",
-        plan_id="basic",
-        payment_method="pm_test_visa",
-        idempotency_key="backlog-key-1",
-    )
+    subscribed(billing, "acct-6", plan_id="basic", key="backlog-key-1")
     clock.now += timedelta(days=91)  # the renewal job was down for two months
     assert not entitlement(billing, account_id="acct-6").entitled
     assert renew_due(billing).renewed == 1
@@ -166,13 +154,7 @@ def test_a_renewal_backlog_charges_one_period_from_now(billing: Billing, clock: 
 
 
 def test_renewal_timeout_is_retried_next_run(billing: Billing, clock: Clock) -> None:
-    subscribe(
-        billing,
-        account_id="acct-5",
-        plan_id="basic",
-        payment_method="pm_test_visa",
-        idempotency_key="timeout-key-1",
-    )
+    subscribed(billing, "acct-5", plan_id="basic", key="timeout-key-1")
     assert isinstance(billing.payments, TestPaymentProvider)
     billing.payments.timeouts_before_answer = 1
     clock.now += timedelta(days=31)
@@ -184,13 +166,7 @@ def test_renewal_timeout_is_retried_next_run(billing: Billing, clock: Clock) -> 
 def test_a_plan_change_waits_for_the_renewal_of_an_ended_period(
     billing: Billing, clock: Clock
 ) -> None:
-    subscribe(
-        billing,
-        account_id="acct-7",
-        plan_id="basic",
-        payment_method="pm_test_visa",
-        idempotency_key="change-key-1",
-    )
+    subscribed(billing, "acct-7", plan_id="basic", key="change-key-1")
     clock.now += timedelta(days=30, seconds=1)  # the period ended; the renewal has not run
     with pytest.raises(RenewalPending):
         change_plan(billing, account_id="acct-7", plan_id="premium", idempotency_key="up-key-1")
