@@ -47,5 +47,6 @@ class FleetReads:
         return cls(
             store=FleetStore.from_settings(settings),
             manifests=ManifestStore(settings=settings),
-            secrets=SigningSecretStore(settings=settings),
+            # Readers answer the seed secret without storing it: the fleet service stores it.
+            secrets=SigningSecretStore(settings=settings, writes_seed=False),
         )

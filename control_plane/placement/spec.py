@@ -20,8 +20,8 @@ SERVICE = ServiceSpec(
         "fleet-sites",
         "fleet-clusters",
         "fleet-health",
+        "fleet-signing-secrets",
     ),
-    # The key set seeds its first secret from the settings when the table is empty; each
-    # appliance's record notes its newest manifest version (heartbeat acks read it there).
-    writes_tables=("fleet-signing-secrets", "fleet-appliances"),
+    # Each appliance's record notes its newest manifest version (heartbeat acks read it there).
+    writes_tables=("fleet-appliances",),
 )

@@ -35,8 +35,14 @@ class StoredSigningSecret(BaseModel):
 
 
 class SigningSecretStore:
-    def __init__(self, *, settings: ServiceSettings) -> None:
+    """The key set in its table. With an empty table, the first secret is derived from
+    EDGEFILL_URL_SIGNING_SECRET (the same id and value in every process); only a store that
+    `writes_seed` (the fleet service's) stores it, so readers such as playback, whose role may
+    not write the table, answer the same seed without writing."""
+
+    def __init__(self, *, settings: ServiceSettings, writes_seed: bool = True) -> None:
         self._settings = settings
+        self._writes_seed = writes_seed
         self._docs = DocumentTable(
             settings=settings,
             spec=SIGNING_SECRETS,
@@ -82,6 +88,8 @@ class SigningSecretStore:
             value=value,
             created_at=datetime(2000, 1, 1, tzinfo=now.tzinfo),
         )
+        if not self._writes_seed:
+            return seed
         existing = self._docs.get({"secret_id": seed.secret_id})
         if existing is not None:
             return existing.doc
