@@ -190,7 +190,16 @@ def _claim_or_resume(
         current = billing.subscriptions.get(account_id)
         if current is not None and current.charge_key == key:
             logger.info("resuming the subscription attempt of %s", account_id)
-            return current
+            if current.status is not SubscriptionStatus.PENDING:
+                return current
+            try:
+                return billing.subscriptions.renew_claim(current, now=now)
+            except Conflict:
+                # The reconciler settled or removed the row meanwhile: not a final answer.
+                raise Unavailable(
+                    "this subscription attempt is being settled; retry with the same "
+                    "Idempotency-Key"
+                ) from None
         raise
 
 

@@ -124,6 +124,23 @@ class SubscriptionStore:
         )
         return advanced
 
+    def renew_claim(self, pending: Subscription, *, now: datetime) -> Subscription:
+        """A resumed attempt's PENDING row, claimed anew at `now` (version moved on): the
+        reconciler's grace counts from the resume, and a reconciler still holding the old row
+        can no longer delete it under the charge the resume is about to make."""
+        renewed = pending.model_copy(update={"created_at": now, "version": pending.version + 1})
+        self._write(
+            renewed,
+            condition="#s = :p AND version = :v AND charge_key = :k",
+            values={
+                ":p": SubscriptionStatus.PENDING.value,
+                ":v": pending.version,
+                ":k": pending.charge_key,
+            },
+            refusal="the pending subscription changed meanwhile; retry with the same key",
+        )
+        return renewed
+
     def delete_pending(self, pending: Subscription) -> None:
         """Remove our PENDING row; Conflict if it changed meanwhile (someone else settled it)."""
         with unavailable_on_aws_error("undo the pending subscription"):

@@ -24,7 +24,7 @@ from control_plane.billing.subscriptions import (
     SubscriptionStatus,
     SubscriptionStore,
 )
-from control_plane.common.errors import Conflict
+from control_plane.common.errors import Conflict, Unavailable
 from control_plane.common.settings import ServiceSettings
 
 ACCOUNT = "acct-f"
@@ -215,6 +215,44 @@ def test_a_timed_out_first_charge_keeps_its_pending_row_for_the_retry(
         do_subscribe(billing)
     pending = billing.subscriptions.get(ACCOUNT)
     assert pending is not None and pending.status is SubscriptionStatus.PENDING
+    assert do_subscribe(billing).status_code == 201
+    assert_subscribed_once(billing)
+
+
+def test_a_resumed_old_attempt_is_claimed_anew_and_the_reconciler_cannot_remove_it(
+    billing: Billing, clock: Clock
+) -> None:
+    provider(billing).timeouts_before_answer = 1
+    with pytest.raises(PaymentProviderTimeout):
+        do_subscribe(billing)
+    old = billing.subscriptions.get(ACCOUNT)
+    assert old is not None
+    clock.now += PENDING_GRACE + timedelta(minutes=5)  # the retry comes after the grace
+    resumed = billing.subscriptions.renew_claim(old, now=clock.now)
+    assert resumed.created_at == clock.now and resumed.version == old.version + 1
+    # A reconciler pass that read the row before the resume cannot delete it now...
+    with pytest.raises(Conflict):
+        billing.subscriptions.delete_pending(old)
+    # ...and a fresh pass leaves it alone: its grace counts from the resume.
+    assert reconcile(billing).removed == 0
+    assert do_subscribe(billing).status_code == 201
+    assert_subscribed_once(billing)
+
+
+def test_a_resume_that_loses_its_row_to_the_reconciler_is_retried_not_refused(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider(billing).timeouts_before_answer = 1
+    with pytest.raises(PaymentProviderTimeout):
+        do_subscribe(billing)
+
+    def settled_meanwhile(*_args: Any, **_kwargs: Any) -> Subscription:
+        raise Conflict("the pending subscription changed meanwhile")
+
+    monkeypatch.setattr(billing.subscriptions, "renew_claim", settled_meanwhile)
+    with pytest.raises(Unavailable, match="same Idempotency-Key"):
+        do_subscribe(billing)  # a 503, not a stored 409
+    monkeypatch.undo()
     assert do_subscribe(billing).status_code == 201
     assert_subscribed_once(billing)
 
