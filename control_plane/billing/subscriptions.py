@@ -87,24 +87,10 @@ class SubscriptionStore:
 
     def activate(self, pending: Subscription, *, period_end: datetime) -> Subscription:
         """Turn our own PENDING row ACTIVE; Conflict if it is no longer that row."""
-        active = pending.model_copy(
-            update={
-                "status": SubscriptionStatus.ACTIVE,
-                "current_period_end": period_end,
-                "version": pending.version + 1,
-            }
+        return self._replace_own_pending(
+            pending,
+            {"status": SubscriptionStatus.ACTIVE, "current_period_end": period_end},
         )
-        self._write(
-            active,
-            condition="#s = :p AND version = :v AND charge_key = :k",
-            values={
-                ":p": SubscriptionStatus.PENDING.value,
-                ":v": pending.version,
-                ":k": pending.charge_key,
-            },
-            refusal="the pending subscription changed meanwhile",
-        )
-        return active
 
     def advance(self, current: Subscription, *, period_end: datetime) -> Subscription:
         """Move an ACTIVE period on, conditional on (version, current_period_end): of two runs
@@ -128,18 +114,23 @@ class SubscriptionStore:
         """A resumed attempt's PENDING row, claimed anew at `now` (version moved on): the
         reconciler's grace counts from the resume, and a reconciler still holding the old row
         can no longer delete it under the charge the resume is about to make."""
-        renewed = pending.model_copy(update={"created_at": now, "version": pending.version + 1})
+        return self._replace_own_pending(pending, {"created_at": now})
+
+    def _replace_own_pending(self, pending: Subscription, update: dict[str, Any]) -> Subscription:
+        """`pending` with `update` (and the next version), written only while the stored row is
+        still that PENDING row, same version and charge key; Conflict otherwise."""
+        new = pending.model_copy(update={**update, "version": pending.version + 1})
         self._write(
-            renewed,
+            new,
             condition="#s = :p AND version = :v AND charge_key = :k",
             values={
                 ":p": SubscriptionStatus.PENDING.value,
                 ":v": pending.version,
                 ":k": pending.charge_key,
             },
-            refusal="the pending subscription changed meanwhile; retry with the same key",
+            refusal="the pending subscription changed meanwhile",
         )
-        return renewed
+        return new
 
     def delete_pending(self, pending: Subscription) -> None:
         """Remove our PENDING row; Conflict if it changed meanwhile (someone else settled it)."""
