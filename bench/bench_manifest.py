@@ -29,6 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.process_memory import peak_rss_bytes
 from bench.result import emit, make_result
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.manifest import (
@@ -132,16 +133,8 @@ def parse_in_child(path: Path) -> dict[str, float]:
     return result
 
 
-def _peak_rss_bytes() -> int:
-    """This process's peak RSS (VmHWM; ru_maxrss would carry the parent's across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise SystemExit("manifest: /proc/self/status has no VmHWM")
-
-
 def decode_here(path: Path) -> int:
-    import_rss = _peak_rss_bytes()
+    import_rss = peak_rss_bytes()
     started = time.perf_counter()
     with path.open("rb") as body:
         manifest = decode_manifest(body)
@@ -151,7 +144,7 @@ def decode_here(path: Path) -> int:
         json.dumps(
             {
                 "decode_s": round(decode_s, 3),
-                "peak_rss_bytes": _peak_rss_bytes(),
+                "peak_rss_bytes": peak_rss_bytes(),
                 "rss_before_bytes": import_rss,
                 "files": files,
             }

@@ -37,19 +37,18 @@ LOAD_TARGET = 0.1
 LOOKUP_FLOOR = 0.5
 
 # Loads one structure in a fresh interpreter ("none": imports only, the baseline) and prints
-# its peak resident size (VmHWM, which exec resets; getrusage's figure would include the
-# forked parent's pages from before the exec).
+# its peak resident size in KiB (bench.process_memory).
 _RSS_PROBE = """
 import json, sys
 from pathlib import Path
+from bench.process_memory import peak_rss_bytes
 from control_plane.steering.prefix_table import PrefixTable
 from control_plane.steering.prefixes import PrefixIndex
 if sys.argv[1] == "table":
     kept = PrefixTable.from_bytes(Path(sys.argv[2]).read_bytes())
 elif sys.argv[1] == "trie":
     kept = PrefixIndex(tuple(e) for e in json.loads(Path(sys.argv[2]).read_text()))
-status = Path("/proc/self/status").read_text().splitlines()
-print(next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")))
+print(peak_rss_bytes() // 1024)
 """
 
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from edgefill_contracts.heartbeat import ApplianceState
+from edgefill_contracts.manifest import MANIFEST_VERSION_PATTERN, SHA256_PATTERN
 from edgefill_contracts.object_key import ObjectKey
 
 # A Lambda answer is at most 6 MB; 1,000 presigned URLs with a session token are ~1.6 MB.
@@ -93,10 +94,10 @@ class ManifestLocation(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    version: str = Field(pattern=MANIFEST_VERSION_PATTERN)
     url: AnyHttpUrl
     size: int = Field(ge=1, le=MAX_MANIFEST_DOWNLOAD_BYTES)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Of the gzip'd body as stored.")
+    sha256: str = Field(pattern=SHA256_PATTERN, description="Of the gzip'd body as stored.")
     expires_at: datetime
 
 

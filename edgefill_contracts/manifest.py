@@ -72,12 +72,14 @@ MAX_DECOMPRESSED_BYTES: Final = 256 * 1024 * 1024
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,254}$"
 _SECRET_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 _TOKEN_PATTERN = r"^[A-Za-z0-9_-]{22}$"
-_SHA256_PATTERN = r"^[0-9a-f]{64}$"
+SHA256_PATTERN: Final = r"^[0-9a-f]{64}$"
+# A manifest version ("m" + hex from the job); also its HTTP ETag and part of its S3 key.
+MANIFEST_VERSION_PATTERN: Final = r"^[A-Za-z0-9._-]{1,128}$"
 
 PathComponent = Annotated[str, StringConstraints(pattern=_NAME_PATTERN)]
 SecretId = Annotated[str, StringConstraints(pattern=_SECRET_ID_PATTERN)]
 Token = Annotated[str, StringConstraints(pattern=_TOKEN_PATTERN)]
-Sha256 = Annotated[str, StringConstraints(pattern=_SHA256_PATTERN)]
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 Size = Annotated[int, Field(ge=0)]
 SourceIndex = Annotated[int, Field(ge=0, lt=MAX_MANIFEST_SOURCES)]
 # A file inside its unit's directory: one path component (`index.m3u8`, `media.mp4`).
@@ -141,7 +143,7 @@ class ManifestHeader(BaseModel):
 
     schema_version: Literal[2] = MANIFEST_SCHEMA_VERSION
     appliance_id: str = Field(min_length=1, max_length=128)
-    version: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
+    version: str = Field(pattern=MANIFEST_VERSION_PATTERN)
     generated_at: datetime
     fill_window: FillWindow
     byte_budget: int = Field(ge=0)

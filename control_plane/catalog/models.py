@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edgefill_contracts.manifest import SHA256_PATTERN
 from edgefill_contracts.object_key import ObjectKey
 
 TITLE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -43,7 +44,7 @@ class MediaFile(BaseModel):
 
     key: ObjectKey
     size: int = Field(ge=0)
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sha256: str = Field(pattern=SHA256_PATTERN)
 
 
 class Rendition(BaseModel):

@@ -27,7 +27,7 @@ from control_plane.common.errors import Unavailable
 from control_plane.common.settings import ServiceSettings
 from edgefill_contracts.fleet_api import ManifestLocation
 from edgefill_contracts.holdings import unit_order
-from edgefill_contracts.manifest import Manifest, encode_manifest
+from edgefill_contracts.manifest import MANIFEST_VERSION_PATTERN, Manifest, encode_manifest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -37,8 +37,7 @@ logger = logging.getLogger(__name__)
 _ROOT = "manifests"
 BODY_CONTENT_TYPE = "application/gzip"
 LOCATION_TTL = timedelta(minutes=15)
-# What a manifest version may look like (edgefill_contracts.manifest.ManifestHeader.version).
-_VERSION = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_VERSION = re.compile(MANIFEST_VERSION_PATTERN)
 
 
 class ManifestPointer(BaseModel):

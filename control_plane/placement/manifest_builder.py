@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,10 +65,13 @@ def build_cluster_manifests(
     fill_opens: datetime,
     sources_expire_at: datetime,
     now: datetime,
-) -> list[Manifest]:
-    """Place the catalog on the cluster and write each member's manifest."""
+    only: frozenset[str] | None = None,
+) -> Iterator[Manifest]:
+    """Place the catalog on the cluster, then make each member's manifest in turn: one whole
+    catalog's manifest is ~200 MB of models, so a caller writes each before the next is made.
+    `only`: the members to make manifests for (placement still counts every member)."""
     if not cluster_members:
-        return []
+        return
     placement = place_cluster(
         units=[
             UnitDemand(unit_id=u.unit_id, size=u.size, popularity=popularity.get(u.unit_id, 0.0))
@@ -87,8 +90,9 @@ def build_cluster_manifests(
         )
     newest_first = sorted(signing_keys, key=lambda k: k.created_at, reverse=True)
     expires = int(sources_expire_at.timestamp())
-    manifests = []
     for member in cluster_members:
+        if only is not None and member.appliance_id not in only:
+            continue
         assigned = placement.assignments[member.appliance_id]
         table = _SourceTable(newest_first)
         by_title: dict[str, list[ManifestUnit]] = defaultdict(list)
@@ -134,8 +138,7 @@ def build_cluster_manifests(
             sources=sources,
             titles=titles,
         )
-        manifests.append(Manifest(header=header, titles=tuple(titles)))
-    return manifests
+        yield Manifest(header=header, titles=tuple(titles))
 
 
 def content_version(

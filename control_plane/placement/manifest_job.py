@@ -216,7 +216,7 @@ def write_cluster_manifests(
 ) -> ClusterWritten:
     """Place one cluster and write its writable members' manifests (unchanged ones are not
     rewritten); raises whatever placement or the store raise, for the caller to record."""
-    manifests = build_cluster_manifests(
+    manifests = build_cluster_manifests(  # made one at a time, as they are written
         cluster_members=work.members,
         isp_members=work.isp_members,
         units=units,
@@ -227,11 +227,10 @@ def write_cluster_manifests(
         fill_opens=work.fill_opens,
         sources_expire_at=work.fill_closes + SOURCE_GRACE,
         now=now,
+        only=work.writable,
     )
     written = unchanged = 0
     for manifest in manifests:
-        if manifest.appliance_id not in work.writable:
-            continue
         if context.manifests.write(manifest, now=now):
             written += 1
         else:

@@ -131,6 +131,22 @@ def test_an_object_no_source_can_deliver_stays_missing_and_reported(
     assert any(objects[1].key in error and "HTTP 404" in error for error in status.errors)
 
 
+def test_an_object_the_fleet_gives_no_origin_url_for_fails_alone(
+    lab: AgentLab, origin: S3Origin
+) -> None:
+    objects = make_objects(3, min_size=1000, max_size=2000, seed=6)
+    origin.put(objects)
+    built = manifest_body(objects, lambda o: [origin.url(o)])
+    del built.origin_urls[objects[1].key]  # the fleet API leaves this key out of its answer
+    lab.fleet.serve(built)
+    report = lab.fill()
+
+    assert (report.result, report.objects_fetched, report.objects_failed) == ("partial", 2, 1)
+    assert set(lab.served_files()) == {objects[0].key, objects[2].key}
+    errors = lab.status().errors
+    assert any(objects[1].key in e and "no fresh origin URL" in e for e in errors), errors
+
+
 def test_the_origin_only_peer_policy_never_asks_a_peer(
     lab: AgentLab, origin: S3Origin, tmp_path: Path
 ) -> None:

@@ -187,3 +187,22 @@ def test_a_recorded_version_lost_after_the_s3_write_is_recorded_on_the_next_run(
         assert written is not None
         ack = fleet.heartbeat(appliance_id, auths[appliance_id])
         assert ack["manifest_version"] == written, appliance_id
+
+
+def test_a_pointer_left_by_the_old_control_plane_is_replaced_not_served(
+    fleet: FleetHarness,
+) -> None:
+    auths = _build_fleet(fleet)
+    s3 = boto3.client(
+        "s3", region_name=fleet.settings.aws_region, endpoint_url=fleet.settings.aws_endpoint_url
+    )
+    # Schema 1 kept a copy of the whole manifest as latest.json.
+    old = b'{"schema_version": 1, "appliance_id": "ams-a", "version": "m1", "objects": []}'
+    s3.put_object(
+        Bucket=fleet.settings.manifest_bucket, Key="manifests/ams-a/latest.json", Body=old
+    )
+    assert fleet.context.manifests.latest("ams-a") is None
+    missing = fleet.client.get("/fleet/v1/appliances/ams-a/manifest", headers=auths["ams-a"])
+    assert missing.status_code == 404
+    write_due_manifests(context=fleet.context, units=_units(12), now=fleet.clock.now, force=True)
+    assert fleet.manifest("ams-a", auths["ams-a"]).header.schema_version == 2

@@ -124,6 +124,13 @@ def do_subscribe(billing: Billing) -> StoredAnswer:
     )
 
 
+def timed_out_subscribe(billing: Billing) -> None:
+    """A subscribe whose first charge times out: its pending row stays for a retry."""
+    provider(billing).timeouts_before_answer = 1
+    with pytest.raises(PaymentProviderTimeout):
+        do_subscribe(billing)
+
+
 def stored_answer(billing: Billing, key: str) -> StoredAnswer | None:
     item = billing.idempotency._table.get_item(Key={"key": key}, ConsistentRead=True).get("Item")
     if item is None or item["status"] != "completed":
@@ -210,9 +217,7 @@ def test_the_reconciler_settles_a_subscribe_that_failed_at_any_step_and_was_neve
 def test_a_timed_out_first_charge_keeps_its_pending_row_for_the_retry(
     billing: Billing, clock: Clock
 ) -> None:
-    provider(billing).timeouts_before_answer = 1
-    with pytest.raises(PaymentProviderTimeout):
-        do_subscribe(billing)
+    timed_out_subscribe(billing)
     pending = billing.subscriptions.get(ACCOUNT)
     assert pending is not None and pending.status is SubscriptionStatus.PENDING
     assert do_subscribe(billing).status_code == 201
@@ -222,9 +227,7 @@ def test_a_timed_out_first_charge_keeps_its_pending_row_for_the_retry(
 def test_a_resumed_old_attempt_is_claimed_anew_and_the_reconciler_cannot_remove_it(
     billing: Billing, clock: Clock
 ) -> None:
-    provider(billing).timeouts_before_answer = 1
-    with pytest.raises(PaymentProviderTimeout):
-        do_subscribe(billing)
+    timed_out_subscribe(billing)
     old = billing.subscriptions.get(ACCOUNT)
     assert old is not None
     clock.now += PENDING_GRACE + timedelta(minutes=5)  # the retry comes after the grace
@@ -242,9 +245,7 @@ def test_a_resumed_old_attempt_is_claimed_anew_and_the_reconciler_cannot_remove_
 def test_a_resume_that_loses_its_row_to_the_reconciler_is_retried_not_refused(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    provider(billing).timeouts_before_answer = 1
-    with pytest.raises(PaymentProviderTimeout):
-        do_subscribe(billing)
+    timed_out_subscribe(billing)
 
     def settled_meanwhile(*_args: Any, **_kwargs: Any) -> Subscription:
         raise Conflict("the pending subscription changed meanwhile")
@@ -258,9 +259,7 @@ def test_a_resume_that_loses_its_row_to_the_reconciler_is_retried_not_refused(
 
 
 def test_the_reconciler_removes_an_unpaid_attempt(billing: Billing, clock: Clock) -> None:
-    provider(billing).timeouts_before_answer = 1
-    with pytest.raises(PaymentProviderTimeout):
-        do_subscribe(billing)
+    timed_out_subscribe(billing)
     clock.now += PENDING_GRACE * 2
     assert reconcile(billing).removed == 1
     assert billing.subscriptions.get(ACCOUNT) is None and provider(billing).charges == []
