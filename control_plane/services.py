@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from control_plane.common.settings import ServiceSettings
 
 
+# The key prefix of the steering snapshot in the manifest bucket: its job writes only there and
+# playback reads only there (control_plane.steering.snapshot_store; infra's access policy).
+STEERING_SNAPSHOT_PREFIX = "steering"
+
+
 class RouteAuth(StrEnum):
     """Who may call a route prefix; API Gateway puts the matching authorizer in front of it."""
 
@@ -66,6 +71,10 @@ class ServiceSpec(BaseModel):
     writes_manifests: bool = False
     # Reads the manifest bucket only (serves manifests, or reads what appliances applied).
     reads_manifests: bool = False
+    # Writes the steering snapshot (`steering/` in the manifest bucket; its job only).
+    writes_steering_snapshot: bool = False
+    # Reads the steering snapshot only (playback steers from it).
+    reads_steering_snapshot: bool = False
     # Logical names of other services' tables this one reads (its IAM role may read them only).
     reads_tables: tuple[str, ...] = ()
     # Logical names of other services' tables this one also writes (read and write access).
@@ -112,6 +121,7 @@ _SERVICE_MODULES: tuple[str, ...] = (
     "control_plane.fleet.spec",
     "control_plane.placement.spec",
     "control_plane.popularity.spec",
+    "control_plane.steering.spec",
 )
 
 

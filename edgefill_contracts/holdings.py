@@ -60,7 +60,13 @@ def encode_held_units(order: Sequence[str], held: Iterable[str]) -> str:
 def decode_held_units(order: Sequence[str], encoded: str) -> frozenset[str]:
     """The units of `order` the bitmap marks held; ContractError when it cannot be one for
     `order` (not base64, not zlib, or not exactly ceil(len(order) / 8) bytes)."""
-    size = (len(order) + 7) // 8
+    return frozenset(itertools.compress(order, held_unit_flags(len(order), encoded)))
+
+
+def held_unit_flags(unit_count: int, encoded: str) -> bytes:
+    """One byte per unit of the applied manifest, 1 when the bitmap marks it held, else 0;
+    ContractError as `decode_held_units`."""
+    size = (unit_count + 7) // 8
     try:
         compressed = base64.b64decode(encoded, validate=True)
         inflater = zlib.decompressobj()
@@ -69,19 +75,18 @@ def decode_held_units(order: Sequence[str], encoded: str) -> frozenset[str]:
         complete = inflater.eof and not inflater.unconsumed_tail
     except (binascii.Error, zlib.error) as exc:
         raise ContractError(f"held_units is not base64 of zlib data: {exc}") from exc
-    need = f"the applied manifest's {len(order)} units need exactly {size} bytes"
+    need = f"the applied manifest's {unit_count} units need exactly {size} bytes"
     if len(bitmap) > size:
         raise ContractError(f"held_units inflates past {size} bytes; {need}")
     if not complete:
         raise ContractError(f"held_units is a cut-short zlib stream; {need}")
     if len(bitmap) != size:
         raise ContractError(f"held_units holds {len(bitmap)} bytes; {need}")
-    if len(order) % 8 and bitmap and bitmap[-1] >> (len(order) % 8):
+    if unit_count % 8 and bitmap and bitmap[-1] >> (unit_count % 8):
         raise ContractError("held_units marks units past the end of the applied manifest")
-    # One flag byte per bit, through a 256-entry table, then itertools.compress: a 120,000-unit
-    # bitmap decodes in a few milliseconds instead of a Python loop over every bit.
-    flags = b"".join(map(_FLAGS.__getitem__, bitmap))
-    return frozenset(itertools.compress(order, flags))
+    # One flag byte per bit, through a 256-entry table: a 120,000-unit bitmap decodes in a few
+    # milliseconds instead of a Python loop over every bit.
+    return b"".join(map(_FLAGS.__getitem__, bitmap))[:unit_count]
 
 
 def held_units(*, order: Sequence[str], held: HeldDigest) -> frozenset[str]:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from control_plane.services import STEERING_SNAPSHOT_PREFIX
+
 TABLE_WRITE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -42,6 +44,9 @@ class ServiceGrants(BaseModel):
     origin_bucket_arn: str | None = None
     manifest_bucket_arn: str | None = None
     manifest_read_bucket_arn: str | None = None
+    # The manifest bucket's ARN when the service writes (or only reads) `steering/` in it.
+    steering_snapshot_write_bucket_arn: str | None = None
+    steering_snapshot_read_bucket_arn: str | None = None
     user_pool_arn: str | None = None
     metric_namespaces: tuple[str, ...] = ()
     secret_arn: str
@@ -130,6 +135,7 @@ def service_policy_document(grants: ServiceGrants) -> str:
                 ],
             }
         )
+    statements.extend(_steering_snapshot_statements(grants))
     if grants.user_pool_arn:
         statements.append(
             {
@@ -153,3 +159,28 @@ def service_policy_document(grants: ServiceGrants) -> str:
             }
         )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _steering_snapshot_statements(grants: ServiceGrants) -> list[dict[str, object]]:
+    """Object access under `steering/` only, and listing of that prefix only."""
+    bucket = grants.steering_snapshot_write_bucket_arn or grants.steering_snapshot_read_bucket_arn
+    if bucket is None:
+        return []
+    writes = grants.steering_snapshot_write_bucket_arn is not None
+    return [
+        {
+            "Sid": "WriteSteeringSnapshot" if writes else "ReadSteeringSnapshot",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+            if writes
+            else ["s3:GetObject"],
+            "Resource": [f"{bucket}/{STEERING_SNAPSHOT_PREFIX}/*"],
+        },
+        {
+            "Sid": "ListSteeringSnapshot",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": [bucket],
+            "Condition": {"StringLike": {"s3:prefix": [f"{STEERING_SNAPSHOT_PREFIX}/*"]}},
+        },
+    ]

@@ -235,6 +235,12 @@ class LambdaService(pulumi.ComponentResource):
                     origin_bucket_arn=str(origin) if spec.reads_origin else None,
                     manifest_bucket_arn=str(manifests) if spec.writes_manifests else None,
                     manifest_read_bucket_arn=str(manifests) if spec.reads_manifests else None,
+                    steering_snapshot_write_bucket_arn=(
+                        str(manifests) if spec.writes_steering_snapshot else None
+                    ),
+                    steering_snapshot_read_bucket_arn=(
+                        str(manifests) if spec.reads_steering_snapshot else None
+                    ),
                     user_pool_arn=str(pool) if spec.uses_user_pool else None,
                     metric_namespaces=spec.metric_namespaces,
                     secret_arn=str(secret),

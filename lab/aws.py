@@ -76,6 +76,9 @@ def service_env(aws: LabAws, *, admin_token: str, signing_secret: str) -> dict[s
         "EDGEFILL_URL_SIGNING_SECRET": signing_secret,
         # Lab only (production: 30 s): drains and health changes reach steering in seconds.
         "EDGEFILL_FLEET_VIEW_TTL_S": str(LAB_FLEET_VIEW_TTL_S),
+        # The snapshot job compiles every second (production: 10 s), 30 s per run.
+        "EDGEFILL_STEERING_SNAPSHOT_INTERVAL_S": "1",
+        "EDGEFILL_STEERING_SNAPSHOT_RUN_S": "30",
     }
 
 

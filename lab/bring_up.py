@@ -19,7 +19,7 @@ from edgefill_build.wheelhouse import WheelhouseError
 from edgefill_build.wheelhouse import build as build_wheelhouse
 from lab import appliances
 from lab.aws import materialize, new_secret, service_env, start_moto
-from lab.control_plane import FleetAdmin, start_gateway
+from lab.control_plane import FleetAdmin, start_gateway, start_scheduler
 from lab.errors import LabError
 from lab.fill_rounds import fill_rounds
 from lab.image import ImageBuildError, ensure_image
@@ -123,6 +123,8 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
         settings = settings_from_env(env)
     with steps.step("control plane: every service behind the local gateway (uvicorn)"):
         api_url = start_gateway(processes, bind_ip=plan.gateway_ip, env=env)
+    with steps.step("scheduler: the steering snapshot job, every second"):
+        start_scheduler(processes, env=env)
     with steps.step(f"content: {plan.titles} titles encoded to HLS with ffmpeg, into the origin"):
         seed_catalog(
             settings,

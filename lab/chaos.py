@@ -163,8 +163,9 @@ def drain_mid_session(chaos: Chaos) -> FaultResult:
     """Drain the appliance a session plays from: that session ends there, new ones avoid it."""
     viewer = chaos.viewer("ams1")
     drained: list[str] = []
-    # Steering reads the fleet through a cache of this age (EDGEFILL_FLEET_VIEW_TTL_S).
-    bound = chaos.runtime.settings().fleet_view_ttl_s + 15
+    # Steering reads the snapshot job's next pass within playback's refresh interval.
+    settings = chaos.runtime.settings()
+    bound = settings.steering_snapshot_interval_s + settings.fleet_view_ttl_s + 15
 
     def steered_to() -> list[str | None]:
         return [u.appliance_id for u in start_playback(viewer, title_id).urls]

@@ -49,6 +49,16 @@ def start_gateway(
     return url
 
 
+# Jobs that run all the time, not on demand: the lab's scheduler process runs them.
+CONTINUOUS_JOBS = ("steering-snapshot",)
+SCHEDULER = "scheduler"
+
+
+def start_scheduler(processes: ProcessTable, *, env: Mapping[str, str]) -> None:
+    """Run the continuous jobs in their own process (lab.scheduler), as EventBridge would."""
+    processes.start(SCHEDULER, [sys.executable, "-m", "lab.scheduler", *CONTINUOUS_JOBS], env=env)
+
+
 def run_job(name: str, settings: ServiceSettings) -> dict[str, Any]:
     """Run one scheduled job by name, as EventBridge would invoke its function."""
     for service in all_services():

@@ -36,8 +36,29 @@ class ServiceSettings(BaseSettings):
         default=30.0,
         gt=0,
         le=600,
-        description="How old steering's view of the fleet may get: a drain, an undrain or a "
-        "health change reaches new sessions within this long.",
+        description="How often playback checks the steering snapshot for a newer one: a drain, "
+        "an undrain or a health change reaches new sessions within this long after the "
+        "snapshot job's next pass.",
+    )
+    steering_snapshot_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How often the steering snapshot job compiles the fleet.",
+    )
+    steering_snapshot_run_s: float = Field(
+        default=50.0,
+        ge=0,
+        le=840,
+        description="How long one invocation of the snapshot job keeps compiling (EventBridge "
+        "invokes it once a minute; 0: one pass).",
+    )
+    steering_snapshot_max_age_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="Past this age (since the job last checked the fleet) steering stops "
+        "trusting the snapshot and sends every client to the origin.",
     )
 
     def table_name(self, logical: str) -> str:

@@ -110,8 +110,13 @@ def take_snapshot(
     policy: HealthPolicy,
     now: datetime,
     held_cache: HeldUnitsCache | None = None,
+    resolve_held: bool = True,
 ) -> FleetSnapshot:
-    """Every non-retired appliance with its health as of `now` and what it holds."""
+    """Every non-retired appliance with its health as of `now` and what it holds.
+
+    With `resolve_held=False` no held units are resolved (each is empty): for a reader that
+    works from the heartbeats' held digests itself (the steering snapshot job).
+    """
     cache = held_cache or HeldUnitsCache()
     health = {h.appliance_id: h for h in store.health.scan()}
     appliances = []
@@ -125,7 +130,9 @@ def take_snapshot(
         )
         appliances.append(
             ApplianceSnapshot(
-                appliance=appliance, health=record, held_units=cache.units_for(manifests, record)
+                appliance=appliance,
+                health=record,
+                held_units=cache.units_for(manifests, record) if resolve_held else frozenset(),
             )
         )
     return FleetSnapshot(

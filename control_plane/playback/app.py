@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import FastAPI
 
 from control_plane.auth.app import install_subscriber_auth
@@ -17,7 +15,7 @@ from control_plane.playback.service import Playback
 from control_plane.playback.title_cache import TitleCache
 from control_plane.recommendations.events import EventStore
 from control_plane.signing.origin import S3OriginSigner
-from control_plane.steering.loader import FleetViewCache
+from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
@@ -27,7 +25,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         profiles=ProfileStore.from_settings(settings),
         entitlements=EntitlementReader.from_settings(settings),
         titles=TitleCache(CatalogStore.from_settings(settings)),
-        fleet=FleetViewCache(settings=settings, ttl=timedelta(seconds=settings.fleet_view_ttl_s)),
+        fleet=SteeringSnapshotCache(settings=settings),
         origin=S3OriginSigner(settings=settings),
         events=EventStore.from_settings(settings),
     )

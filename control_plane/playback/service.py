@@ -30,7 +30,7 @@ URL_TTL = timedelta(hours=6)
 
 
 class FleetViews(Protocol):
-    """The current fleet as steering sees it (steering.loader.FleetViewCache in service)."""
+    """The current fleet as steering sees it (the steering snapshot: SteeringSnapshotCache)."""
 
     def current(self) -> FleetView: ...
 

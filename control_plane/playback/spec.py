@@ -9,18 +9,14 @@ SERVICE = ServiceSpec(
     app_factory="control_plane.playback.app:create_app",
     routes=(RoutePrefix(prefix="/playback", auth=RouteAuth.SUBSCRIBER),),
     reads_origin=True,  # presigns the origin fallback
-    # The steering view reads each appliance's applied manifest for its unit order.
-    reads_manifests=True,
+    # Steering reads the steering snapshot only (no fleet table, no manifest).
+    reads_steering_snapshot=True,
     reads_tables=(
         "auth-profiles",
         "auth-revoked-sessions",
         "billing-subscriptions",
         "catalog-titles",
-        # The steering view (control_plane.steering.loader) reads the fleet's state.
-        "fleet-sites",
-        "fleet-clusters",
-        "fleet-appliances",
-        "fleet-health",
+        # The secrets of the key ids the snapshot names (read at most once a minute).
         "fleet-signing-secrets",
     ),
     writes_tables=("recs-events",),  # the play event

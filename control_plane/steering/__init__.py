@@ -3,9 +3,9 @@
 Usage from the playback service::
 
     from control_plane.signing.origin import S3OriginSigner
-    from control_plane.steering import FleetViewCache, rank_sources
+    from control_plane.steering import SteeringSnapshotCache, rank_sources
 
-    cache = FleetViewCache(settings=settings, ttl=timedelta(seconds=30))  # once per process
+    cache = SteeringSnapshotCache(settings=settings)  # once per process: the steering snapshot
     decision = rank_sources(
         view=cache.current(),
         client_ip="198.51.100.7",
@@ -24,17 +24,17 @@ Usage from the playback service::
 from __future__ import annotations
 
 from control_plane.steering.errors import InvalidClientAddress, SteeringError
-from control_plane.steering.loader import FleetViewCache
 from control_plane.steering.rank import SteeringDecision, rank_sources
+from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 from control_plane.steering.view import FleetView, SteerableAppliance, SteerableSite
 
 __all__ = [
     "FleetView",
-    "FleetViewCache",
     "InvalidClientAddress",
     "SteerableAppliance",
     "SteerableSite",
     "SteeringDecision",
     "SteeringError",
+    "SteeringSnapshotCache",
     "rank_sources",
 ]

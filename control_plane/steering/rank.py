@@ -10,7 +10,7 @@ around a ring from a per-session starting point.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -71,11 +71,10 @@ def rank_sources(
     unit = content_unit(title_id, rendition)
     session_hash = stable_id_residue(session_id)
     urls: list[PlaybackUrl] = []
-    holders_by_site = view.holders_by_site(unit)
-    if not holders_by_site:
+    if not view.may_be_held(unit):
         return SteeringDecision(client_site_id=site.site_id, urls=(), origin=origin_url)
-    for site_id in _site_order(view, site.site_id, session_hash, holders_by_site.keys()):
-        site_holders = holders_by_site.get(site_id)
+    for site_id in _site_order(view, site.site_id, session_hash):
+        site_holders = view.holders_in_site(site_id, unit)
         if not site_holders:
             continue
         key = view.signing_key_for(site_id)
@@ -106,23 +105,16 @@ def rank_sources(
     return SteeringDecision(client_site_id=site.site_id, urls=tuple(urls), origin=origin_url)
 
 
-def _site_order(
-    view: FleetView, client_site: str, session_hash: int, holder_sites: Collection[str]
-) -> Iterator[str]:
+def _site_order(view: FleetView, client_site: str, session_hash: int) -> Iterator[str]:
     """The client's site, then the ISP's other sites around a ring from a per-session start.
 
     Rotating a fixed ring (instead of sorting every site per request) spreads sessions over
-    the other sites; when few sites hold the unit, only those are placed on the ring.
+    the other sites.
     """
     yield client_site
     others = view.other_sites_of_isp(client_site)
     if not others:
         return
     start = session_hash % len(others)
-    if len(holder_sites) < len(others):
-        position = view.ring_position
-        ring = [s for s in holder_sites if s != client_site and s in position.get(client_site, {})]
-        yield from sorted(ring, key=lambda s: (position[client_site][s] - start) % len(others))
-        return
     yield from others[start:]
     yield from others[:start]

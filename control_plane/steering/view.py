@@ -1,15 +1,17 @@
 """FleetView: the immutable in-memory snapshot of the fleet that steering decides from.
 
-Build one with `FleetView(...)` from plain records (the loader in `control_plane.steering.loader`
-builds it from DynamoDB and S3 and refreshes it on a TTL). Everything a decision needs is
-precomputed here, so a decision is a trie lookup plus a few set tests per appliance.
+Build one with `FleetView(...)` from plain records, or load one from the steering snapshot
+(`control_plane.steering.snapshot_cache`). Everything a decision needs is precomputed here, so
+a decision is one prefix lookup plus a membership test per candidate appliance: held units are
+any `Container` (a frozenset, or a bitmap over the snapshot's unit table), never inverted into a
+per-unit index, so a view of 10,000 appliances holding 120,000 units each loads in seconds.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,9 +35,9 @@ class SteerableSite:
 class SteerableAppliance:
     """An appliance as steering sees it.
 
-    `base_url` is ``https://<address>:<port>`` with no trailing slash. `held_units` are the
-    content units (``<title>/<rendition>``) its applied manifest lists minus those with a
-    missing file; `accepted_secret_ids` come from its last heartbeat. `weight` is its spare
+    `base_url` is ``https://<address>:<port>`` with no trailing slash. `held_units` answers
+    `unit in held_units` for the content units (``<title>/<rendition>``) it verifiably holds
+    (a frozenset, or the snapshot's bitmap); `accepted_secret_ids` come from its last heartbeat. `weight` is its spare
     serving capacity in (0, 1]: among equals, steering sends it sessions in that proportion.
     """
 
@@ -45,7 +47,7 @@ class SteerableAppliance:
     base_url: str
     serving: bool
     healthy: bool
-    held_units: frozenset[str] = frozenset()
+    held_units: Container[str] = frozenset()
     accepted_secret_ids: frozenset[str] = frozenset()
     weight: float = 1.0
     hash_coefficients: tuple[int, int] = field(init=False, repr=False, compare=False)
@@ -66,8 +68,11 @@ class FleetView:
     """Sites, appliances and signing keys at one moment, indexed for steering.
 
     `prefix_index` may be passed in when it was built from exactly these sites' prefixes
-    (the loader reuses the previous one when no site's prefixes changed; the steering snapshot
-    will pass a loaded PrefixTable); otherwise a PrefixIndex trie is built.
+    (the steering snapshot passes its loaded PrefixTable); otherwise a PrefixIndex trie is built.
+    `known_units`, when given, holds every unit some appliance holds: a unit outside it goes to
+    the origin without looking at any appliance. `site_keys`, when given, is the key each site
+    is signed with (the snapshot job chose it); otherwise it is the newest key every Serving,
+    healthy appliance of the site accepts.
     """
 
     sites: Sequence[SteerableSite]
@@ -75,19 +80,22 @@ class FleetView:
     signing_keys: Sequence[SigningKey]
     built_at: datetime
     prefix_index: PrefixLookup | None = field(default=None, repr=False)
+    known_units: Container[str] | None = field(default=None, repr=False)
+    site_keys: Mapping[str, SigningKey] | None = field(default=None, repr=False)
     _prefixes: PrefixLookup = field(init=False, repr=False)
     _sites_by_id: dict[str, SteerableSite] = field(init=False)
     _eligible_by_site: dict[str, tuple[SteerableAppliance, ...]] = field(init=False)
     _key_by_site: dict[str, SigningKey] = field(init=False)
     _sites_by_isp: dict[str, tuple[str, ...]] = field(init=False)
-    _other_sites: dict[str, tuple[str, ...]] = field(init=False)
-    _holders: dict[str, dict[str, tuple[SteerableAppliance, ...]]] = field(init=False)
-    ring_position: dict[str, dict[str, int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sites_by_id = {site.site_id: site for site in self.sites}
-        index = self.prefix_index or PrefixIndex(
-            (prefix, site.site_id) for site in self.sites for prefix in site.prefixes
+        index = (
+            self.prefix_index
+            if self.prefix_index is not None
+            else PrefixIndex(
+                (prefix, site.site_id) for site in self.sites for prefix in site.prefixes
+            )
         )
         by_site: dict[str, list[SteerableAppliance]] = defaultdict(list)
         for appliance in self.appliances:
@@ -110,44 +118,18 @@ class FleetView:
         object.__setattr__(
             self,
             "_key_by_site",
-            {
+            dict(self.site_keys)
+            if self.site_keys is not None
+            else {
                 site_id: key
                 for site_id, members in by_site.items()
                 if (key := _newest_accepted_by_all(members, newest_first)) is not None
             },
         )
-        object.__setattr__(self, "_sites_by_isp", {k: tuple(v) for k, v in by_isp.items()})
-        holders: dict[str, dict[str, list[SteerableAppliance]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
-        for appliance in self.appliances:
-            if appliance.eligible:
-                for unit in appliance.held_units:
-                    holders[unit][appliance.site_id].append(appliance)
-        object.__setattr__(
-            self,
-            "_holders",
-            {
-                unit: {site: tuple(members) for site, members in by_unit_site.items()}
-                for unit, by_unit_site in holders.items()
-            },
-        )
-        object.__setattr__(
-            self,
-            "_other_sites",
-            {
-                site.site_id: tuple(s for s in sorted(by_isp[site.isp]) if s != site.site_id)
-                for site in self.sites
-            },
-        )
-        self._index_rings()
+        object.__setattr__(self, "_sites_by_isp", {k: tuple(sorted(v)) for k, v in by_isp.items()})
+        self._warn_keyless_sites()
 
-    def _index_rings(self) -> None:
-        positions = {}
-        for site in self.sites:
-            others = self._other_sites[site.site_id]
-            positions[site.site_id] = {other: i for i, other in enumerate(others)}
-        object.__setattr__(self, "ring_position", positions)
+    def _warn_keyless_sites(self) -> None:
         for site in self.sites:
             if self._eligible_by_site.get(site.site_id) and site.site_id not in self._key_by_site:
                 logger.warning(
@@ -172,9 +154,13 @@ class FleetView:
         """Serving and healthy appliances of one site."""
         return self._eligible_by_site.get(site_id, ())
 
-    def holders_by_site(self, unit: str) -> dict[str, tuple[SteerableAppliance, ...]]:
-        """Eligible appliances holding `unit`, per site (sites with none are absent)."""
-        return self._holders.get(unit, {})
+    def may_be_held(self, unit: str) -> bool:
+        """False when no appliance holds `unit` (known from the snapshot's unit table)."""
+        return self.known_units is None or unit in self.known_units
+
+    def holders_in_site(self, site_id: str, unit: str) -> tuple[SteerableAppliance, ...]:
+        """Eligible appliances of one site that hold `unit`."""
+        return tuple(a for a in self._eligible_by_site.get(site_id, ()) if unit in a.held_units)
 
     def signing_key_for(self, site_id: str) -> SigningKey | None:
         """The newest key every Serving, healthy appliance of the site accepts; None if none."""
@@ -184,8 +170,12 @@ class FleetView:
         return self._sites_by_isp.get(isp, ())
 
     def other_sites_of_isp(self, site_id: str) -> tuple[str, ...]:
-        """The other sites of `site_id`'s ISP, in a fixed order."""
-        return self._other_sites.get(site_id, ())
+        """The other sites of `site_id`'s ISP, in a fixed order (computed per call: an ISP's
+        thousand sites would otherwise be a million pairs in memory)."""
+        site = self._sites_by_id.get(site_id)
+        if site is None:
+            return ()
+        return tuple(s for s in self._sites_by_isp.get(site.isp, ()) if s != site_id)
 
 
 def _newest_accepted_by_all(

@@ -46,7 +46,7 @@ def test_steering_reads_the_fleet_through_a_cache_of_the_configured_age(
     stack: ServiceSettings,
 ) -> None:
     app = create_app(stack.model_copy(update={"fleet_view_ttl_s": 7.0}))
-    assert app.state.playback.fleet.ttl == timedelta(seconds=7)
+    assert app.state.playback.fleet.refresh_interval == timedelta(seconds=7)
 
 
 @pytest.fixture

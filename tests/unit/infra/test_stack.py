@@ -11,7 +11,7 @@ import pytest
 
 from control_plane.common.settings import Environment, ServiceSettings
 from control_plane.common.tables import KeyAttribute, TableSpec, physical_table_name
-from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec, all_services
+from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec, all_services
 from infra.config import load_stack_config
 from infra.errors import RegistryError
 from infra.stack import StackSecrets, build_control_plane
@@ -230,6 +230,42 @@ def test_reading_manifests_grants_reads_only() -> None:
     )
     assert granted["ReadManifests"]["Action"] == ["s3:GetObject", "s3:ListBucket"]
     assert "WriteManifests" not in granted
+
+
+def test_the_steering_snapshot_grants_only_its_prefix() -> None:
+    writer = ServiceSpec(
+        name="compilers",
+        jobs=(ScheduledJob(name="compile", function="m:f", schedule="rate(1 minute)"),),
+        writes_steering_snapshot=True,
+    )
+    reader = ServiceSpec(
+        name="steerers",
+        app_factory="tests.unit.infra.harness:widgets_app",
+        routes=(RoutePrefix(prefix="/steerers", auth=RouteAuth.PUBLIC),),
+        reads_steering_snapshot=True,
+    )
+    graph = run_stack(services=(*TEST_SERVICES, writer, reader))
+
+    def policy(name: str) -> dict[str, Mapping[str, Any]]:
+        return statements(
+            one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-{name}-access").inputs["policy"]
+        )
+
+    writes, reads = policy("compilers"), policy("steerers")
+    bucket = writes["ListSteeringSnapshot"]["Resource"][0]
+    assert writes["WriteSteeringSnapshot"]["Resource"] == [f"{bucket}/steering/*"]
+    assert "s3:PutObject" in writes["WriteSteeringSnapshot"]["Action"]
+    assert reads["ReadSteeringSnapshot"] == {
+        "Sid": "ReadSteeringSnapshot",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject"],
+        "Resource": [f"{bucket}/steering/*"],
+    }
+    for granted in (writes, reads):
+        assert granted["ListSteeringSnapshot"]["Condition"] == {
+            "StringLike": {"s3:prefix": ["steering/*"]}
+        }
+        assert not {"ReadManifests", "WriteManifests"} & set(granted), "not the whole bucket"
 
 
 def test_routes_use_the_authorizer_their_service_declares(graph: ResourceGraph) -> None:
