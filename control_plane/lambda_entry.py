@@ -92,3 +92,43 @@ def run_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
         f"event names job {wanted!r}, which service {spec.name!r} does not have "
         f"(it has {[job.name for job in spec.jobs]}); check the EventBridge target's input"
     )
+
+
+FAN_OUT_HANDLER = "control_plane.lambda_entry.run_fan_out"
+
+
+def fan_out_queue_name(name_prefix: str, service: str, fan_out: str) -> str:
+    """The SQS queue of one fan-out (infra names it so; `run_fan_out` reads it back)."""
+    return f"{name_prefix}-{service}-{fan_out}"
+
+
+def run_fan_out(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS events of the service's fan-out queues: each message to its fan-out's handler.
+
+    A message whose handler raises is reported in `batchItemFailures`, so SQS retries that one
+    alone (and dead-letters it after the fan-out's `max_receives`); the others are deleted.
+    """
+    spec = _service()
+    settings = _settings()
+    by_queue = {
+        fan_out_queue_name(settings.name_prefix, spec.name, f.name): f for f in spec.fan_outs
+    }
+    failures = []
+    for record in event.get("Records", []):
+        queue = str(record.get("eventSourceARN", "")).rsplit(":", 1)[-1]
+        fan_out = by_queue.get(queue)
+        if fan_out is None:
+            raise LambdaEntryError(
+                f"a message from queue {queue!r}, which service {spec.name!r} does not feed "
+                f"(its fan-outs: {sorted(by_queue)}); check the event source mapping"
+            )
+        module_name, _, attr = fan_out.handler.partition(":")
+        handle: Callable[[ServiceSettings, dict[str, Any]], object] = getattr(
+            importlib.import_module(module_name), attr
+        )
+        try:
+            handle(settings, json.loads(record["body"]))
+        except Exception:
+            logger.exception("fan-out %s: message %s failed", fan_out.name, record.get("messageId"))
+            failures.append({"itemIdentifier": record["messageId"]})
+    return {"batchItemFailures": failures}

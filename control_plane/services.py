@@ -50,6 +50,24 @@ class ScheduledJob(BaseModel):
     schedule: str = Field(description="EventBridge expression, e.g. 'cron(0 0 * * ? *)'")
 
 
+class FanOutQueue(BaseModel):
+    """Work a job splits into one message per unit (e.g. per cluster), each handled alone.
+
+    In AWS an SQS queue feeds a worker function one message at a time; a message whose handler
+    fails is retried (`max_receives` times in all), then kept in the service's dead-letter
+    queue, and the other messages carry on. Without a queue (the lab, the tests) the job calls
+    the same handler for each message in turn (control_plane.common.fan_out).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]+$")
+    handler: str = Field(description="'module:function' taking (settings, body: dict)")
+    max_receives: int = Field(default=3, ge=1, le=10)
+    # At least the worker's timeout (AWS's rule for a Lambda event source).
+    visibility_timeout_s: int = Field(default=900, ge=30, le=43_200)
+
+
 class ServiceSpec(BaseModel):
     """One deployable service: an HTTP app behind its routes, scheduled jobs, or both.
 
@@ -67,6 +85,7 @@ class ServiceSpec(BaseModel):
     tables: tuple[TableSpec, ...] = ()
     routes: tuple[RoutePrefix, ...] = ()
     jobs: tuple[ScheduledJob, ...] = ()
+    fan_outs: tuple[FanOutQueue, ...] = ()
     reads_origin: bool = False
     writes_manifests: bool = False
     # Reads the manifest bucket only (serves manifests, or reads what appliances applied).
@@ -91,6 +110,8 @@ class ServiceSpec(BaseModel):
                 f"service {self.name!r}: routes need an app_factory, and a service without "
                 "an app must declare at least one job"
             )
+        if self.fan_outs and not self.jobs:
+            raise ValueError(f"service {self.name!r}: a fan-out queue is fed by a job; it has none")
         return self
 
     @property

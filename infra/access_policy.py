@@ -48,6 +48,8 @@ class ServiceGrants(BaseModel):
     steering_snapshot_write_bucket_arn: str | None = None
     steering_snapshot_read_bucket_arn: str | None = None
     user_pool_arn: str | None = None
+    # The service's fan-out queues: its job sends to them, its workers consume them.
+    fan_out_queue_arns: tuple[str, ...] = ()
     metric_namespaces: tuple[str, ...] = ()
     secret_arn: str
     kms_key_arn: str
@@ -136,6 +138,21 @@ def service_policy_document(grants: ServiceGrants) -> str:
             }
         )
     statements.extend(_steering_snapshot_statements(grants))
+    if grants.fan_out_queue_arns:
+        statements.append(
+            {
+                "Sid": "UseOwnFanOutQueues",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                "Resource": list(grants.fan_out_queue_arns),
+            }
+        )
     if grants.user_pool_arn:
         statements.append(
             {

@@ -14,7 +14,14 @@ import pulumi
 import pulumi_aws as aws
 
 from control_plane.common.tables import physical_table_name
-from control_plane.lambda_entry import HTTP_HANDLER, JOB_HANDLER, SECRETS_ARN_ENV, SERVICE_ENV
+from control_plane.lambda_entry import (
+    FAN_OUT_HANDLER,
+    HTTP_HANDLER,
+    JOB_HANDLER,
+    SECRETS_ARN_ENV,
+    SERVICE_ENV,
+    fan_out_queue_name,
+)
 from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec
 from infra.access_policy import ServiceGrants, service_policy_document
 from infra.config import Sizes
@@ -84,6 +91,13 @@ def _table_arn(region: str, account: str, table_name: str) -> str:
     return f"arn:aws:dynamodb:{region}:{account}:table/{table_name}"
 
 
+def _redrive_policy(dead_letters: aws.sqs.Queue, max_receives: int) -> pulumi.Output[str]:
+    """After `max_receives` failed receives a message moves to the service's dead-letter queue."""
+    return dead_letters.arn.apply(
+        lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": max_receives})
+    )
+
+
 class LambdaService(pulumi.ComponentResource):
     """A service's tables, HTTP function and/or job function, role, log group, DLQ, alarms.
 
@@ -94,6 +108,7 @@ class LambdaService(pulumi.ComponentResource):
     http_function: aws.lambda_.Function | None
     job_function: aws.lambda_.Function | None
     dead_letter_queue: aws.sqs.Queue
+    fan_out_queues: dict[str, aws.sqs.Queue]
 
     def __init__(
         self, name: str, args: LambdaServiceArgs, opts: pulumi.ResourceOptions | None = None
@@ -137,6 +152,23 @@ class LambdaService(pulumi.ComponentResource):
             ),
             child,
         )
+        self.fan_out_queues = {
+            fan_out.name: aws.sqs.Queue(
+                f"{name}-fan-out-{fan_out.name}",
+                aws.sqs.QueueArgs(
+                    name=fan_out_queue_name(stack.name_prefix, spec.name, fan_out.name),
+                    kms_master_key_id=stack.kms_key_arn,
+                    max_message_size=SQS_MESSAGE_MAX_BYTES,
+                    visibility_timeout_seconds=max(
+                        fan_out.visibility_timeout_s, stack.sizes.job_timeout_seconds
+                    ),
+                    redrive_policy=_redrive_policy(self.dead_letter_queue, fan_out.max_receives),
+                    tags=tags,
+                ),
+                child,
+            )
+            for fan_out in spec.fan_outs
+        }
         role = aws.iam.Role(
             f"{name}-role",
             aws.iam.RoleArgs(
@@ -181,6 +213,7 @@ class LambdaService(pulumi.ComponentResource):
                 handler=HTTP_HANDLER,
                 timeout=stack.sizes.lambda_timeout_seconds,
             )
+        self.fan_out_workers: dict[str, aws.lambda_.Function] = {}
         self.job_function = None
         if spec.jobs:
             self.job_function = function(
@@ -190,6 +223,24 @@ class LambdaService(pulumi.ComponentResource):
                 timeout=stack.sizes.job_timeout_seconds,
             )
             self._schedule_jobs(name, spec, stack, self.job_function, tags)
+        for fan_out in spec.fan_outs:
+            worker = function(
+                f"{name}-fan-out-{fan_out.name}-worker",
+                function_name=f"{base_name}-{fan_out.name}",
+                handler=FAN_OUT_HANDLER,
+                timeout=stack.sizes.job_timeout_seconds,
+            )
+            aws.lambda_.EventSourceMapping(
+                f"{name}-fan-out-{fan_out.name}-source",
+                aws.lambda_.EventSourceMappingArgs(
+                    event_source_arn=self.fan_out_queues[fan_out.name].arn,
+                    function_name=worker.arn,
+                    batch_size=1,  # one unit of work per invocation: fails alone
+                    function_response_types=["ReportBatchItemFailures"],
+                ),
+                child,
+            )
+            self.fan_out_workers[fan_out.name] = worker
         functions: dict[str, aws.lambda_.Function] = {}
         if self.http_function is not None:
             if spec.routes:
@@ -197,6 +248,8 @@ class LambdaService(pulumi.ComponentResource):
             functions[f"{name}-http"] = self.http_function
         if self.job_function is not None:
             functions[f"{name}-jobs"] = self.job_function
+        for fan_out_name, worker in self.fan_out_workers.items():
+            functions[f"{name}-{fan_out_name}"] = worker
         service_alarms(
             name,
             label=base_name,
@@ -218,7 +271,8 @@ class LambdaService(pulumi.ComponentResource):
         self, spec: ServiceSpec, stack: StackResources, log_group: aws.cloudwatch.LogGroup
     ) -> pulumi.Output[str]:
         def build(values: list[object]) -> str:
-            account, secret, key, dlq, logs, origin, manifests, pool, *owned = values
+            account, secret, key, dlq, logs, origin, manifests, pool, *rest = values
+            owned, queues = rest[: len(self.tables)], rest[len(self.tables) :]
 
             def arns(logical_names: tuple[str, ...]) -> tuple[str, ...]:
                 return tuple(
@@ -242,6 +296,7 @@ class LambdaService(pulumi.ComponentResource):
                         str(manifests) if spec.reads_steering_snapshot else None
                     ),
                     user_pool_arn=str(pool) if spec.uses_user_pool else None,
+                    fan_out_queue_arns=tuple(str(arn) for arn in queues),
                     metric_namespaces=spec.metric_namespaces,
                     secret_arn=str(secret),
                     kms_key_arn=str(key),
@@ -260,6 +315,7 @@ class LambdaService(pulumi.ComponentResource):
             stack.manifest_bucket.arn,
             stack.user_pool.arn,
             *(table.arn for table in self.tables.values()),
+            *(queue.arn for queue in self.fan_out_queues.values()),
         ).apply(build)
 
     def _environment(
@@ -276,6 +332,19 @@ class LambdaService(pulumi.ComponentResource):
             "EDGEFILL_USER_POOL_ID": stack.user_pool.id,
             "EDGEFILL_USER_POOL_CLIENT_ID": stack.user_pool_client_id,
             **stack.environment,
+            **self._fan_out_environment(),
+        }
+
+    def _fan_out_environment(self) -> dict[str, pulumi.Input[str]]:
+        """EDGEFILL_FAN_OUT_QUEUES: each fan-out's queue URL, as ServiceSettings reads it."""
+        if not self.fan_out_queues:
+            return {}
+        names = list(self.fan_out_queues)
+        urls = pulumi.Output.all(*(self.fan_out_queues[n].url for n in names))
+        return {
+            "EDGEFILL_FAN_OUT_QUEUES": urls.apply(
+                lambda values: json.dumps(dict(zip(names, values, strict=True)), sort_keys=True)
+            )
         }
 
     def _function(

@@ -267,6 +267,10 @@ class MotoMaterializer(RecordingMocks):
             attributes["KmsMasterKeyId"] = inputs["kmsMasterKeyId"]
         if inputs.get("maxMessageSize"):
             attributes["MaximumMessageSize"] = str(int(inputs["maxMessageSize"]))
+        if inputs.get("visibilityTimeoutSeconds"):
+            attributes["VisibilityTimeout"] = str(int(inputs["visibilityTimeoutSeconds"]))
+        if inputs.get("redrivePolicy"):
+            attributes["RedrivePolicy"] = inputs["redrivePolicy"]
         url = self._sqs.create_queue(
             QueueName=inputs["name"], Attributes=attributes, tags=inputs.get("tags") or {}
         )["QueueUrl"]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cognito_idp.client import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_sqs.client import SQSClient
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ def s3_presigner(settings: ServiceSettings) -> S3Client:
     kwargs = _kwargs(settings)
     kwargs["config"] = _BOTO_CONFIG.merge(Config(signature_version="s3v4"))
     return boto3.client("s3", **kwargs)
+
+
+def sqs(settings: ServiceSettings) -> SQSClient:
+    return boto3.client("sqs", **_kwargs(settings))
 
 
 def cognito_idp(settings: ServiceSettings) -> CognitoIdentityProviderClient:

@@ -7,7 +7,8 @@ every write bumps under a condition), so concurrent writers never lose each othe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from control_plane.common.aws import dynamodb_table
+from control_plane.common.aws import dynamodb, dynamodb_table
 from control_plane.common.errors import Conflict, NotFound, Unavailable
 from control_plane.common.settings import ServiceSettings
 from control_plane.common.tables import TableSpec
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 _MAX_ATTEMPTS = 6
+_BATCH_GET = 100  # BatchGetItem's limit
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class DocumentTable(Generic[M]):
         key_of: Callable[[M], dict[str, str]],
         attributes_of: Callable[[M], dict[str, Any]] | None = None,
     ) -> None:
-        self._table: Table = dynamodb_table(settings, spec)
+        self._resource = dynamodb(settings)
+        self._table: Table = dynamodb_table(settings, spec, resource=self._resource)
         self._spec = spec
         self._model = model
         self._key_of = key_of
@@ -57,6 +60,30 @@ class DocumentTable(Generic[M]):
     def get(self, key: dict[str, str]) -> Stored[M] | None:
         item = _call(lambda: self._table.get_item(Key=key, ConsistentRead=True)).get("Item")
         return None if item is None else self._parse(item)
+
+    def get_many(self, keys: Sequence[dict[str, str]]) -> list[M]:
+        """The documents of `keys` that exist (strongly consistent), 100 keys per call, keys
+        DynamoDB leaves unprocessed asked again with backoff; order not kept."""
+        found: list[M] = []
+        for start in range(0, len(keys), _BATCH_GET):
+            pending: list[dict[str, str]] = list(keys[start : start + _BATCH_GET])
+            for attempt in range(_MAX_ATTEMPTS):
+                request = {self._table.name: {"Keys": pending, "ConsistentRead": True}}
+                answer = _call(partial(self._resource.batch_get_item, RequestItems=request))  # type: ignore[arg-type]
+                found.extend(
+                    self._parse(item).doc
+                    for item in answer.get("Responses", {}).get(self._table.name, [])
+                )
+                left = answer.get("UnprocessedKeys", {}).get(self._table.name)
+                if not left:
+                    break
+                pending = list(left["Keys"])  # type: ignore[arg-type]
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise Unavailable(
+                    f"{self._spec.name}: DynamoDB kept {len(pending)} keys unprocessed; retry"
+                )
+        return found
 
     def require(self, key: dict[str, str], what: str) -> Stored[M]:
         stored = self.get(key)

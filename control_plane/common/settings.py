@@ -40,6 +40,11 @@ class ServiceSettings(BaseSettings):
         "an undrain or a health change reaches new sessions within this long after the "
         "snapshot job's next pass.",
     )
+    fan_out_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description="Fan-out queue name -> SQS queue URL (the stack sets EDGEFILL_FAN_OUT_QUEUES "
+        "as JSON); a fan-out without a queue runs its handler in the job, message by message.",
+    )
     steering_snapshot_interval_s: float = Field(
         default=10.0,
         gt=0,

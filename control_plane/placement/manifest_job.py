@@ -7,22 +7,40 @@ window opens writes what the window fills, from the freshest popularity; while t
 open nothing changes under a running fill (except for an appliance with no manifest at all).
 Writing is idempotent: a version hashes the content and the window it is for, so an unchanged
 manifest is not rewritten within one cycle, and each window gets sources valid through it.
+
+The job fans out per cluster (control_plane.common.fan_out): `run` plans the due clusters from
+one read of the fleet and hands out one `ClusterOrder` each; `run_cluster` (an SQS worker in
+AWS, called in turn by `run` in the lab and tests) reads only that cluster's appliances and its
+ISP's (by key, no scan), places the cluster and writes its manifests. One cluster's failure is
+retried and dead-lettered alone; the others carry on.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from control_plane.catalog.units import CatalogUnit, units_from_catalog
+from control_plane.common.clock import utc_now
+from control_plane.common.fan_out import FanOutMessage, dispatch
 from control_plane.common.settings import ServiceSettings
+from control_plane.fleet.health import HealthRecord, observe_silence
+from control_plane.fleet.models import Lifecycle
 from control_plane.fleet.reads import FleetReads, FleetReadSource
 from control_plane.fleet.registry import record_manifest_version
-from control_plane.fleet.snapshot import ApplianceSnapshot, FleetSnapshot, take_snapshot
+from control_plane.fleet.snapshot import (
+    ApplianceSnapshot,
+    FleetSnapshot,
+    HeldUnitsCache,
+    take_snapshot,
+)
 from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.fill_schedule import next_window
 from control_plane.placement.manifest_builder import FillMember, build_cluster_manifests
@@ -61,22 +79,133 @@ class ManifestJobContext(FleetReads):
         )
 
 
-def run(settings: ServiceSettings) -> dict[str, object]:
-    """Entry point of the scheduled job (ScheduledJob.function).
+MANIFEST_FAN_OUT = "manifest-clusters"
+# A worker container keeps the catalog and the day's popularity this long between messages.
+INPUTS_TTL_S = 600.0
 
-    Every due cluster is written whatever another's fate; when some failed, it raises
-    ManifestJobIncomplete at the end (after the others are written), so Lambda's retries run
-    the job again, and only what changed is rewritten, until the dead-letter queue keeps it.
+
+class ClusterOrder(BaseModel):
+    """One due cluster, as the plan hands it to a worker (an SQS message; ids, not records)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site_id: str
+    cluster_id: str
+    member_ids: list[str]
+    # Every appliance of the site's ISP (the cluster's own included): peers a fill may use.
+    isp_member_ids: list[str]
+    writable: list[str]
+    fill_window: FillWindow
+    fill_opens: datetime
+    fill_closes: datetime
+    planned_at: datetime
+
+    @property
+    def work_id(self) -> str:
+        return self.cluster_id
+
+
+@dataclass(frozen=True)
+class PlacementInputs:
+    """What every cluster is placed from: the catalog, popularity, keys and the policy."""
+
+    units: Mapping[str, CatalogUnit]
+    popularity: Mapping[str, float]
+    signing_keys: Sequence[SigningKey]
+    policy: PlacementPolicy = field(default_factory=PlacementPolicy)
+
+
+def run(settings: ServiceSettings) -> dict[str, object]:
+    """Entry point of the scheduled job (ScheduledJob.function): plan, then hand out clusters.
+
+    With the fan-out queue (AWS) it returns once every order is queued. Without it (the lab)
+    it writes each cluster in turn whatever another's fate; when some failed, it raises
+    ManifestJobIncomplete at the end, so the job runs again and only what changed is rewritten.
     """
-    result = write_due_manifests(
-        context=ManifestJobContext.from_settings(settings),
-        units=units_from_catalog(settings),
-        now=datetime.now(UTC),
+    context = ManifestJobContext.from_settings(settings)
+    now = utc_now()
+    orders = plan_clusters(context=context, now=now)
+    inputs = _Inputs(settings, context)
+    done = dispatch(
+        settings,
+        queue=MANIFEST_FAN_OUT,
+        messages=orders,
+        handle=lambda order: _write_order(context, order, inputs),
     )
-    failed = result["failed"]
-    if isinstance(failed, dict) and failed:
-        raise ManifestJobIncomplete(failed=failed, written=result["written"])
+    result = _summary(orders, done.results, done.failed)
+    result["queued"] = done.queued
+    if done.failed:
+        raise ManifestJobIncomplete(failed=done.failed, written=result["written"])
     return result
+
+
+def run_cluster(settings: ServiceSettings, body: dict[str, object]) -> dict[str, object]:
+    """The fan-out worker: one ClusterOrder (an SQS message's body); raises to be retried."""
+    order = ClusterOrder.model_validate(body)
+    context, inputs = _worker(settings)
+    done = write_cluster(context=context, order=order, inputs=inputs.get(now=order.planned_at))
+    logger.info(
+        "manifest job: cluster %s: %d written, %d unchanged",
+        order.cluster_id,
+        done.written,
+        done.unchanged,
+    )
+    return {"cluster": order.cluster_id, "written": done.written, "unchanged": done.unchanged}
+
+
+class _Inputs:
+    """The placement inputs of one run (or, in a worker, of at most INPUTS_TTL_S)."""
+
+    def __init__(self, settings: ServiceSettings, context: ManifestJobInputs) -> None:
+        self._settings = settings
+        self._context = context
+        self._loaded: tuple[float, str, PlacementInputs] | None = None
+
+    def get(self, *, now: datetime) -> PlacementInputs:
+        day = now.date().isoformat()
+        loaded = self._loaded
+        if loaded is None or loaded[1] != day or time.monotonic() - loaded[0] > INPUTS_TTL_S:
+            inputs = placement_inputs(
+                context=self._context, units=units_from_catalog(self._settings), now=now
+            )
+            loaded = (time.monotonic(), day, inputs)
+            self._loaded = loaded
+        return loaded[2]
+
+
+_WORKERS: dict[str, tuple[ManifestJobContext, _Inputs]] = {}
+
+
+def _worker(settings: ServiceSettings) -> tuple[ManifestJobContext, _Inputs]:
+    """The context and inputs a worker keeps between messages (one settings per container)."""
+    key = settings.model_dump_json()
+    found = _WORKERS.get(key)
+    if found is None:
+        context = ManifestJobContext.from_settings(settings)
+        found = _WORKERS[key] = (context, _Inputs(settings, context))
+    return found
+
+
+def _write_order(
+    context: ManifestJobInputs, order: FanOutMessage, inputs: _Inputs
+) -> ClusterWritten:
+    assert isinstance(order, ClusterOrder)
+    return write_cluster(context=context, order=order, inputs=inputs.get(now=order.planned_at))
+
+
+def placement_inputs(
+    *,
+    context: ManifestJobInputs,
+    units: Iterable[CatalogUnit],
+    now: datetime,
+    policy: PlacementPolicy | None = None,
+) -> PlacementInputs:
+    return PlacementInputs(
+        units={u.unit_id: u for u in units},
+        popularity={p.unit_id: p.score for p in context.popularity.scores(today=now.date())},
+        signing_keys=as_signing_keys(context.secrets.active(now=now)),
+        policy=policy or PlacementPolicy(),
+    )
 
 
 @dataclass(frozen=True)
@@ -103,42 +232,29 @@ def write_due_manifests(
     policy: PlacementPolicy | None = None,
     force: bool = False,
 ) -> dict[str, object]:
-    """Write manifests for every due site's clusters, one cluster at a time; returns counts
-    for the job's log and `failed` (cluster id -> reason) for the clusters that could not be
-    written: a failure is recorded and the other clusters carry on."""
-    catalog = {u.unit_id: u for u in units}
-    popularity = {p.unit_id: p.score for p in context.popularity.scores(today=now.date())}
-    secrets = context.secrets.active(now=now)
-    snapshot = take_snapshot(
-        context.store,
-        manifests=context.manifests,
-        signing_secrets=secrets,
-        policy=context.health_policy,
-        now=now,
-    )
-    keys = as_signing_keys(secrets)
-    work = due_clusters(context=context, snapshot=snapshot, now=now, force=force)
-    written = unchanged = 0
+    """Plan the due clusters and write each in turn, through the worker's own code; returns
+    counts for the job's log and `failed` (cluster id -> reason) for the clusters that could
+    not be written: a failure is recorded and the other clusters carry on."""
+    orders = plan_clusters(context=context, now=now, force=force)
+    inputs = placement_inputs(context=context, units=units, now=now, policy=policy)
+    results: list[object] = []
     failed: dict[str, str] = {}
-    for item in work:
+    for order in orders:
         try:
-            done = write_cluster_manifests(
-                context=context,
-                work=item,
-                units=catalog,
-                popularity=popularity,
-                policy=policy or PlacementPolicy(),
-                signing_keys=keys,
-                now=now,
-            )
+            results.append(write_cluster(context=context, order=order, inputs=inputs))
         except Exception as exc:
             # One cluster over its limit, or a store error, must not stop the sites after it.
-            logger.exception("manifest job: cluster %s failed; carrying on", item.cluster_id)
-            failed[item.cluster_id] = f"{type(exc).__name__}: {exc}"
-            continue
-        written += done.written
-        unchanged += done.unchanged
-    due_sites = sorted({item.site_id for item in work})
+            logger.exception("manifest job: cluster %s failed; carrying on", order.cluster_id)
+            failed[order.cluster_id] = f"{type(exc).__name__}: {exc}"
+    return _summary(orders, results, failed)
+
+
+def _summary(
+    orders: Sequence[ClusterOrder], results: Sequence[object], failed: dict[str, str]
+) -> dict[str, object]:
+    written = sum(r.written for r in results if isinstance(r, ClusterWritten))
+    unchanged = sum(r.unchanged for r in results if isinstance(r, ClusterWritten))
+    due_sites = sorted({order.site_id for order in orders})
     logger.info(
         "manifest job: %d written, %d unchanged, sites due: %s, clusters failed: %s",
         written,
@@ -147,6 +263,84 @@ def write_due_manifests(
         sorted(failed),
     )
     return {"written": written, "unchanged": unchanged, "sites": due_sites, "failed": failed}
+
+
+def plan_clusters(
+    *, context: ManifestJobInputs, now: datetime, force: bool = False
+) -> list[ClusterOrder]:
+    """The due clusters as orders, from one read of the fleet (no held units resolved)."""
+    snapshot = take_snapshot(
+        context.store,
+        manifests=context.manifests,
+        signing_secrets=[],
+        policy=context.health_policy,
+        now=now,
+        resolve_held=False,
+    )
+    return [
+        ClusterOrder(
+            site_id=work.site_id,
+            cluster_id=work.cluster_id,
+            member_ids=[m.appliance_id for m in work.members],
+            isp_member_ids=[m.appliance_id for m in work.isp_members],
+            writable=sorted(work.writable),
+            fill_window=work.fill_window,
+            fill_opens=work.fill_opens,
+            fill_closes=work.fill_closes,
+            planned_at=now,
+        )
+        for work in due_clusters(context=context, snapshot=snapshot, now=now, force=force)
+    ]
+
+
+def write_cluster(
+    *, context: ManifestJobInputs, order: ClusterOrder, inputs: PlacementInputs
+) -> ClusterWritten:
+    """One order: read its appliances and their health by key, place, write."""
+    now = order.planned_at
+    ids = sorted(set(order.member_ids) | set(order.isp_member_ids))
+    appliances = {
+        a.appliance_id: a
+        for a in context.store.appliances.get_many([{"appliance_id": i} for i in ids])
+        if a.lifecycle is not Lifecycle.RETIRED
+    }
+    health = {
+        h.appliance_id: h
+        for h in context.store.health.get_many([{"appliance_id": i} for i in appliances])
+    }
+    held = HeldUnitsCache()  # this order's appliances only: a worker never holds the fleet's
+    members = {}
+    for appliance_id, appliance in appliances.items():
+        record = observe_silence(
+            health.get(appliance_id) or HealthRecord(appliance_id=appliance_id),
+            now=now,
+            policy=context.health_policy,
+        )
+        members[appliance_id] = ApplianceSnapshot(
+            appliance=appliance, health=record, held_units=held.units_for(context.manifests, record)
+        )
+    work = ClusterWork(
+        site_id=order.site_id,
+        cluster_id=order.cluster_id,
+        members=[_fill_member(members[i]) for i in order.member_ids if i in members],
+        isp_members=[_fill_member(members[i]) for i in order.isp_member_ids if i in members],
+        writable=frozenset(order.writable),
+        fill_window=order.fill_window,
+        fill_opens=order.fill_opens,
+        fill_closes=order.fill_closes,
+        recorded_versions={
+            i: members[i].appliance.manifest_version for i in order.member_ids if i in members
+        },
+    )
+    return write_cluster_manifests(
+        context=context,
+        work=work,
+        units=inputs.units,
+        popularity=inputs.popularity,
+        policy=inputs.policy,
+        signing_keys=inputs.signing_keys,
+        now=now,
+    )
 
 
 def due_clusters(

@@ -1,8 +1,8 @@
-"""The placement service's registry entry: its manifest job, deployed as a job function only."""
+"""The placement service's registry entry: its manifest job (a planner and a per-cluster worker)."""
 
 from __future__ import annotations
 
-from control_plane.services import ScheduledJob, ServiceSpec
+from control_plane.services import FanOutQueue, ScheduledJob, ServiceSpec
 
 SERVICE = ServiceSpec(
     name="placement",
@@ -11,6 +11,13 @@ SERVICE = ServiceSpec(
             name="fleet-manifests",
             function="control_plane.placement.manifest_job:run",
             schedule="cron(15 * * * ? *)",  # after the popularity fold at :05
+        ),
+    ),
+    # The job plans; each due cluster is one message, placed and written by its own worker.
+    fan_outs=(
+        FanOutQueue(
+            name="manifest-clusters",  # manifest_job.MANIFEST_FAN_OUT
+            handler="control_plane.placement.manifest_job:run_cluster",
         ),
     ),
     writes_manifests=True,

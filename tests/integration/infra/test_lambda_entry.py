@@ -145,3 +145,33 @@ def test_a_function_deployed_for_an_unknown_service_says_so(
         LambdaEntryError, match="EDGEFILL_SERVICE='gizmos' names no registered service"
     ):
         invoke(entry.handler, _event("GET", "/healthz"))
+
+
+def _sqs_record(message_id: str, queue: str, body: dict[str, object]) -> dict[str, object]:
+    return {
+        "messageId": message_id,
+        "body": json.dumps(body),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{queue}",
+    }
+
+
+@pytest.mark.usefixtures("widgets_function")
+def test_a_fan_out_message_that_fails_is_reported_alone_for_sqs_to_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EDGEFILL_SERVICE", "gears")
+    queue = entry.fan_out_queue_name(entry._settings().name_prefix, "gears", "teeth")
+    answer = invoke(
+        entry.run_fan_out,
+        {
+            "Records": [
+                _sqs_record("m1", queue, {"tooth": 1}),
+                _sqs_record("m2", queue, {"tooth": 2, "fail": True}),
+                _sqs_record("m3", queue, {"tooth": 3}),
+            ]
+        },
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    with pytest.raises(LambdaEntryError, match="which service 'gears' does not feed"):
+        invoke(entry.run_fan_out, {"Records": [_sqs_record("m4", "someone-elses", {})]})

@@ -12,7 +12,14 @@ from control_plane.common import aws
 from control_plane.common.app_factory import create_service_app
 from control_plane.common.settings import ServiceSettings
 from control_plane.common.tables import GlobalIndex, KeyAttribute, TableSpec
-from control_plane.services import RouteAuth, RoutePrefix, ScheduledJob, ServiceSpec, all_services
+from control_plane.services import (
+    FanOutQueue,
+    RouteAuth,
+    RoutePrefix,
+    ScheduledJob,
+    ServiceSpec,
+    all_services,
+)
 from infra.config import load_stack_config
 from infra.stack import build_control_plane
 from lab.pulumi_mocks import RecordingMocks, ResourceGraph, run_program, stack_config_from_yaml
@@ -66,7 +73,7 @@ SPROCKETS = ServiceSpec(
     routes=(RoutePrefix(prefix="/sprockets", auth=RouteAuth.PUBLIC),),
     writes_tables=("widgets",),
 )
-# Jobs only (like placement): no app, so no HTTP function and no routes.
+# Jobs only (like placement): no app, so no HTTP function and no routes; its job fans out.
 GEARS = ServiceSpec(
     name="gears",
     jobs=(
@@ -76,6 +83,7 @@ GEARS = ServiceSpec(
             schedule="rate(1 hour)",
         ),
     ),
+    fan_outs=(FanOutQueue(name="teeth", handler="tests.unit.infra.harness:mesh_tooth"),),
     reads_tables=("widgets",),
 )
 TEST_SERVICES = (WIDGETS, GADGETS, SPROCKETS, GEARS)
@@ -143,3 +151,10 @@ def count_widgets(settings: ServiceSettings) -> dict[str, int]:
         ExpressionAttributeValues={":o": "ops"},
     )
     return {"widgets_of_ops": len(found["Items"])}
+
+
+def mesh_tooth(settings: ServiceSettings, body: dict[str, object]) -> dict[str, object]:
+    """The test fan-out's handler: a tooth that is asked to fail fails."""
+    if body.get("fail"):
+        raise RuntimeError(f"tooth {body.get('tooth')} broke")
+    return {"tooth": body.get("tooth")}

@@ -328,6 +328,45 @@ def test_jobs_are_scheduled_with_a_dead_letter_queue(graph: ResourceGraph) -> No
     assert grant["Condition"]["ArnEquals"]["aws:SourceArn"] == [rule.outputs["arn"]]
 
 
+def test_a_fan_out_is_a_queue_feeding_a_worker_one_message_at_a_time(
+    graph: ResourceGraph,
+) -> None:
+    queue = one(graph, "aws:sqs/queue:Queue", name=f"{PREFIX}-gears-teeth")
+    dlq = one(graph, "aws:sqs/queue:Queue", name=f"{PREFIX}-gears-dlq")
+    assert json.loads(queue.inputs["redrivePolicy"]) == {
+        "deadLetterTargetArn": dlq.outputs["arn"],
+        "maxReceiveCount": 3,
+    }
+    assert queue.inputs["maxMessageSize"] == 256 * 1024
+    assert "kmsMasterKeyId" in queue.inputs
+    worker = one(graph, "aws:lambda/function:Function", name=f"{PREFIX}-gears-teeth")
+    assert worker.inputs["handler"] == "control_plane.lambda_entry.run_fan_out"
+    assert queue.inputs["visibilityTimeoutSeconds"] >= worker.inputs["timeout"]
+    source = one(
+        graph,
+        "aws:lambda/eventSourceMapping:EventSourceMapping",
+        eventSourceArn=queue.outputs["arn"],
+    )
+    assert source.inputs["eventSourceArn"] == queue.outputs["arn"]
+    assert source.inputs["functionName"] == worker.outputs["arn"]
+    assert source.inputs["batchSize"] == 1
+    assert source.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    # The job that plans sends to the queue; both read the queue's URL from their settings.
+    jobs = one(graph, "aws:lambda/function:Function", name=f"{PREFIX}-gears-jobs")
+    for function in (jobs, worker):
+        variables = function.inputs["environment"]["variables"]
+        assert json.loads(variables["EDGEFILL_FAN_OUT_QUEUES"]) == {"teeth": queue.outputs["url"]}
+    granted = statements(
+        one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-gears-access").inputs["policy"]
+    )
+    assert granted["UseOwnFanOutQueues"]["Resource"] == [queue.outputs["arn"]]
+    assert "sqs:SendMessage" in granted["UseOwnFanOutQueues"]["Action"]
+    widgets = statements(
+        one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-widgets-access").inputs["policy"]
+    )
+    assert "UseOwnFanOutQueues" not in widgets
+
+
 def test_a_jobs_only_service_gets_a_job_function_and_no_http_function(
     graph: ResourceGraph,
 ) -> None:
