@@ -1,4 +1,9 @@
-"""The reconciler job: settles subscribe attempts nobody finished, so no charge is left behind.
+"""The reconciler job: settles subscribe attempts and plan changes nobody finished, so no
+charge is left behind.
+
+A plan change claimed on a row (`PendingChange`) more than `PENDING_GRACE` ago is settled by
+asking the provider for its charge: applied when paid (refunded instead when its period renewed
+meanwhile), dropped when not (`service.settle_change`).
 
 A PENDING row older than `PENDING_GRACE` belongs to an attempt that failed after its claim and
 was not retried. Its `charge_key` is the provider's key, so the provider says what happened:
@@ -18,21 +23,19 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 
 from control_plane.billing.service import (
+    PENDING_GRACE,
     Billing,
     SubscriptionAbandoned,
     billing_from_settings,
     complete_subscription,
     record_charge,
+    settle_change,
 )
 from control_plane.billing.subscriptions import Subscription
 from control_plane.common.errors import Conflict, ControlPlaneError
 from control_plane.common.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
-
-# Far longer than a request can run (Lambda's timeout) and than the idempotency claim's
-# takeover, so the reconciler does not race a live attempt except in rare, handled cases.
-PENDING_GRACE = timedelta(minutes=15)
 
 
 @dataclass
@@ -42,11 +45,25 @@ class ReconcileReport:
     removed: int = 0
     retry_later: int = 0
     needs_operator: int = 0
+    changes_settled: int = 0
 
 
 def reconcile(billing: Billing, *, older_than: timedelta = PENDING_GRACE) -> ReconcileReport:
     """Settle every PENDING subscription claimed more than `older_than` ago."""
     report = ReconcileReport()
+    for claimed in billing.subscriptions.changes_since(billing.clock() - older_than):
+        try:
+            before = claimed.plan_id
+            after = settle_change(billing, claimed)
+            report.changes_settled += 1
+            logger.info(
+                "settled the plan change of %s: %s -> %s", claimed.account_id, before, after.plan_id
+            )
+        except ControlPlaneError as exc:
+            if not (isinstance(exc, Conflict) or exc.status_code >= 500):
+                raise
+            logger.warning("could not settle the change of %s yet: %s", claimed.account_id, exc)
+            report.retry_later += 1
     for pending in billing.subscriptions.pending_since(billing.clock() - older_than):
         try:
             _settle(billing, pending, report)

@@ -18,7 +18,12 @@ from control_plane.billing.ledger import EntryKind, Ledger
 from control_plane.billing.payments import Charge, PaymentProvider
 from control_plane.billing.plans import BillingSettings, Plan
 from control_plane.billing.providers import load_payment_settings, payment_provider
-from control_plane.billing.subscriptions import Subscription, SubscriptionStatus, SubscriptionStore
+from control_plane.billing.subscriptions import (
+    PendingChange,
+    Subscription,
+    SubscriptionStatus,
+    SubscriptionStore,
+)
 from control_plane.common.clock import utc_now
 from control_plane.common.errors import Conflict, NotFound, Unavailable
 from control_plane.common.settings import ServiceSettings
@@ -248,53 +253,187 @@ class RenewalPending(Unavailable):
     code = "renewal_pending"
 
 
+class PlanChangeInProgress(Unavailable):
+    """Another request's plan change is being settled; retry shortly."""
+
+    code = "plan_change_in_progress"
+
+
+class PlanChangeAbandoned(Conflict):
+    """The change's charge was refunded (its claim was settled as unpaid, or the period it
+    paid for renewed meanwhile): change the plan again with a new key."""
+
+    code = "plan_change_abandoned"
+
+
 def change_plan(
     billing: Billing, *, account_id: str, plan_id: str, idempotency_key: str
 ) -> StoredAnswer:
-    """Switch plans now; an upgrade charges the price difference for the rest of the period."""
+    """Switch plans now; an upgrade charges the price difference for the rest of the period.
+
+    An upgrade is claimed on the row first (`PendingChange`: plan, amount, key, period), then
+    charged with the key, then applied; a failure after any step leaves the claim, which the
+    same key's retry carries to the end, and which a request with another key or the
+    reconciler settles once it is older than PENDING_GRACE: applied if the provider has its
+    charge, dropped if not. A charge whose claim is gone when it is applied is refunded.
+    """
     key = f"{account_id}:{idempotency_key}"
 
     def operation() -> StoredAnswer:
         current = _live(billing, account_id)
-        new_plan = billing.settings.plan(plan_id)
-        if new_plan.plan_id == current.plan_id:
-            return _answer(200, current)
-        old_plan = billing.settings.plan(current.plan_id)
-        now = billing.clock()
-        if current.current_period_end <= now:
-            # The period ended and its renewal (charged at the plan in force at its start) has
-            # not moved it on yet: switching now would let the renewal's charge for the old
-            # plan pay for a period of the new one. Not stored: the same key works once due
-            # renewals ran.
-            raise RenewalPending(
-                "this subscription's period has ended and its renewal is not finished; change "
-                "the plan again in a few minutes with the same Idempotency-Key"
-            )
-        remaining = (current.current_period_end - now) / billing.period
-        difference = new_plan.monthly_price_cents - old_plan.monthly_price_cents
-        amount = round(difference * min(1.0, remaining))
-        if amount > 0:
-            charge = charge_and_record(billing, sub=current, plan=new_plan, amount=amount, key=key)
-            # Ledger before the switch: a retry after a failure finds the old plan, gets
-            # the same charge back, and finds this entry already written.
-            billing.ledger.append(
-                account_id=account_id,
-                kind=EntryKind.PLAN_CHANGED,
-                plan_id=new_plan.plan_id,
-                at=charge.created + AFTER_CHARGE,
-                once_key=key,
-            )
-        else:
-            billing.ledger.append(
-                account_id=account_id, kind=EntryKind.PLAN_CHANGED, plan_id=new_plan.plan_id
-            )
-        changed = billing.subscriptions.replace(
-            current, current.model_copy(update={"plan_id": new_plan.plan_id})
+        change = current.pending_change
+        if change is not None and change.charge_key != key:
+            if change.claimed_at > billing.clock() - PENDING_GRACE:
+                raise PlanChangeInProgress(
+                    "another plan change of this account is being charged; retry in a minute"
+                )
+            current = settle_change(billing, current)
+        if current.pending_change is None or current.pending_change.charge_key != key:
+            new_plan = billing.settings.plan(plan_id)
+            if new_plan.plan_id == current.plan_id:
+                return _answer(200, current)
+            current = _claim_change(billing, current, new_plan, key=key)
+            if current.pending_change is None:  # a downgrade, applied as is
+                return _answer(200, current)
+        change = current.pending_change
+        assert change is not None
+        charge = charge_and_record(
+            billing,
+            sub=current,
+            plan=billing.settings.plan(change.plan_id),
+            amount=change.amount_cents,
+            key=key,
         )
-        return _answer(200, changed)
+        return _answer(200, apply_change(billing, current, charge))
 
     request = {"op": "change_plan", "plan_id": plan_id}
     return billing.idempotency.run(key=key, request=request, operation=operation)
+
+
+# Far longer than a request can run (Lambda's timeout), the idempotency claim's takeover and a
+# provider's search lag: only then does anyone but the request settle what it started.
+PENDING_GRACE = timedelta(minutes=15)
+
+
+def _claim_change(
+    billing: Billing, current: Subscription, new_plan: Plan, *, key: str
+) -> Subscription:
+    """The row with this upgrade claimed on it; a downgrade (nothing to charge) applied."""
+    old_plan = billing.settings.plan(current.plan_id)
+    now = billing.clock()
+    if current.current_period_end <= now:
+        # The period ended and its renewal (charged at the plan in force at its start) has
+        # not moved it on yet: switching now would let the renewal's charge for the old
+        # plan pay for a period of the new one. Not stored: the same key works once due
+        # renewals ran.
+        raise RenewalPending(
+            "this subscription's period has ended and its renewal is not finished; change "
+            "the plan again in a few minutes with the same Idempotency-Key"
+        )
+    remaining = (current.current_period_end - now) / billing.period
+    difference = new_plan.monthly_price_cents - old_plan.monthly_price_cents
+    amount = round(difference * min(1.0, remaining))
+    if amount <= 0:
+        billing.ledger.append(
+            account_id=current.account_id, kind=EntryKind.PLAN_CHANGED, plan_id=new_plan.plan_id
+        )
+        return billing.subscriptions.replace(
+            current, current.model_copy(update={"plan_id": new_plan.plan_id})
+        )
+    change = PendingChange(
+        plan_id=new_plan.plan_id,
+        amount_cents=amount,
+        charge_key=key,
+        period_end=current.current_period_end,
+        claimed_at=now,
+    )
+    return billing.subscriptions.replace(
+        current, current.model_copy(update={"pending_change": change})
+    )
+
+
+def apply_change(billing: Billing, row: Subscription, charge: Charge) -> Subscription:
+    """Apply the change `charge` paid for, once; refund it when nobody can apply it any more.
+
+    Applied by someone else (a retry, the reconciler): that result is ours. The claim dropped
+    as unpaid, the charge refunded already, or the period it paid for renewed meanwhile: the
+    money goes back (PlanChangeAbandoned).
+    """
+    change = row.pending_change
+    assert change is not None and change.charge_key == charge.idempotency_key
+    for _ in range(2):  # our row, or one more time after a concurrent write (a cancel)
+        current = billing.subscriptions.get(row.account_id)
+        if current is not None and current.applied_change_key == change.charge_key:
+            return current
+        ours = (
+            current is not None
+            and current.pending_change is not None
+            and current.pending_change.charge_key == change.charge_key
+        )
+        if not ours or charge.refunded or current is None:
+            break
+        if current.current_period_end != change.period_end:
+            try:
+                billing.subscriptions.replace(
+                    current, current.model_copy(update={"pending_change": None})
+                )
+            except Conflict:
+                continue
+            break
+        billing.ledger.append(
+            account_id=row.account_id,
+            kind=EntryKind.PLAN_CHANGED,
+            plan_id=change.plan_id,
+            at=charge.created + AFTER_CHARGE,
+            once_key=change.charge_key,
+        )
+        try:
+            return billing.subscriptions.replace(
+                current,
+                current.model_copy(
+                    update={
+                        "plan_id": change.plan_id,
+                        "pending_change": None,
+                        "applied_change_key": change.charge_key,
+                    }
+                ),
+            )
+        except Conflict:
+            continue
+    else:
+        raise Unavailable("the subscription is changing concurrently; retry with the same key")
+    if not charge.refunded:
+        refund_charge(billing, charge=charge, plan_id=change.plan_id)
+    raise PlanChangeAbandoned(
+        "this plan change could not be applied (it was settled as unpaid, or its period renewed "
+        "meanwhile) and its charge was refunded; change the plan again with a new "
+        "Idempotency-Key"
+    )
+
+
+def settle_change(billing: Billing, row: Subscription) -> Subscription:
+    """Settle a stale claimed change as the reconciler does: apply it if the provider has its
+    charge, drop it if not; the row as it stands afterwards."""
+    change = row.pending_change
+    assert change is not None
+    charge = billing.payments.find_charge(change.charge_key)
+    if charge is None or charge.refunded:
+        try:
+            billing.subscriptions.replace(row, row.model_copy(update={"pending_change": None}))
+        except Conflict:
+            raise PlanChangeInProgress("the plan change is being settled; retry") from None
+        logger.info("dropped the unpaid plan change of %s", row.account_id)
+    else:
+        record_charge(billing, charge=charge, plan_id=change.plan_id)  # if the crash beat it
+        try:
+            apply_change(billing, row, charge)
+            logger.info("applied the paid plan change of %s", row.account_id)
+        except PlanChangeAbandoned:
+            logger.warning("refunded the plan change of %s", row.account_id)
+    current = billing.subscriptions.get(row.account_id)
+    if current is None:
+        raise NotFound("this account has no subscription; subscribe first")
+    return current
 
 
 def cancel(billing: Billing, *, account_id: str) -> Subscription:

@@ -31,6 +31,22 @@ class SubscriptionStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class PendingChange(BaseModel):
+    """An upgrade claimed on the row before its charge: the plan, the price difference it
+    charges for the period ending `period_end`, and the provider key of that charge. Settled
+    by exactly one party: the request (or its same-key retry) applies it after the charge; a
+    request with another key or the reconciler, once it is older than the grace, asks the
+    provider and applies it (paid) or drops it (unpaid)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plan_id: str
+    amount_cents: int
+    charge_key: str
+    period_end: datetime
+    claimed_at: datetime
+
+
 class Subscription(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -43,6 +59,10 @@ class Subscription(BaseModel):
     version: int = 0
     charge_key: str | None = Field(default=None, exclude=True)
     created_at: datetime | None = Field(default=None, exclude=True)
+    pending_change: PendingChange | None = Field(default=None, exclude=True)
+    # The key of the last plan change applied: a party that finds its change gone tells
+    # "applied by someone else" (its answer) from "dropped as unpaid" (refund) by it.
+    applied_change_key: str | None = Field(default=None, exclude=True)
 
 
 class SubscriptionStore:
@@ -161,6 +181,12 @@ class SubscriptionStore:
             ):
                 yield sub
 
+    def changes_since(self, cutoff: datetime) -> Iterator[Subscription]:
+        """Rows with a plan change claimed at or before `cutoff` and never settled."""
+        for sub in self._scan():
+            if sub.pending_change is not None and sub.pending_change.claimed_at <= cutoff:
+                yield sub
+
     def _scan(self) -> Iterator[Subscription]:
         kwargs: dict[str, Any] = {}
         while True:
@@ -197,6 +223,10 @@ def _json(sub: Subscription) -> dict[str, Any]:
         item["charge_key"] = sub.charge_key
     if sub.created_at is not None:
         item["created_at"] = sub.created_at.isoformat()
+    if sub.pending_change is not None:
+        item["pending_change"] = sub.pending_change.model_dump(mode="json")
+    if sub.applied_change_key is not None:
+        item["applied_change_key"] = sub.applied_change_key
     return item
 
 

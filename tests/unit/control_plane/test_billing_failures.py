@@ -16,15 +16,22 @@ from control_plane.billing.idempotency import STALE_CLAIM_S, IdempotencyStore, S
 from control_plane.billing.ledger import EntryKind, Ledger
 from control_plane.billing.payments import TestPaymentProvider
 from control_plane.billing.plans import BillingSettings
-from control_plane.billing.reconcile import PENDING_GRACE, reconcile
+from control_plane.billing.reconcile import reconcile
 from control_plane.billing.renewals import _advance, renew_due, renewal_key
-from control_plane.billing.service import Billing, cancel, subscribe
+from control_plane.billing.service import (
+    PENDING_GRACE,
+    Billing,
+    PlanChangeInProgress,
+    cancel,
+    change_plan,
+    subscribe,
+)
 from control_plane.billing.subscriptions import (
     Subscription,
     SubscriptionStatus,
     SubscriptionStore,
 )
-from control_plane.common.errors import Conflict, Unavailable
+from control_plane.common.errors import Conflict, ControlPlaneError, Unavailable
 from control_plane.common.settings import ServiceSettings
 
 ACCOUNT = "acct-f"
@@ -416,3 +423,162 @@ def test_a_renewal_charged_before_a_cancel_is_refunded_when_it_lapses(
     renewal = provider(billing).charges[1]
     assert [r.charge_id for r in provider(billing).refunds] == [renewal.charge_id]
     assert "refunded" in kinds(billing)
+
+
+# --- plan changes: claimed on the row, charged, applied; settled by one party ------------------
+
+UP_KEY = "upgrade-key-0001"
+DIFFERENCE = 2299 - 1549  # standard -> premium for a whole period
+
+
+def do_upgrade(billing: Billing, key: str = UP_KEY) -> StoredAnswer:
+    return change_plan(billing, account_id=ACCOUNT, plan_id="premium", idempotency_key=key)
+
+
+def fail_change_once_after(
+    monkeypatch: pytest.MonkeyPatch, billing: Billing, step: str, *, killed: bool
+) -> list[str]:
+    """As `fail_once_after`, for the plan change's own steps."""
+
+    def is_claim(args: tuple[Any, ...]) -> bool:
+        return len(args) == 2 and args[1].pending_change is not None
+
+    def is_apply(args: tuple[Any, ...]) -> bool:
+        return len(args) == 2 and args[1].applied_change_key is not None
+
+    owner, name, matches = {
+        "claim_change": (billing.subscriptions, "replace", lambda a, k: is_claim(a)),
+        "charge": (billing.payments, "charge", lambda a, k: True),
+        "ledger_charged": (
+            billing.ledger,
+            "append",
+            lambda a, k: k.get("kind") is EntryKind.CHARGED,
+        ),
+        "ledger_changed": (
+            billing.ledger,
+            "append",
+            lambda a, k: k.get("kind") is EntryKind.PLAN_CHANGED,
+        ),
+        "apply": (billing.subscriptions, "replace", lambda a, k: is_apply(a)),
+        "complete": (billing.idempotency, "_complete", lambda a, k: True),
+    }[step]
+    original = getattr(owner, name)
+    fired: list[str] = []
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        if not fired and matches(args, kwargs):
+            fired.append(step)
+            monkeypatch.setattr(owner, name, original)
+            if killed:
+                monkeypatch.setattr(billing.idempotency, "_release", lambda key: None)
+            raise Crash(f"crashed after {step}")
+        return result
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return fired
+
+
+def assert_upgraded_once(billing: Billing) -> Subscription:
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.plan_id == "premium" and sub.pending_change is None
+    assert [c.amount_cents for c in provider(billing).charges] == [1549, DIFFERENCE]
+    assert provider(billing).refunds == []
+    assert kinds(billing).count("plan_changed") == 1
+    return sub
+
+
+CHANGE_STEPS = ["claim_change", "charge", "ledger_charged", "ledger_changed", "apply", "complete"]
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
+@pytest.mark.parametrize("step", CHANGE_STEPS)
+def test_an_upgrade_retried_after_a_failure_at_any_step_charges_once_and_applies(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str, killed: bool
+) -> None:
+    assert do_subscribe(billing).status_code == 201
+    fired = fail_change_once_after(monkeypatch, billing, step, killed=killed)
+    with pytest.raises(Crash):
+        do_upgrade(billing)
+    assert fired == [step]
+    monkeypatch.undo()
+    clock.now += timedelta(seconds=STALE_CLAIM_S + 1)
+    answer = do_upgrade(billing)
+    assert answer.status_code == 200 and answer.body["plan_id"] == "premium"
+    assert_upgraded_once(billing)
+    assert do_upgrade(billing) == answer
+
+
+@pytest.mark.parametrize("step", CHANGE_STEPS)
+def test_the_reconciler_settles_an_upgrade_that_failed_at_any_step_and_was_never_retried(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    assert do_subscribe(billing).status_code == 201
+    fail_change_once_after(monkeypatch, billing, step, killed=True)
+    with pytest.raises(Crash):
+        do_upgrade(billing)
+    monkeypatch.undo()
+    charged = len(provider(billing).charges) == 2
+    clock.now += PENDING_GRACE - timedelta(seconds=1)
+    reconcile(billing)
+    claimed = billing.subscriptions.get(ACCOUNT)
+    assert claimed is not None
+    if step not in ("apply", "complete"):
+        assert claimed.pending_change is not None, "too young to settle: it may be running"
+    clock.now += timedelta(seconds=2)
+    reconcile(billing)
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.pending_change is None
+    assert sub.plan_id == ("premium" if charged else "standard")
+    assert provider(billing).refunds == []
+    # A late retry with the same key ends the same way as if nothing had failed.
+    assert do_upgrade(billing).body["plan_id"] == "premium"
+    assert_upgraded_once(billing)
+
+
+def test_another_key_waits_for_a_young_change_then_settles_it_without_charging_again(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert do_subscribe(billing).status_code == 201
+    fail_change_once_after(monkeypatch, billing, "charge", killed=True)
+    with pytest.raises(Crash):
+        do_upgrade(billing)
+    monkeypatch.undo()
+    with pytest.raises(PlanChangeInProgress):
+        do_upgrade(billing, key="upgrade-key-0002")
+    clock.now += PENDING_GRACE + timedelta(seconds=1)
+    answer = do_upgrade(billing, key="upgrade-key-0002")
+    assert answer.status_code == 200 and answer.body["plan_id"] == "premium"
+    assert_upgraded_once(billing)
+
+
+def test_a_change_whose_period_renewed_before_it_applied_is_refunded(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert do_subscribe(billing).status_code == 201
+    fail_change_once_after(monkeypatch, billing, "ledger_charged", killed=True)
+    with pytest.raises(Crash):
+        do_upgrade(billing)
+    monkeypatch.undo()
+    clock.now += PERIOD + timedelta(seconds=1)
+    assert renew_due(billing).renewed == 1  # at the plan in force: standard
+    answer = do_upgrade(billing)
+    assert answer.status_code == 409 and answer.body["error"] == "plan_change_abandoned"
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.plan_id == "standard" and sub.pending_change is None
+    amounts = [c.amount_cents for c in provider(billing).charges]
+    assert amounts == [1549, DIFFERENCE, 1549]
+    assert [r.amount_cents for r in provider(billing).refunds] == [DIFFERENCE]
+    assert kinds(billing).count("refunded") == 1
+
+
+def test_a_same_key_retry_cannot_ask_for_another_plan(billing: Billing) -> None:
+    assert do_subscribe(billing).status_code == 201
+    provider(billing).timeouts_before_answer = 1
+    with pytest.raises(PaymentProviderTimeout):
+        do_upgrade(billing)
+    with pytest.raises(ControlPlaneError) as refused:
+        change_plan(billing, account_id=ACCOUNT, plan_id="basic", idempotency_key=UP_KEY)
+    assert refused.value.status_code == 422
+    assert do_upgrade(billing).body["plan_id"] == "premium"
+    assert_upgraded_once(billing)
