@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 STEERING_SNAPSHOT_PREFIX = "steering"
 
 
+# The environment variable naming the stack's payment secret in a function of a service that
+# `uses_payment_secret` (control_plane.billing.providers reads it; infra sets it).
+PAYMENT_SECRET_ENV = "EDGEFILL_PAYMENT_SECRET_ARN"
+
+
 class RouteAuth(StrEnum):
     """Who may call a route prefix; API Gateway puts the matching authorizer in front of it."""
 
@@ -100,6 +105,8 @@ class ServiceSpec(BaseModel):
     writes_tables: tuple[str, ...] = ()
     # Calls Cognito admin APIs on the subscriber pool (sign-up, confirm, sign-in, disable).
     uses_user_pool: bool = False
+    # Reads the payment provider's credentials from the stack's payment secret (billing).
+    uses_payment_secret: bool = False
     # CloudWatch namespaces it publishes metrics to (PutMetricData, limited to these).
     metric_namespaces: tuple[str, ...] = ()
 

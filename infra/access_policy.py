@@ -48,6 +48,8 @@ class ServiceGrants(BaseModel):
     steering_snapshot_write_bucket_arn: str | None = None
     steering_snapshot_read_bucket_arn: str | None = None
     user_pool_arn: str | None = None
+    # The payment secret (billing only).
+    payment_secret_arn: str | None = None
     # The service's fan-out queues: its job sends to them, its workers consume them.
     fan_out_queue_arns: tuple[str, ...] = ()
     metric_namespaces: tuple[str, ...] = ()
@@ -138,6 +140,15 @@ def service_policy_document(grants: ServiceGrants) -> str:
             }
         )
     statements.extend(_steering_snapshot_statements(grants))
+    if grants.payment_secret_arn:
+        statements.append(
+            {
+                "Sid": "ReadPaymentSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [grants.payment_secret_arn],
+            }
+        )
     if grants.fan_out_queue_arns:
         statements.append(
             {

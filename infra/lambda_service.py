@@ -22,7 +22,7 @@ from control_plane.lambda_entry import (
     SERVICE_ENV,
     fan_out_queue_name,
 )
-from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec
+from control_plane.services import PAYMENT_SECRET_ENV, RouteAuth, RoutePrefix, ServiceSpec
 from infra.access_policy import ServiceGrants, service_policy_document
 from infra.config import Sizes
 from infra.http_api import HttpApi
@@ -61,6 +61,7 @@ class StackResources:
     kms_key_arn: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
     secret_arn: pulumi.Input[str]
+    payment_secret_arn: pulumi.Input[str]
     origin_bucket: aws.s3.Bucket
     manifest_bucket: aws.s3.Bucket
     user_pool: aws.cognito.UserPool
@@ -271,7 +272,7 @@ class LambdaService(pulumi.ComponentResource):
         self, spec: ServiceSpec, stack: StackResources, log_group: aws.cloudwatch.LogGroup
     ) -> pulumi.Output[str]:
         def build(values: list[object]) -> str:
-            account, secret, key, dlq, logs, origin, manifests, pool, *rest = values
+            account, secret, payment, key, dlq, logs, origin, manifests, pool, *rest = values
             owned, queues = rest[: len(self.tables)], rest[len(self.tables) :]
 
             def arns(logical_names: tuple[str, ...]) -> tuple[str, ...]:
@@ -299,6 +300,7 @@ class LambdaService(pulumi.ComponentResource):
                     fan_out_queue_arns=tuple(str(arn) for arn in queues),
                     metric_namespaces=spec.metric_namespaces,
                     secret_arn=str(secret),
+                    payment_secret_arn=str(payment) if spec.uses_payment_secret else None,
                     kms_key_arn=str(key),
                     dead_letter_queue_arn=str(dlq),
                     log_group_arn=str(logs),
@@ -308,6 +310,7 @@ class LambdaService(pulumi.ComponentResource):
         return pulumi.Output.all(
             stack.account_id,
             stack.secret_arn,
+            stack.payment_secret_arn,
             stack.kms_key_arn,
             self.dead_letter_queue.arn,
             log_group.arn,
@@ -333,6 +336,7 @@ class LambdaService(pulumi.ComponentResource):
             "EDGEFILL_USER_POOL_CLIENT_ID": stack.user_pool_client_id,
             **stack.environment,
             **self._fan_out_environment(),
+            **({PAYMENT_SECRET_ENV: stack.payment_secret_arn} if spec.uses_payment_secret else {}),
         }
 
     def _fan_out_environment(self) -> dict[str, pulumi.Input[str]]:

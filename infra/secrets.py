@@ -68,3 +68,35 @@ class ServiceSecrets(pulumi.ComponentResource):
             child,
         )
         self.register_outputs({"secret_arn": self.secret.arn})
+
+
+class PaymentSecret(pulumi.ComponentResource):
+    """The payment provider's credentials, for billing only. Pulumi creates the secret and never
+    its value: the operator puts it (docs/subscriber.md), so the card keys are never in the
+    stack's state; billing refuses to start, naming this secret, until it has one."""
+
+    secret: aws.secretsmanager.Secret
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        name_prefix: str,
+        kms_key_id: pulumi.Input[str],
+        tags: dict[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("edgefill:index:PaymentSecret", name, None, opts)
+        self.secret = aws.secretsmanager.Secret(
+            f"{name}-secret",
+            aws.secretsmanager.SecretArgs(
+                name=f"{name_prefix}/payment",
+                description="Payment provider credentials (JSON) read by the billing Lambdas; "
+                "its value is put by the operator, not by Pulumi",
+                kms_key_id=kms_key_id,
+                recovery_window_in_days=7,
+                tags=tags,
+            ),
+            pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"secret_arn": self.secret.arn})

@@ -18,7 +18,7 @@ from infra.identity import SubscriberDirectory, SubscriberDirectoryArgs
 from infra.lambda_service import LambdaService, LambdaServiceArgs, StackResources, route_keys
 from infra.log_groups import LogSettings
 from infra.monitoring import Monitoring, MonitoringArgs
-from infra.secrets import ServiceSecrets, ServiceSecretsArgs
+from infra.secrets import PaymentSecret, ServiceSecrets, ServiceSecretsArgs
 from infra.shared import SharedBase, SharedBaseArgs
 from infra.storage import OriginStorage, OriginStorageArgs
 
@@ -40,6 +40,7 @@ class ControlPlane:
     directory: SubscriberDirectory
     shared: SharedBase
     secrets: ServiceSecrets
+    payment_secret: PaymentSecret
     services: Mapping[str, LambdaService]
     monitoring: Monitoring
     config: StackConfig
@@ -58,6 +59,7 @@ class ControlPlane:
             "kms_key_arn": self.shared.key.arn,
             "alarm_topic_arn": self.shared.alarm_topic.arn,
             "service_secrets_arn": self.secrets.secret.arn,
+            "payment_secret_arn": self.payment_secret.secret.arn,
             "dashboard_name": self.monitoring.dashboard.dashboard_name,
             "function_names": {
                 n: s.http_function.name
@@ -142,6 +144,9 @@ def build_control_plane(
             admin_token=secrets.admin_token,
         ),
     )
+    payment_secret = PaymentSecret(
+        f"{prefix}-payment", name_prefix=prefix, kms_key_id=shared.key.arn, tags=tags
+    )
     storage = OriginStorage(
         f"{prefix}-storage",
         OriginStorageArgs(
@@ -185,6 +190,7 @@ def build_control_plane(
         kms_key_arn=shared.key.arn,
         alarm_topic_arn=shared.alarm_topic.arn,
         secret_arn=stored_secrets.secret.arn,
+        payment_secret_arn=payment_secret.secret.arn,
         origin_bucket=storage.origin.bucket,
         manifest_bucket=storage.manifests.bucket,
         user_pool=directory.user_pool,
@@ -234,6 +240,7 @@ def build_control_plane(
         directory=directory,
         shared=shared,
         secrets=stored_secrets,
+        payment_secret=payment_secret,
         services=built,
         monitoring=monitoring,
         config=config,

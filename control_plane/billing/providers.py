@@ -1,22 +1,32 @@
-"""Which payment provider a process uses, from EDGEFILL_PAYMENT_* (built at start-up).
+"""Which payment provider a process uses, from the stack's payment secret or EDGEFILL_PAYMENT_*.
 
-`test` (the default, for development and tests) approves any payment-method string, so it is
-refused when the service runs in production; production sets `stripe` with its API key and
-webhook signing secret.
+In AWS the billing functions get `EDGEFILL_PAYMENT_SECRET_ARN`, the stack's payment secret in
+Secrets Manager, whose value (set by the operator, never by Pulumi) is a JSON object of these
+settings' fields: `{"provider": "stripe", "stripe_api_key": "sk_live_...",
+"stripe_webhook_secret": "whsec_..."}`; a secret with no value yet stops the service at start-up
+with the command that sets one. Without the ARN (the lab, the tests) the settings come from
+EDGEFILL_PAYMENT_* variables. `test` (the default, for development and tests) approves any
+payment-method string, so it is refused when the service runs in production; production sets
+`stripe` with its API key and webhook signing secret.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from enum import StrEnum
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.billing.errors import BillingConfigurationError
 from control_plane.billing.payments import PaymentProvider, TestPaymentProvider
 from control_plane.billing.stripe_provider import StripeProvider
-from control_plane.common.settings import Environment
+from control_plane.common.aws import secretsmanager
+from control_plane.common.settings import Environment, ServiceSettings
+from control_plane.services import PAYMENT_SECRET_ENV
 
 
 class ProviderKind(StrEnum):
@@ -48,13 +58,57 @@ _LIVE_KEY = re.compile(r"^(?:sk|rk)_live_[A-Za-z0-9_]+$")
 _KEY_FORM = re.compile(r"^([a-z]+_[a-z]+)_")
 
 
-def load_payment_settings() -> PaymentSettings:
+_SECRET_EXAMPLE = (
+    '{"provider":"stripe","stripe_api_key":"sk_live_...","stripe_webhook_secret":"whsec_..."}'
+)
+
+
+def load_payment_settings(settings: ServiceSettings) -> PaymentSettings:
+    """The payment settings: from the payment secret when EDGEFILL_PAYMENT_SECRET_ARN is set,
+    else from EDGEFILL_PAYMENT_*; BillingConfigurationError saying what to fix."""
+    arn = os.environ.get(PAYMENT_SECRET_ENV, "").strip()
+    if arn:
+        return _from_secret(settings, arn)
     try:
         return PaymentSettings()
     except ValidationError as exc:
         raise BillingConfigurationError(
             f"the EDGEFILL_PAYMENT_* settings are invalid: {exc.errors(include_input=False)}"
         ) from exc
+
+
+def _from_secret(settings: ServiceSettings, arn: str) -> PaymentSettings:
+    put = (
+        f"aws secretsmanager put-secret-value --secret-id {arn} --secret-string '{_SECRET_EXAMPLE}'"
+    )
+    try:
+        value = secretsmanager(settings).get_secret_value(SecretId=arn)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "unknown")
+        if code == "ResourceNotFoundException":
+            raise BillingConfigurationError(
+                f"the payment secret {arn} has no value yet (or does not exist): billing cannot "
+                f"start without the provider's credentials; set them with: {put}"
+            ) from exc
+        raise BillingConfigurationError(
+            f"could not read the payment secret {arn} ({code}); check that the billing "
+            "functions' role may read it and retry"
+        ) from exc
+    except BotoCoreError as exc:
+        raise BillingConfigurationError(
+            f"could not read the payment secret {arn} ({exc}); retry"
+        ) from exc
+    try:
+        document = json.loads(value.get("SecretString") or "")
+        if not isinstance(document, dict):
+            raise TypeError("not a JSON object")
+        return PaymentSettings.model_validate(document)
+    except (ValueError, TypeError, ValidationError) as exc:
+        detail = exc.errors(include_input=False) if isinstance(exc, ValidationError) else exc
+        raise BillingConfigurationError(
+            f"the payment secret {arn} is not a JSON object of the payment settings "
+            f"({detail}); set it with: {put}"
+        ) from None
 
 
 def payment_provider(payment: PaymentSettings, *, environment: Environment) -> PaymentProvider:

@@ -55,7 +55,9 @@ def billing_from_settings(settings: ServiceSettings) -> Billing:
         subscriptions=SubscriptionStore.from_settings(settings),
         ledger=Ledger.from_settings(settings),
         idempotency=IdempotencyStore.from_settings(settings),
-        payments=payment_provider(load_payment_settings(), environment=settings.environment),
+        payments=payment_provider(
+            load_payment_settings(settings), environment=settings.environment
+        ),
     )
 
 

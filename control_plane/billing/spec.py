@@ -35,4 +35,5 @@ SERVICE = ServiceSpec(
             schedule="cron(5/15 * * * ? *)",
         ),
     ),
+    uses_payment_secret=True,  # EDGEFILL_PAYMENT_SECRET_ARN: the provider's credentials
 )

@@ -57,6 +57,11 @@ def s3_presigner(settings: ServiceSettings) -> S3Client:
     return boto3.client("s3", **kwargs)
 
 
+def secretsmanager(settings: ServiceSettings) -> Any:
+    """Untyped: the project does not pin Secrets Manager's type stubs (one call uses it)."""
+    return boto3.client("secretsmanager", **_kwargs(settings))
+
+
 def sqs(settings: ServiceSettings) -> SQSClient:
     return boto3.client("sqs", **_kwargs(settings))
 

@@ -79,11 +79,18 @@ def provider(billing: Billing) -> TestPaymentProvider:
 
 
 # Step name -> (object attribute holding it, method, which calls count as that step).
-def _target(billing: Billing, step: str) -> tuple[object, str, Callable[[dict[str, Any]], bool]]:
-    always: Callable[[dict[str, Any]], bool] = lambda _: True  # noqa: E731
+Matcher = Callable[[tuple[Any, ...], dict[str, Any]], bool]
 
-    def kind(wanted: EntryKind) -> Callable[[dict[str, Any]], bool]:
-        return lambda kwargs: kwargs.get("kind") is wanted
+
+def _target(billing: Billing, step: str) -> tuple[object, str, Matcher]:
+    always: Matcher = lambda _args, _kwargs: True  # noqa: E731
+
+    def kind(wanted: EntryKind) -> Matcher:
+        return lambda _args, kwargs: kwargs.get("kind") is wanted
+
+    def replacing(field: str) -> Matcher:
+        # SubscriptionStore.replace(current, new): the write that sets `field` on the row.
+        return lambda args, _kwargs: len(args) == 2 and getattr(args[1], field) is not None
 
     return {
         "idempotency_claim": (billing.idempotency, "_claim", always),
@@ -95,6 +102,9 @@ def _target(billing: Billing, step: str) -> tuple[object, str, Callable[[dict[st
         "activate": (billing.subscriptions, "activate", always),
         "advance": (billing.subscriptions, "advance", always),
         "complete": (billing.idempotency, "_complete", always),
+        "ledger_changed": (billing.ledger, "append", kind(EntryKind.PLAN_CHANGED)),
+        "claim_change": (billing.subscriptions, "replace", replacing("pending_change")),
+        "apply": (billing.subscriptions, "replace", replacing("applied_change_key")),
     }[step]
 
 
@@ -109,7 +119,7 @@ def fail_once_after(
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
-        if not fired and matches(kwargs):
+        if not fired and matches(args, kwargs):
             fired.append(step)
             monkeypatch.setattr(owner, name, original)
             if killed:
@@ -435,50 +445,6 @@ def do_upgrade(billing: Billing, key: str = UP_KEY) -> StoredAnswer:
     return change_plan(billing, account_id=ACCOUNT, plan_id="premium", idempotency_key=key)
 
 
-def fail_change_once_after(
-    monkeypatch: pytest.MonkeyPatch, billing: Billing, step: str, *, killed: bool
-) -> list[str]:
-    """As `fail_once_after`, for the plan change's own steps."""
-
-    def is_claim(args: tuple[Any, ...]) -> bool:
-        return len(args) == 2 and args[1].pending_change is not None
-
-    def is_apply(args: tuple[Any, ...]) -> bool:
-        return len(args) == 2 and args[1].applied_change_key is not None
-
-    owner, name, matches = {
-        "claim_change": (billing.subscriptions, "replace", lambda a, k: is_claim(a)),
-        "charge": (billing.payments, "charge", lambda a, k: True),
-        "ledger_charged": (
-            billing.ledger,
-            "append",
-            lambda a, k: k.get("kind") is EntryKind.CHARGED,
-        ),
-        "ledger_changed": (
-            billing.ledger,
-            "append",
-            lambda a, k: k.get("kind") is EntryKind.PLAN_CHANGED,
-        ),
-        "apply": (billing.subscriptions, "replace", lambda a, k: is_apply(a)),
-        "complete": (billing.idempotency, "_complete", lambda a, k: True),
-    }[step]
-    original = getattr(owner, name)
-    fired: list[str] = []
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        if not fired and matches(args, kwargs):
-            fired.append(step)
-            monkeypatch.setattr(owner, name, original)
-            if killed:
-                monkeypatch.setattr(billing.idempotency, "_release", lambda key: None)
-            raise Crash(f"crashed after {step}")
-        return result
-
-    monkeypatch.setattr(owner, name, wrapper)
-    return fired
-
-
 def assert_upgraded_once(billing: Billing) -> Subscription:
     sub = billing.subscriptions.get(ACCOUNT)
     assert sub is not None and sub.plan_id == "premium" and sub.pending_change is None
@@ -497,7 +463,7 @@ def test_an_upgrade_retried_after_a_failure_at_any_step_charges_once_and_applies
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str, killed: bool
 ) -> None:
     assert do_subscribe(billing).status_code == 201
-    fired = fail_change_once_after(monkeypatch, billing, step, killed=killed)
+    fired = fail_once_after(monkeypatch, billing, step, killed=killed)
     with pytest.raises(Crash):
         do_upgrade(billing)
     assert fired == [step]
@@ -514,7 +480,7 @@ def test_the_reconciler_settles_an_upgrade_that_failed_at_any_step_and_was_never
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     assert do_subscribe(billing).status_code == 201
-    fail_change_once_after(monkeypatch, billing, step, killed=True)
+    fail_once_after(monkeypatch, billing, step, killed=True)
     with pytest.raises(Crash):
         do_upgrade(billing)
     monkeypatch.undo()
@@ -540,7 +506,7 @@ def test_another_key_waits_for_a_young_change_then_settles_it_without_charging_a
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert do_subscribe(billing).status_code == 201
-    fail_change_once_after(monkeypatch, billing, "charge", killed=True)
+    fail_once_after(monkeypatch, billing, "charge", killed=True)
     with pytest.raises(Crash):
         do_upgrade(billing)
     monkeypatch.undo()
@@ -556,7 +522,7 @@ def test_a_change_whose_period_renewed_before_it_applied_is_refunded(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert do_subscribe(billing).status_code == 201
-    fail_change_once_after(monkeypatch, billing, "ledger_charged", killed=True)
+    fail_once_after(monkeypatch, billing, "ledger_charged", killed=True)
     with pytest.raises(Crash):
         do_upgrade(billing)
     monkeypatch.undo()

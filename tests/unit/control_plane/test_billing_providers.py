@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -26,7 +27,8 @@ from control_plane.billing.providers import (
 )
 from control_plane.billing.stripe_provider import StripeProvider
 from control_plane.billing.webhooks import WebhookSignatureInvalid, sign, verify_webhook
-from control_plane.common.settings import Environment
+from control_plane.common.aws import secretsmanager
+from control_plane.common.settings import Environment, ServiceSettings
 
 LIVE = SecretStr("sk_live_0123456789abcdef")
 WEBHOOK = SecretStr("whsec_0123456789abcdef")
@@ -133,7 +135,7 @@ def test_stripe_is_chosen_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("EDGEFILL_PAYMENT_PROVIDER", "stripe")
     monkeypatch.setenv("EDGEFILL_PAYMENT_STRIPE_API_KEY", LIVE.get_secret_value())
     monkeypatch.setenv("EDGEFILL_PAYMENT_STRIPE_WEBHOOK_SECRET", WEBHOOK.get_secret_value())
-    settings = load_payment_settings()
+    settings = load_payment_settings(ServiceSettings(environment=Environment.DEVELOPMENT))
     assert LIVE.get_secret_value() not in repr(settings)
     chosen = payment_provider(settings, environment=Environment.PRODUCTION)
     assert isinstance(chosen, StripeProvider)
@@ -145,7 +147,7 @@ def test_an_unknown_provider_is_a_clear_configuration_error(
 ) -> None:
     monkeypatch.setenv("EDGEFILL_PAYMENT_PROVIDER", "paypal")
     with pytest.raises(BillingConfigurationError, match="EDGEFILL_PAYMENT_"):
-        load_payment_settings()
+        load_payment_settings(ServiceSettings(environment=Environment.DEVELOPMENT))
 
 
 # --- the Stripe adapter -----------------------------------------------------------------
@@ -314,3 +316,65 @@ def test_any_of_several_v1_signatures_may_match() -> None:
 def test_bad_signatures_are_refused(payload: bytes, signature: str | None, match: str) -> None:
     with pytest.raises(WebhookSignatureInvalid, match=match):
         verify_webhook(payload, signature, WEBHOOK, now=NOW)
+
+
+# --- the payment secret (the stack's, in Secrets Manager) -------------------------------
+
+
+def _payment_secret(stack: ServiceSettings, monkeypatch: pytest.MonkeyPatch) -> Any:
+    client = secretsmanager(stack)
+    # The stack's own payment secret, as the Pulumi program made it: created, no value.
+    arn = client.describe_secret(SecretId=f"{stack.name_prefix}/payment")["ARN"]
+    monkeypatch.setenv("EDGEFILL_PAYMENT_SECRET_ARN", arn)
+    # The secret wins over the environment: a stray test key there changes nothing.
+    monkeypatch.setenv("EDGEFILL_PAYMENT_STRIPE_API_KEY", "sk_test_not_this_one_0123")
+    return client, arn
+
+
+def test_the_payment_secret_gives_the_provider_its_credentials(
+    stack: ServiceSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, arn = _payment_secret(stack, monkeypatch)
+    client.put_secret_value(
+        SecretId=arn,
+        SecretString=json.dumps(
+            {
+                "provider": "stripe",
+                "stripe_api_key": f" {LIVE.get_secret_value()}\n",
+                "stripe_webhook_secret": WEBHOOK.get_secret_value(),
+            }
+        ),
+    )
+    payment = load_payment_settings(stack)
+    assert payment.stripe_api_key == LIVE
+    chosen = payment_provider(payment, environment=Environment.PRODUCTION)
+    assert isinstance(chosen, StripeProvider)
+    chosen.close()
+
+
+def test_a_payment_secret_without_a_value_says_how_to_set_one(
+    stack: ServiceSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, arn = _payment_secret(stack, monkeypatch)
+    with pytest.raises(BillingConfigurationError) as refused:
+        load_payment_settings(stack)
+    message = str(refused.value)
+    assert arn in message and "has no value yet" in message
+    assert f"aws secretsmanager put-secret-value --secret-id {arn}" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["sk_live_0123456789abcdef", "[1, 2]", '{"provider": "paypal"}'],
+    ids=["bare-key", "not-an-object", "unknown-provider"],
+)
+def test_a_payment_secret_that_is_not_the_settings_is_refused_without_echoing_it(
+    stack: ServiceSettings, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    client, arn = _payment_secret(stack, monkeypatch)
+    client.put_secret_value(SecretId=arn, SecretString=value)
+    with pytest.raises(
+        BillingConfigurationError, match="is not a JSON object of the payment"
+    ) as refused:
+        load_payment_settings(stack)
+    assert "0123456789abcdef" not in str(refused.value)

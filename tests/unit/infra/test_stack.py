@@ -168,9 +168,11 @@ def test_functions_are_arm64_with_config_but_no_secrets_in_env(graph: ResourceGr
     env = http.inputs["environment"]["variables"]
     assert env["EDGEFILL_SERVICE"] == "widgets"
     assert env["EDGEFILL_NAME_PREFIX"] == PREFIX
-    assert (
-        env["EDGEFILL_SECRETS_ARN"] == one(graph, "aws:secretsmanager/secret:Secret").outputs["arn"]
+    service_secret = one(
+        graph, "aws:secretsmanager/secret:Secret", name=f"{PREFIX}/service-secrets"
     )
+    assert env["EDGEFILL_SECRETS_ARN"] == service_secret.outputs["arn"]
+    assert "EDGEFILL_PAYMENT_SECRET_ARN" not in env, "only billing reads the payment secret"
     assert json.loads(env["EDGEFILL_PLAN_CATALOGUE"])[0]["id"] == "basic"
     assert env["EDGEFILL_FLEET_VIEW_TTL_S"] == "30"  # the default of edgefill:sizes
     assert http.inputs["deadLetterConfig"]["targetArn"].endswith(f":{PREFIX}-widgets-dlq")
@@ -215,6 +217,26 @@ def test_roles_are_scoped_to_their_own_resources(graph: ResourceGraph) -> None:
     )
     assert sprockets["OwnTables"]["Resource"] == [table_arn, f"{table_arn}/index/*"]
     assert "dynamodb:PutItem" in sprockets["OwnTables"]["Action"]
+
+
+def test_billing_reads_the_payment_secret_whose_value_pulumi_never_sets(
+    graph: ResourceGraph,
+) -> None:
+    secret = one(graph, "aws:secretsmanager/secret:Secret", name=f"{PREFIX}/payment")
+    assert "kmsKeyId" in secret.inputs
+    versions = graph.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert all(v.inputs["secretId"] != secret.id for v in versions), "the operator puts it"
+    assert graph.exports["payment_secret_arn"] == secret.outputs["arn"]
+    billing = one(graph, "aws:lambda/function:Function", name=f"{PREFIX}-billing")
+    env = billing.inputs["environment"]["variables"]
+    assert env["EDGEFILL_PAYMENT_SECRET_ARN"] == secret.outputs["arn"]
+    granted = statements(
+        one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-billing-access").inputs["policy"]
+    )
+    assert granted["ReadPaymentSecret"]["Resource"] == [secret.outputs["arn"]]
+    for other in ("playback", "fleet", "widgets"):
+        policy = one(graph, "aws:iam/policy:Policy", name=f"{PREFIX}-{other}-access")
+        assert "ReadPaymentSecret" not in statements(policy.inputs["policy"]), other
 
 
 def test_reading_manifests_grants_reads_only() -> None:
