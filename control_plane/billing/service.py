@@ -363,18 +363,23 @@ def apply_change(billing: Billing, row: Subscription, charge: Charge) -> Subscri
     """
     change = row.pending_change
     assert change is not None and change.charge_key == charge.idempotency_key
+    refunded = charge.refunded
     for _ in range(2):  # our row, or one more time after a concurrent write (a cancel)
         current = billing.subscriptions.get(row.account_id)
         if current is not None and current.applied_change_key == change.charge_key:
             return current
-        ours = (
-            current is not None
-            and current.pending_change is not None
-            and current.pending_change.charge_key == change.charge_key
-        )
-        if not ours or charge.refunded or current is None:
-            break
-        if current.current_period_end != change.period_end:
+        if (
+            current is None
+            or current.pending_change is None
+            or current.pending_change.charge_key != change.charge_key
+        ):
+            break  # dropped as unpaid meanwhile: nobody will apply it
+        if refunded or current.current_period_end != change.period_end:
+            # Refund first: a refund that fails leaves the claim, so the same key's retry or
+            # the reconciler tries again; only a confirmed refund drops it.
+            if not refunded:
+                refund_charge(billing, charge=charge, plan_id=change.plan_id)
+                refunded = True
             try:
                 billing.subscriptions.replace(
                     current, current.model_copy(update={"pending_change": None})
@@ -404,7 +409,7 @@ def apply_change(billing: Billing, row: Subscription, charge: Charge) -> Subscri
             continue
     else:
         raise Unavailable("the subscription is changing concurrently; retry with the same key")
-    if not charge.refunded:
+    if not refunded:
         refund_charge(billing, charge=charge, plan_id=change.plan_id)
     raise PlanChangeAbandoned(
         "this plan change could not be applied (it was settled as unpaid, or its period renewed "

@@ -518,9 +518,8 @@ def test_another_key_waits_for_a_young_change_then_settles_it_without_charging_a
     assert_upgraded_once(billing)
 
 
-def test_a_change_whose_period_renewed_before_it_applied_is_refunded(
-    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def charged_then_renewed(billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade charged, then killed before it applied; then its period renewed (standard)."""
     assert do_subscribe(billing).status_code == 201
     fail_once_after(monkeypatch, billing, "ledger_charged", killed=True)
     with pytest.raises(Crash):
@@ -528,6 +527,12 @@ def test_a_change_whose_period_renewed_before_it_applied_is_refunded(
     monkeypatch.undo()
     clock.now += PERIOD + timedelta(seconds=1)
     assert renew_due(billing).renewed == 1  # at the plan in force: standard
+
+
+def test_a_change_whose_period_renewed_before_it_applied_is_refunded(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    charged_then_renewed(billing, clock, monkeypatch)
     answer = do_upgrade(billing)
     assert answer.status_code == 409 and answer.body["error"] == "plan_change_abandoned"
     sub = billing.subscriptions.get(ACCOUNT)
@@ -548,3 +553,31 @@ def test_a_same_key_retry_cannot_ask_for_another_plan(billing: Billing) -> None:
     assert refused.value.status_code == 422
     assert do_upgrade(billing).body["plan_id"] == "premium"
     assert_upgraded_once(billing)
+
+
+def test_a_refund_that_times_out_keeps_the_claim_until_the_reconciler_confirms_it(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    charged_then_renewed(billing, clock, monkeypatch)
+    real_refund = provider(billing).refund
+    attempts: list[str] = []
+
+    def flaky_refund(**kwargs: Any) -> Any:
+        attempts.append(kwargs["idempotency_key"])
+        if len(attempts) == 1:
+            raise PaymentProviderTimeout("the provider did not answer the refund")
+        return real_refund(**kwargs)
+
+    monkeypatch.setattr(provider(billing), "refund", flaky_refund)
+    with pytest.raises(PaymentProviderTimeout):
+        do_upgrade(billing)
+    claimed = billing.subscriptions.get(ACCOUNT)
+    assert claimed is not None and claimed.pending_change is not None, "kept for a retry"
+    assert provider(billing).refunds == []
+    # Nobody retries the request: the reconciler settles the claim once it is stale.
+    clock.now += PENDING_GRACE + timedelta(seconds=1)
+    assert reconcile(billing).changes_settled == 1
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.plan_id == "standard" and sub.pending_change is None
+    assert [r.amount_cents for r in provider(billing).refunds] == [DIFFERENCE]
+    assert len(set(attempts)) == 1, "every attempt used the refund's own key"
