@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from control_plane.catalog.units import CatalogUnit, units_from_catalog
 from control_plane.common.clock import utc_now
 from control_plane.common.fan_out import FanOutMessage, dispatch
+from control_plane.common.rendezvous_hash import stable_id_hash
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.health import HealthRecord, observe_silence
 from control_plane.fleet.models import Lifecycle
@@ -92,7 +93,8 @@ class ClusterOrder(BaseModel):
     site_id: str
     cluster_id: str
     member_ids: list[str]
-    # Every appliance of the site's ISP (the cluster's own included): peers a fill may use.
+    # The cluster's own appliances and at most MAX_TIER_PEERS of its ISP's others: the peers
+    # a fill may use across clusters.
     isp_member_ids: list[str]
     writable: list[str]
     fill_window: FillWindow
@@ -282,7 +284,7 @@ def plan_clusters(
             site_id=work.site_id,
             cluster_id=work.cluster_id,
             member_ids=[m.appliance_id for m in work.members],
-            isp_member_ids=[m.appliance_id for m in work.isp_members],
+            isp_member_ids=_isp_member_ids(work),
             writable=sorted(work.writable),
             fill_window=work.fill_window,
             fill_opens=work.fill_opens,
@@ -291,6 +293,23 @@ def plan_clusters(
         )
         for work in due_clusters(context=context, snapshot=snapshot, now=now, force=force)
     ]
+
+
+# Of the ISP's other clusters' appliances, how many an order names as fill peers. A worker
+# reads each one's record, health and units file (up to 120,000 units) and tests every unit
+# of its cluster against them, so an ISP of 2,000 appliances must not mean 2,000 of each:
+# 24 peers, still several per unit (a unit's manifest ranks at most MAX_TIER_SOURCES of them).
+MAX_TIER_PEERS = 24
+
+
+def _isp_member_ids(work: ClusterWork) -> list[str]:
+    """The cluster's members, then a fixed sample of the ISP's other clusters' appliances:
+    the ones that rank highest for this cluster (rendezvous), so clusters spread their peer
+    fills over the ISP and the same cluster gets the same sample every run."""
+    own = [m.appliance_id for m in work.members]
+    others = [m.appliance_id for m in work.isp_members if m.cluster_id != work.cluster_id]
+    tier = sorted(others, key=lambda a: stable_id_hash(f"{work.cluster_id}|{a}"))
+    return own + tier[:MAX_TIER_PEERS]
 
 
 def write_cluster(

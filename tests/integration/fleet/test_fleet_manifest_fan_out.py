@@ -4,6 +4,7 @@ that reads only its cluster's and ISP's appliances; a failed cluster fails alone
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,15 +12,20 @@ import pytest
 from control_plane.common.aws import sqs
 from control_plane.common.fan_out import FanOutError, dispatch
 from control_plane.lambda_entry import fan_out_queue_name
+from control_plane.placement.manifest_builder import FillMember
 from control_plane.placement.manifest_job import (
     MANIFEST_FAN_OUT,
+    MAX_TIER_PEERS,
     ClusterOrder,
+    ClusterWork,
+    _isp_member_ids,
     placement_inputs,
     plan_clusters,
     run_cluster,
     write_cluster,
 )
 from control_plane.placement.spec import SERVICE as PLACEMENT
+from edgefill_contracts.fill_window import FillWindow
 from tests.integration.fleet.support import FleetHarness
 from tests.integration.fleet.test_fleet_manifests import _units
 from tests.support.playback_world import put_titles
@@ -131,3 +137,41 @@ def test_an_order_over_the_message_limit_or_a_missing_queue_is_a_clear_error(
     )
     with pytest.raises(FanOutError, match="could not send"):
         dispatch(gone, queue=MANIFEST_FAN_OUT, messages=[order], handle=handled.append)
+
+
+def _member(appliance_id: str, cluster_id: str) -> FillMember:
+    return FillMember(
+        appliance_id=appliance_id,
+        cluster_id=cluster_id,
+        base_url=f"https://{appliance_id}.example.net",
+        byte_budget=10**12,
+        held_units=frozenset(),
+        accepted_secret_ids=frozenset(),
+        can_serve_fills=True,
+    )
+
+
+def test_an_order_names_a_bounded_sample_of_its_isps_peers_the_same_every_run() -> None:
+    own = [_member(f"c0-a{n}", "c0") for n in range(5)]
+    isp = own + [_member(f"c{c}-a{n}", f"c{c}") for c in range(1, 401) for n in range(5)]
+
+    def work(cluster_id: str, members: list[FillMember]) -> ClusterWork:
+        window = FillWindow()
+        return ClusterWork(
+            site_id="s",
+            cluster_id=cluster_id,
+            members=members,
+            isp_members=isp,
+            writable=frozenset(),
+            fill_window=window,
+            fill_opens=datetime(2026, 1, 1, tzinfo=UTC),
+            fill_closes=datetime(2026, 1, 1, 4, tzinfo=UTC),
+        )
+
+    ids = _isp_member_ids(work("c0", own))
+    assert ids[:5] == [m.appliance_id for m in own], "the cluster's own members first"
+    assert len(ids) == 5 + MAX_TIER_PEERS and len(set(ids)) == len(ids)
+    assert not any(i.startswith("c0-") for i in ids[5:])
+    assert _isp_member_ids(work("c0", own)) == ids, "the same sample every run"
+    other = _isp_member_ids(work("c1", isp[5:10]))
+    assert set(other[5:]) != set(ids[5:]), "clusters spread over the ISP"
