@@ -12,14 +12,13 @@ prefixes is a few `array.frombytes` calls. This is the steering snapshot's prefi
 from __future__ import annotations
 
 import bisect
-import json
 import socket
-import struct
 import sys
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from control_plane.steering.binary_frame import frame_header, read_frame_header
 from control_plane.steering.prefixes import packed_address
 
 _MAGIC = b"EFPT1\n"
@@ -89,17 +88,18 @@ class PrefixTable:
 
     def to_bytes(self) -> bytes:
         """The table as bytes for `from_bytes`: a JSON header, then packed big-endian arrays."""
-        header = json.dumps(
-            {
-                "site_ids": self._site_ids,
-                "v4": len(self._v4.starts),
-                "v6": len(self._v6.starts),
-                "prefixes": self._count,
-            },
-            separators=(",", ":"),
-        ).encode()
         v4_starts = array("I", self._v4.starts)
-        parts = [_MAGIC, struct.pack(">I", len(header)), header]
+        parts = [
+            frame_header(
+                _MAGIC,
+                {
+                    "site_ids": self._site_ids,
+                    "v4": len(self._v4.starts),
+                    "v6": len(self._v6.starts),
+                    "prefixes": self._count,
+                },
+            )
+        ]
         for values in (v4_starts, self._v4.sites, self._v6.sites):
             parts.append(_big_endian(values))
         parts.append(b"".join(start.to_bytes(16, "big") for start in self._v6.starts))
@@ -108,18 +108,12 @@ class PrefixTable:
     @classmethod
     def from_bytes(cls, data: bytes) -> PrefixTable:
         """The table `to_bytes` wrote; ValueError when `data` is not one, or is cut short."""
-        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 4:
-            raise ValueError("not a prefix table (bad magic)")
-        offset = len(_MAGIC)
-        (header_size,) = struct.unpack_from(">I", data, offset)
-        offset += 4
+        header, offset = read_frame_header(data, _MAGIC, what="prefix table")
         try:
-            header = json.loads(data[offset : offset + header_size])
             site_ids = [str(s) for s in header["site_ids"]]
             v4_count, v6_count, prefixes = int(header["v4"]), int(header["v6"]), header["prefixes"]
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"prefix table header is unreadable: {exc}") from exc
-        offset += header_size
         expected = offset + v4_count * 8 + v6_count * 20
         if len(data) != expected:
             raise ValueError(f"prefix table is {len(data)} bytes; its header says {expected}")

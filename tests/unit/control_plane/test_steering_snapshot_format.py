@@ -179,3 +179,18 @@ def test_the_pointer_names_only_steering_sections() -> None:
         SnapshotPointer.model_validate(
             {**pointer.model_dump(), "fleet": {**ref, "key": "manifests/a1/latest.json"}}
         )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"EFSH1\n\x00\x00\x00\x09[1, 2, 3]", "holdings section header is unreadable: not a JSON"),
+        (b"EFSH1\n\x00\x00\x10\x00{}", "holdings section header is unreadable: cut short"),
+    ],
+    ids=["header-not-an-object", "header-longer-than-data"],
+)
+def test_a_frame_header_that_is_not_one_is_named_once(data: bytes, message: str) -> None:
+    with pytest.raises(SnapshotFormatError) as refused:
+        decode_holdings(data)
+    assert str(refused.value).startswith(message)
+    assert str(refused.value).count("holdings section") == 1
