@@ -143,7 +143,19 @@ class SnapshotCompiler:
         return section, len(table)
 
 
-_COMPILER = SnapshotCompiler()
+# What a warm container keeps between invocations: one compiler per stack it serves (one in a
+# Lambda; the tests run several stacks in one process, which must not share rows).
+_COMPILERS: dict[str, SnapshotCompiler] = {}
+
+
+def _compiler(settings: ServiceSettings) -> SnapshotCompiler:
+    key = settings.model_dump_json()
+    found = _COMPILERS.get(key)
+    if found is None:
+        found = _COMPILERS[key] = SnapshotCompiler(
+            rows_budget_s=settings.steering_snapshot_interval_s * ROWS_BUDGET_SHARE
+        )
+    return found
 
 
 def _seed_rows(store: SteeringSnapshotStore, pointer: SnapshotPointer | None) -> HoldingsRows:
@@ -209,14 +221,14 @@ def run(
     """
     reads = reads or FleetReads.from_settings(settings)
     store = SteeringSnapshotStore(settings=settings)
-    _COMPILER.rows_budget_s = settings.steering_snapshot_interval_s * ROWS_BUDGET_SHARE
+    compiler = _compiler(settings)
     started = time.monotonic()
     passes, failures, changed = 0, 0, 0
     last_error: Exception | None = None
     while True:
         pass_started = time.monotonic()
         try:
-            _, written = publish_once(reads=reads, store=store, compiler=_COMPILER, now=clock())
+            _, written = publish_once(reads=reads, store=store, compiler=compiler, now=clock())
             changed += bool(written)
         except Exception as exc:  # one failed pass must not end the invocation
             logger.exception("steering snapshot pass failed")

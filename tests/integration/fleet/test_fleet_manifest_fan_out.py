@@ -175,3 +175,27 @@ def test_an_order_names_a_bounded_sample_of_its_isps_peers_the_same_every_run() 
     assert _isp_member_ids(work("c0", own)) == ids, "the same sample every run"
     other = _isp_member_ids(work("c1", isp[5:10]))
     assert set(other[5:]) != set(ids[5:]), "clusters spread over the ISP"
+
+
+def test_messages_sqs_refuses_in_a_batch_fail_the_job_by_name(
+    fleet: FleetHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_sites(fleet)
+    orders = plan_clusters(context=fleet.context, now=fleet.clock.now)
+
+    class Refusing:
+        def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+            return {
+                "Successful": [{"Id": "0"}],
+                "Failed": [{"Id": "1", "Code": "KMS.ThrottlingException", "Message": "slow"}],
+            }
+
+    monkeypatch.setattr("control_plane.common.fan_out.sqs", lambda settings: Refusing())
+    queued = fleet.settings.model_copy(update={"fan_out_queues": {MANIFEST_FAN_OUT: "https://q"}})
+    with pytest.raises(FanOutError, match=r"refused the messages for \['rtm-1-c1'\]"):
+        dispatch(queued, queue=MANIFEST_FAN_OUT, messages=orders, handle=lambda o: None)
+
+
+def test_a_message_that_is_not_an_order_fails_for_sqs_to_dead_letter(fleet: FleetHarness) -> None:
+    with pytest.raises(ValueError, match="cluster_id"):
+        run_cluster(fleet.settings, {"site_id": "ams-1"})

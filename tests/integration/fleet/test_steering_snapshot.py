@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from control_plane.placement.manifest_job import write_due_manifests
+from control_plane.signing.key_store import StoredSigningSecret
 from control_plane.steering import FleetView, SteeringDecision, rank_sources, snapshot_job
 from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 from control_plane.steering.snapshot_job import SnapshotCompiler, publish_once
-from control_plane.steering.snapshot_store import SteeringSnapshotStore
+from control_plane.steering.snapshot_store import SnapshotNotModified, SteeringSnapshotStore
 from edgefill_contracts.heartbeat import HeldDigest
 from edgefill_contracts.holdings import encode_held_units, unit_order
 from edgefill_contracts.manifest import Manifest
@@ -400,3 +401,83 @@ def test_an_invocation_whose_every_pass_fails_fails(
     settings = fleet.settings.model_copy(update={"steering_snapshot_run_s": 0})
     with pytest.raises(RuntimeError, match="S3 refused"):
         snapshot_job.run(settings, clock=fleet.clock, reads=fleet.context)
+
+
+class SecretsSeenLate:
+    """A playback container's key cache that has not seen the newest secret until it rereads
+    the store (`invalidate`), or never when `ever` is False."""
+
+    def __init__(self, fleet: FleetHarness, *, ever: bool) -> None:
+        self._fleet = fleet
+        self._ever = ever
+        self.invalidated = 0
+
+    def active(self, *, now: datetime) -> list[StoredSigningSecret]:
+        found = self._fleet.context.secrets.active(now=now)
+        return found if self._ever and self.invalidated else found[1:]
+
+    def invalidate(self) -> None:
+        self.invalidated += 1
+
+
+def _served_after_rotation(fleet: FleetHarness) -> Steering:
+    """One appliance that accepts only a secret rotated in after its first heartbeats."""
+    steering = Steering(fleet)
+    fleet.put_site("ams-1", prefixes=["198.51.100.0/24"])
+    fleet.put_cluster("c1", "ams-1")
+    fleet.put_appliance("a1", site_id="ams-1", cluster_id="c1", budget=100_000)
+    auth = fleet.register("a1")
+    write_due_manifests(context=fleet.context, units=_units(3), now=fleet.clock.now)
+    fleet.heartbeat("a1", auth)
+    rotated = fleet.client.post("/fleet/v1/admin/signing-secrets/rotate", headers=fleet.admin)
+    for _ in range(2):
+        fleet.clock.advance(10)
+        _serve(fleet, "a1", auth, [rotated.json()["secret_id"]])
+    steering.publish()
+    return steering
+
+
+@pytest.mark.parametrize("ever", [True, False], ids=["reread", "never-seen"])
+def test_a_key_the_container_has_not_seen_is_reread_once_else_its_site_is_skipped(
+    fleet: FleetHarness, ever: bool
+) -> None:
+    _served_after_rotation(fleet)
+    secrets = SecretsSeenLate(fleet, ever=ever)
+    cache = SteeringSnapshotCache(
+        settings=fleet.settings,
+        clock=fleet.clock,
+        secrets=secrets,  # type: ignore[arg-type]
+    )
+    decision = _decide(fleet, cache.current(), "198.51.100.9")
+    assert secrets.invalidated == 1, "the store is read again at once, not after a minute"
+    assert [u.appliance_id for u in decision.urls] == (["a1"] if ever else [])
+
+
+def test_an_unchanged_pointer_is_a_304_that_keeps_the_view_without_a_download(
+    fleet: FleetHarness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet.put_site("ams-1", prefixes=["198.51.100.0/24"])
+    Steering(fleet).publish()
+    cache = _cache(fleet, fleet_view_ttl_s=1)
+    first = cache.current()
+
+    def no_download(ref: object) -> bytes:
+        raise AssertionError("an unchanged pointer downloads no section")
+
+    answers: list[str] = []
+    real_pointer = cache._store.pointer
+
+    def pointer(**kwargs: Any) -> Any:
+        try:
+            return real_pointer(**kwargs)
+        except SnapshotNotModified:
+            answers.append("304")
+            raise
+
+    monkeypatch.setattr(cache._store, "section", no_download)
+    monkeypatch.setattr(cache._store, "pointer", pointer)
+    fleet.clock.advance(2)
+    with caplog.at_level("WARNING"):
+        assert cache.current() is first
+    assert answers == ["304"], "asked with the ETag it holds; S3 said not modified"
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from control_plane.billing.errors import (
@@ -378,3 +379,21 @@ def test_a_payment_secret_that_is_not_the_settings_is_refused_without_echoing_it
     ) as refused:
         load_payment_settings(stack)
     assert "0123456789abcdef" not in str(refused.value)
+
+
+def test_a_payment_secret_billing_may_not_read_names_the_role_to_fix(
+    stack: ServiceSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, arn = _payment_secret(stack, monkeypatch)
+
+    class Denied:
+        def get_secret_value(self, **_: Any) -> Any:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}},
+                "GetSecretValue",
+            )
+
+    monkeypatch.setattr("control_plane.billing.providers.secretsmanager", lambda s: Denied())
+    with pytest.raises(BillingConfigurationError, match="AccessDeniedException") as refused:
+        load_payment_settings(stack)
+    assert arn in str(refused.value) and "role may read it" in str(refused.value)
