@@ -9,7 +9,7 @@ asked is refused. Resumes use no If-Range validator: the partial file is named a
 object's sha256 and every byte is checked against it before publishing, which is stronger than
 any source's ETag (and peers and the origin have different ETags for the same bytes).
 
-Peer and origin URLs authenticate themselves (presigned S3 URLs; signed `/t/...` paths that a
+Peer and origin URLs authenticate themselves (presigned S3 URLs; signed `/f/...` fill paths that a
 peer's nginx checks with secure_link), so no credential is sent to a source.
 """
 

@@ -86,7 +86,7 @@ def build(rng: random.Random) -> tuple[bytes, int]:
                 )
             )
             priority -= 1
-        tokens = {s: compute_token(secret=s * 8, title=name, expires=EXPIRES) for s in SECRETS}
+        tokens = {s: compute_token(secret=s * 8, scope=name, expires=EXPIRES) for s in SECRETS}
         titles.append(ManifestTitle(title=name, tokens=tokens, units=tuple(units)))
     header = manifest_header(
         appliance_id="isp1-c0-a000",

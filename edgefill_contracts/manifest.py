@@ -18,11 +18,12 @@ memory is the decoded result, not the result plus a whole parsed document (measu
 
 URL of a file ``<title>/<rendition>/<name>`` from a source with ``base_url``:
 
-    base_url + [t/<secret_id>/<token>/<expires>/] + <title>/<rendition>/<name> [+ "?" + query]
+    base_url + [f/<secret_id>/<token>/<expires>/] + <title>/<rendition>/<name> [+ "?" + query]
 
 The bracketed part is present when the source names a `secret_id` (an appliance's nginx
-`secure_link`, see `edgefill_contracts.signing`): the token is the title's, so one token per
-title and secret covers every file of the title on every peer that accepts that secret. A
+`secure_link`, see `edgefill_contracts.signing`): a fill path, whose token is the title's, so
+one token per title and secret covers every file of the title on every peer that accepts that
+secret. A
 source with no `base_url` is the origin reached through the fleet API, which hands out
 short-lived URLs for batches of keys at fill time.
 """
@@ -54,6 +55,7 @@ from pydantic import (
 from edgefill_contracts.errors import ContractError
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.object_key import MAX_KEY_LENGTH
+from edgefill_contracts.signing import FILL_PREFIX
 
 MANIFEST_SCHEMA_VERSION: Final = 2
 MANIFEST_MEDIA_TYPE: Final = "application/x-ndjson"
@@ -266,7 +268,7 @@ class Manifest:
         url = str(source.base_url)
         if source.secret_id is not None:
             token = entry.title.tokens[source.secret_id]
-            url += f"t/{source.secret_id}/{token}/{self.header.sources_expire_at}/"
+            url += f"{FILL_PREFIX[1:]}/{source.secret_id}/{token}/{self.header.sources_expire_at}/"
         url += entry.key
         return url if source.query is None else f"{url}?{source.query}"
 

@@ -4,6 +4,7 @@ from the URLs steering returned, moving to the next URL when one fails, as a pla
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 import uuid
 from collections.abc import Callable
@@ -165,7 +166,7 @@ def play_decision(
 ) -> PlayReport:
     """Play a session steering already answered: the playlist, then every segment, in order,
     moving to the next URL (and staying there) when one fails, as a player does."""
-    # Appliance URLs are signed title directories; the origin URL is the playlist itself.
+    # Appliance URLs are signed rendition directories; origin_files has one URL per file.
     bases = [(u.appliance_id or ORIGIN, u.url) for u in decision.urls]
     bytes_by_source: dict[str, int] = {}
     failovers = 0
@@ -209,10 +210,10 @@ def play_decision(
     steered = [u.appliance_id for u in decision.urls if u.appliance_id]
     try:
         playlist = fetch(decision.playlist).decode()
-        directory = decision.playlist.rsplit("/", 1)[0]
+        directory = posixpath.dirname(decision.playlist)
         parts = media_parts(playlist)
         for part in parts:
-            fetch(f"{directory}/{part.uri}", part.byte_range)
+            fetch(posixpath.join(directory, part.uri), part.byte_range)
         segments = sum(1 for part in parts if not part.is_init)
     except (LabError, UnicodeDecodeError, ValueError) as exc:
         return _report(

@@ -65,6 +65,7 @@ class ImageRecipe:
         "python3-apt",
         "python3-packaging",
         "nginx",
+        "libnginx-mod-http-js",
         "logrotate",
         "nftables",
         "procps",

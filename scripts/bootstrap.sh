@@ -4,7 +4,7 @@
 set -euo pipefail
 
 UV_VERSION="0.13.9"
-DEBIAN_PACKAGES=(nginx podman runc debootstrap wrk ffmpeg curl ca-certificates iproute2 uidmap slirp4netns fuse-overlayfs)
+DEBIAN_PACKAGES=(nginx libnginx-mod-http-js podman runc debootstrap wrk ffmpeg curl ca-certificates iproute2 uidmap slirp4netns fuse-overlayfs)
 CACHE_DIR="${EDGEFILL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edgefill}"
 TOOLS_DIR="$CACHE_DIR/tools/uv-$UV_VERSION"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +26,7 @@ ensure_debian_packages() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     die "missing Debian packages: ${missing[*]}
-  why: nginx, podman, runc, debootstrap, wrk and ffmpeg back the tests and the lab.
+  why: nginx (with njs), podman, runc, debootstrap, wrk and ffmpeg back the tests and the lab.
   fix: run as root, or install them first: sudo apt-get install -y ${missing[*]}"
   fi
   say "installing Debian packages: ${missing[*]}"

@@ -91,6 +91,10 @@ class ServeSettings(BaseModel):
 
     nginx_binary: Path = Path("/usr/sbin/nginx")
     nginx_user: str = Field(default="www-data", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    js_module_path: Path = Field(
+        default=Path("/usr/lib/nginx/modules/ngx_http_js_module.so"),
+        description="njs (Debian's libnginx-mod-http-js): checks a signed URL's expiry ceiling.",
+    )
     template_dir: Path = PACKAGE_TEMPLATES
     config_root: Path = Field(
         default=Path("/etc/edgefill/nginx"),
@@ -131,6 +135,19 @@ class ServeSettings(BaseModel):
         default=5.0, ge=0, description="Reloads closer together than this wait (debounce)."
     )
     keep_releases: int = Field(default=3, ge=2, le=20)
+
+    playback_url_max_lifetime_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        description="A playback URL (/t/) expiring further out than this is refused: the "
+        "control plane signs for 6 h (playback URL_TTL); the rest is clock skew.",
+    )
+    fill_url_max_lifetime_s: int = Field(
+        default=3 * 24 * 3600,
+        ge=60,
+        description="A fill URL (/f/, a peer's manifest source) expiring further out than this "
+        "is refused: manifests sign to the next window's close plus an hour, under 2 days.",
+    )
 
     miss: MissSettings = MissSettings()
     tls: TlsSettings = TlsSettings()

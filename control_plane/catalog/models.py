@@ -90,11 +90,13 @@ class Title(TitleSummary):
     renditions: tuple[Rendition, ...] = ()
 
     @model_validator(mode="after")
-    def _files_live_under_the_title(self) -> Title:
+    def _files_live_under_their_rendition(self) -> Title:
+        # A playback token covers one rendition's directory (edgefill_contracts.signing).
         for rendition in self.renditions:
+            directory = f"{self.title_id}/{rendition.name}/"
             for media in rendition.files:
-                if not media.key.startswith(f"{self.title_id}/"):
-                    raise ValueError(f"file {media.key!r} is not under {self.title_id}/")
+                if not media.key.startswith(directory):
+                    raise ValueError(f"file {media.key!r} is not under {directory}")
         return self
 
     def summary(self) -> TitleSummary:

@@ -119,7 +119,7 @@ def build_cluster_manifests(
                 title=title_id,
                 tokens={
                     key.secret_id: compute_token(
-                        secret=key.secret.get_secret_value(), title=title_id, expires=expires
+                        secret=key.secret.get_secret_value(), scope=title_id, expires=expires
                     )
                     for key in table.keys_used()
                 },

@@ -111,7 +111,7 @@ def start_playback(
             at=now,
         )
     )
-    prefix = f"{title.title_id}/"
+    prefix = f"{title.title_id}/{chosen.name}/"
     return PlaybackResponse(
         title_id=title.title_id,
         rendition=chosen.name,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from control_plane.common.rendezvous_hash import stable_id_residue, weighted_score
-from control_plane.signing.content_urls import signed_title_base
+from control_plane.signing.content_urls import signed_rendition_base
 from control_plane.signing.origin import OriginSigner
 from control_plane.steering.view import FleetView
 from edgefill_contracts.object_key import content_unit
@@ -28,10 +28,10 @@ DEFAULT_MAX_APPLIANCE_URLS = 4
 
 @dataclass(frozen=True, slots=True)
 class SteeringDecision:
-    """Ranked appliance URLs (each the signed base directory of the title) and the origin.
+    """Ranked appliance URLs (each the signed directory of the rendition) and the origin.
 
-    Each appliance URL ends with '/', and the playlist path relative to the title
-    (``<rendition>/<file>``) is appended by the player; `origin.url` is the origin URL of
+    Each appliance URL ends with '/', and the file name inside the rendition (``index.m3u8``,
+    ``media.mp4``) is appended by the player; `origin.url` is the origin URL of
     `origin_key` itself. `client_site_id` is None when no site announces the client's address.
     """
 
@@ -80,7 +80,9 @@ def rank_sources(
         key = view.signing_key_for(site_id)
         if key is None:
             continue  # FleetView.__post_init__ logged it once
-        base_path = signed_title_base(key=key, title_id=title_id, expires=expires)
+        base_path = signed_rendition_base(
+            key=key, title_id=title_id, rendition=rendition, expires=expires
+        )
         holders = (
             sorted(
                 site_holders,

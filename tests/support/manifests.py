@@ -2,7 +2,7 @@
 
 `manifest_of(files, sources)` turns per-file URL lists into the manifest's source table: the
 last URL of each file is the origin (reached through the fleet API: `origin_urls` maps each
-key to the URL the fleet stub hands out), a signed peer path (``/t/<id>/<token>/<exp>/...``)
+key to the URL the fleet stub hands out), a signed peer fill path (``/f/<id>/<token>/<exp>/...``)
 becomes an appliance source with that secret id and the title's token, and any other URL a
 plain source whose prefix is the URL without the key (and whose query, if any, is shared).
 """
@@ -25,7 +25,7 @@ from edgefill_contracts.manifest import (
     encode_manifest,
     manifest_header,
 )
-from edgefill_contracts.signing import SIGNED_PREFIX, parse_signed_path
+from edgefill_contracts.signing import FILL_PREFIX, parse_signed_path
 
 ORIGIN = "origin"
 
@@ -96,7 +96,7 @@ def manifest_of(
                 continue
             parts = urlsplit(url)
             host = f"{parts.scheme}://{parts.netloc}/"
-            if parts.path.startswith(SIGNED_PREFIX + "/"):
+            if parts.path.startswith(FILL_PREFIX + "/"):
                 signed = parse_signed_path(parts.path)
                 tokens.setdefault(title, {})[signed.secret_id] = signed.token
                 expires.add(signed.expires)

@@ -1,7 +1,7 @@
-"""A peer is another appliance: its nginx checks the signed `/t/...` path the manifest carries.
+"""A peer is another appliance: its nginx checks the signed `/f/...` path the manifest carries.
 
 The agent sends no credential to peers; the control plane signs each peer URL with the
-cluster's URL-signing secret (edgefill_contracts.signing), exactly as for players. An expired
+cluster's URL-signing secret (edgefill_contracts.signing), a fill path covering the title. An expired
 or wrong signature is a 403, which escalates to the next source like a 404.
 """
 
@@ -45,7 +45,7 @@ def test_objects_come_from_a_peer_appliance_through_signed_urls(
     for obj in objects:
         put_object(peer.settings, obj.key, obj.data)
     write_tree(origin.root, objects)
-    lab.fleet.serve(manifest_body(objects, lambda o: [peer.url(o.key), origin.url(o.key)]))
+    lab.fleet.serve(manifest_body(objects, lambda o: [peer.fill_url(o.key), origin.url(o.key)]))
 
     report = lab.fill()
 
@@ -64,7 +64,7 @@ def test_an_expired_peer_signature_escalates_to_the_origin(
     write_tree(origin.root, objects)
     expired = int(time.time()) - 60
     lab.fleet.serve(
-        manifest_body(objects, lambda o: [peer.url(o.key, expires=expired), origin.url(o.key)])
+        manifest_body(objects, lambda o: [peer.fill_url(o.key, expires=expired), origin.url(o.key)])
     )
 
     report = lab.fill()

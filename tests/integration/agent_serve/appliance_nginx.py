@@ -19,10 +19,11 @@ from appliance_agent.serve.nginx import Nginx
 from appliance_agent.serve.settings import ServeSettings
 from appliance_agent.serve.signing_secrets import SigningSecretStore
 from edgefill_contracts import SigningSecret, SigningSecretSet, sign_path
+from edgefill_contracts.signing import sign_fill_path
 
 SECRET_ID = "k1"
 SECRET = "test-secret-0123456789abcdef"
-FAR_FUTURE = 4_000_000_000
+URL_LIFETIME_S = 3600  # within the edge's playback ceiling (ServeSettings)
 
 
 def free_port() -> int:
@@ -83,12 +84,22 @@ class RunningAppliance:
         self,
         key: str,
         *,
-        expires: int = FAR_FUTURE,
+        expires: int | None = None,
         secret_id: str = SECRET_ID,
         secret: str = SECRET,
     ) -> str:
+        if expires is None:
+            expires = int(time.time()) + URL_LIFETIME_S
         return self.base_url + sign_path(
             secret_id=secret_id, secret=secret, key=key, expires=expires
+        )
+
+    def fill_url(self, key: str, *, expires: int | None = None) -> str:
+        """A peer fill URL (/f/, a title's token), as manifests carry."""
+        if expires is None:
+            expires = int(time.time()) + URL_LIFETIME_S
+        return self.base_url + sign_fill_path(
+            secret_id=SECRET_ID, secret=SECRET, key=key, expires=expires
         )
 
     def install(self, settings: ServeSettings | None = None) -> InstallResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def test_register_render_heartbeat_drain(
     key = "title-1/720p/seg_0001.ts"
     (serve.objects_dir / key).parent.mkdir(parents=True)
     (serve.objects_dir / key).write_bytes(b"cli")
-    path = sign_path(secret_id=SECRET_ID, secret=SECRET, key=key, expires=4_000_000_000)
+    path = sign_path(secret_id=SECRET_ID, secret=SECRET, key=key, expires=int(time.time()) + 3600)
     assert httpx.get(f"http://127.0.0.1:{serve.http_port}{path}", timeout=5).content == b"cli"
 
     assert main(["--config", str(config), "heartbeat"]) == 0

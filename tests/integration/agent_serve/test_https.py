@@ -23,7 +23,7 @@ from appliance_agent.serve.errors import CertificateError
 from appliance_agent.serve.settings import TlsSettings, TlsSource
 from appliance_agent.serve.tls import CertificateManager, certificate_not_after
 from edgefill_contracts import ApplianceCredential
-from edgefill_contracts.signing import title_base_path
+from edgefill_contracts.signing import rendition_base_path
 from tests.integration.agent_serve.appliance_nginx import (
     SECRET,
     SECRET_ID,
@@ -189,10 +189,11 @@ def test_ffmpeg_plays_a_title_from_a_signed_https_url(https_appliance: HttpsAppl
         p.name for p in (running.settings.objects_dir / "title-hls" / "240p").glob("*.ts")
     )
     assert len(segments) >= 4
-    base = title_base_path(
-        secret_id=SECRET_ID, secret=SECRET, title="title-hls", expires=4_000_000_000
+    expires = int(time.time()) + 3600
+    base = rendition_base_path(
+        secret_id=SECRET_ID, secret=SECRET, title="title-hls", rendition="240p", expires=expires
     )
-    playlist = f"{running.base_url}{base}240p/index.m3u8"
+    playlist = f"{running.base_url}{base}index.m3u8"
     played = subprocess.run(
         ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-stats",
          "-ca_file", str(https_appliance.ca_file), "-tls_verify", "1",
@@ -205,11 +206,11 @@ def test_ffmpeg_plays_a_title_from_a_signed_https_url(https_appliance: HttpsAppl
     served = _served_objects(running, minimum=len(segments) + 1)
     assert {f"title-hls/240p/{name}" for name in segments} <= served
     # Every segment came through nginx with the playlist's token, and a token for another
-    # title opens none of them.
-    other = title_base_path(
-        secret_id=SECRET_ID, secret=SECRET, title="title-other", expires=4_000_000_000
+    # rendition opens none of them.
+    other = rendition_base_path(
+        secret_id=SECRET_ID, secret=SECRET, title="title-hls", rendition="720p", expires=expires
     )
-    wrong = f"{running.base_url}{other.replace('title-other', 'title-hls')}240p/{segments[0]}"
+    wrong = f"{running.base_url}{other.replace('/720p/', '/240p/')}{segments[0]}"
     with httpx.Client(
         verify=ssl.create_default_context(cafile=str(https_appliance.ca_file))
     ) as client:

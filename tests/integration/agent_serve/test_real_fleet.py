@@ -4,6 +4,7 @@ and a drain ordered by an operator."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,7 +92,7 @@ def _fleet_signed(stack: ServiceSettings, appliance: RunningAppliance, key: str)
     """A URL signed the way the control plane signs: its newest secret, the shared signer."""
     newest = FleetSecrets(settings=stack).active(now=datetime.now(UTC))[0]
     path = sign_path(
-        secret_id=newest.secret_id, secret=newest.value, key=key, expires=4_000_000_000
+        secret_id=newest.secret_id, secret=newest.value, key=key, expires=int(time.time()) + 3600
     )
     return appliance.base_url + path
 

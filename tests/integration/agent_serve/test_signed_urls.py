@@ -1,9 +1,12 @@
-"""Signed URLs against a real nginx: only a valid, unexpired token for that title opens a file."""
+"""Signed URLs against a real nginx: only a valid, unexpired token for that rendition (or, on a
+fill path, that title) opens a file, and an expiry past the edge's ceiling is refused."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -37,6 +40,11 @@ def _tampered(url: str) -> str:
     return url.replace(parts.token, flipped)
 
 
+def _edited_expiry(url: str) -> str:
+    expires = parse_signed_path("/" + url.split("://", 1)[1].split("/", 1)[1]).expires
+    return url.replace(f"/{expires}/", f"/{expires + 1}/")
+
+
 @pytest.mark.parametrize(
     "make_url",
     [
@@ -44,11 +52,26 @@ def _tampered(url: str) -> str:
         pytest.param(lambda a: _tampered(a.url(KEY)), id="tampered-token"),
         pytest.param(lambda a: a.url(KEY, secret="not-the-secret-000000"), id="wrong-secret"),
         pytest.param(lambda a: a.url(KEY, secret_id="unknown"), id="unknown-secret-id"),
-        pytest.param(
-            lambda a: a.url(KEY).replace("/4000000000/", "/4000000001/"), id="edited-expiry"
-        ),
+        pytest.param(lambda a: _edited_expiry(a.url(KEY)), id="edited-expiry"),
         pytest.param(
             lambda a: a.url("title-2/720p/x.ts").replace("/title-2/", "/title-1/"), id="other-title"
+        ),
+        pytest.param(
+            # A plan that stops at 360p edits its URL to 720p: the token is the 360p rendition's.
+            lambda a: a.url("title-1/360p/seg_0001.ts").replace("/360p/", "/720p/"),
+            id="other-rendition",
+        ),
+        pytest.param(
+            lambda a: a.url(KEY, expires=int(time.time()) + 9 * 3600), id="expiry-past-ceiling"
+        ),
+        pytest.param(
+            # A fill token (the whole title's) does not open a playback path.
+            lambda a: a.fill_url(KEY).replace("/f/", "/t/", 1),
+            id="fill-token-on-playback-path",
+        ),
+        pytest.param(
+            lambda a: a.fill_url(KEY, expires=int(time.time()) + 4 * 24 * 3600),
+            id="fill-expiry-past-ceiling",
         ),
         pytest.param(lambda a: a.base_url + "/title-1/720p/seg_0001.ts", id="unsigned-path"),
     ],
@@ -56,7 +79,7 @@ def _tampered(url: str) -> str:
 def test_bad_tokens_get_403(appliance: RunningAppliance, make_url: object) -> None:
     put_object(appliance.settings, KEY, b"x" * 1000)
     url = make_url(appliance)  # type: ignore[operator]
-    expected = 404 if "/t/" not in url else 403
+    expected = 404 if "/t/" not in url and "/f/" not in url else 403
     assert httpx.get(url, timeout=5).status_code == expected
 
 
@@ -67,12 +90,42 @@ def test_signature_is_checked_before_the_file_is_looked_up(appliance: RunningApp
     assert httpx.get(_tampered(appliance.url(missing)), timeout=5).status_code == 403
 
 
-def test_token_covers_the_titles_directory(appliance: RunningAppliance) -> None:
+def test_playback_token_covers_the_renditions_directory(appliance: RunningAppliance) -> None:
     put_object(appliance.settings, "title-1/720p/index.m3u8", b"#EXTM3U\nseg_0001.ts\n")
     put_object(appliance.settings, KEY, b"segment")
     playlist = appliance.url("title-1/720p/index.m3u8")
     segment = httpx.URL(playlist).join("seg_0001.ts")  # what a player does with a relative URL
     assert httpx.get(segment, timeout=5).content == b"segment"
+
+
+def test_a_dot_segment_cannot_step_into_another_rendition(appliance: RunningAppliance) -> None:
+    put_object(appliance.settings, "title-1/2160p/media.mp4", b"uhd")
+    signed = appliance.url("title-1/360p/media.mp4")
+    parts = urlsplit(signed.replace("/360p/media.mp4", "/360p/../2160p/media.mp4"))
+    assert parts.scheme == "http" and parts.port is not None
+    # http.client sends the path as written (an HTTP library would remove the dot segment).
+    connection = http.client.HTTPConnection("127.0.0.1", parts.port, timeout=5)
+    try:
+        connection.request("GET", parts.path)
+        response = connection.getresponse()
+        assert response.status == 403 and response.read() != b"uhd"
+    finally:
+        connection.close()
+
+
+def test_fill_path_serves_any_rendition_of_its_title(appliance: RunningAppliance) -> None:
+    put_object(appliance.settings, "title-1/360p/media.mp4", b"low")
+    put_object(appliance.settings, "title-1/2160p/media.mp4", b"uhd")
+    assert httpx.get(appliance.fill_url("title-1/360p/media.mp4"), timeout=5).content == b"low"
+    assert httpx.get(appliance.fill_url("title-1/2160p/media.mp4"), timeout=5).content == b"uhd"
+    edited = appliance.fill_url("title-2/2160p/media.mp4").replace("/title-2/", "/title-1/")
+    assert httpx.get(edited, timeout=5).status_code == 403
+
+
+def test_expiry_within_the_ceiling_serves(appliance: RunningAppliance) -> None:
+    put_object(appliance.settings, KEY, b"ok")
+    near_ceiling = int(time.time()) + appliance.settings.playback_url_max_lifetime_s - 60
+    assert httpx.get(appliance.url(KEY, expires=near_ceiling), timeout=5).content == b"ok"
 
 
 def test_range_and_head(appliance: RunningAppliance) -> None:

@@ -117,10 +117,10 @@ def test_steering_sends_clients_to_healthy_holders_with_a_secret_they_accept(
     fleet.clock.advance(10)
     _serve(fleet, "ams-a", auth, [new_id, *old_ids])
     url = _steer(fleet, cache).urls[0].url
-    signed = parse_signed_path(url.split(":8443", 1)[1] + "720p/index.m3u8")
+    signed = parse_signed_path(url.split(":8443", 1)[1] + "index.m3u8")
     assert signed.secret_id == new_id
     assert signed.token == compute_token(
-        secret=by_id[new_id], title="title-000", expires=signed.expires
+        secret=by_id[new_id], scope="title-000/720p", expires=signed.expires
     )
 
     # Draining takes it out of steering at once; silence makes it unhealthy after K intervals.

@@ -56,6 +56,7 @@ def test_tree_mirrors_the_templates_and_is_private(tmp_path: Path) -> None:
     out = _render(tmp_path, _settings(tmp_path))
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == [
+        "edgefill/expiry.js",
         "edgefill/mime.types",
         "edgefill/signed-content.conf",
         "edgefill/signing-secrets.map",

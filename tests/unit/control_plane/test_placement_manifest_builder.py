@@ -16,7 +16,7 @@ from control_plane.placement.models import PlacementPolicy
 from control_plane.signing.keys import SigningKey
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.manifest import Manifest
-from edgefill_contracts.signing import sign_path
+from edgefill_contracts.signing import sign_fill_path
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
 KEY = SigningKey(secret_id="k1", secret=SecretStr("s" * 24), created_at=NOW)
@@ -76,7 +76,9 @@ def test_a_peer_that_holds_the_unit_is_a_signed_source_before_the_origin() -> No
     table = manifest.header.sources
     assert [table[i].name for i in entry.sources] == ["a2", "origin"]
     expires = manifest.header.sources_expire_at
-    assert manifest.source_url(entry, entry.sources[0]) == "https://a2.isp.example" + sign_path(
+    assert manifest.source_url(
+        entry, entry.sources[0]
+    ) == "https://a2.isp.example" + sign_fill_path(
         secret_id="k1", secret="s" * 24, key=entry.key, expires=expires
     )
     assert manifest.source_url(entry, entry.sources[1]) is None

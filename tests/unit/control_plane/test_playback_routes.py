@@ -76,16 +76,16 @@ def test_play_returns_signed_ranked_urls_and_records_the_play(
     assert response.status_code == 200, response.text
     body = PlaybackResponse.model_validate(response.json())
     assert body.rendition == "240p"  # the best the standard plan allows
-    assert body.playlist == "240p/index.m3u8"
-    assert body.files == ["240p/index.m3u8", "240p/media.mp4"]
+    assert body.playlist == "index.m3u8"
+    assert body.files == ["index.m3u8", "media.mp4"]
     assert {u.appliance_id for u in body.urls} == {"appliance-1", "appliance-2"}
     low, high = expiry_window()
     for url in body.urls:
         assert low < url.expires_at < high
         signed = parse_signed_path("/" + url.url.split("/", 3)[3] + "x")
-        assert signed.title == title.title_id
+        assert signed.scope == f"{title.title_id}/240p"
         assert signed.token == compute_token(
-            secret=SECRET.secret.get_secret_value(), title=title.title_id, expires=signed.expires
+            secret=SECRET.secret.get_secret_value(), scope=signed.scope, expires=signed.expires
         )
     assert body.origin.appliance_id is None
     assert f"{title.title_id}/240p/index.m3u8" in body.origin.url
@@ -111,7 +111,7 @@ def test_a_client_outside_every_site_gets_only_the_origin(
     assert set(body["origin_files"]) == set(body["files"]) and body["files"]
     for relative, url in body["origin_files"].items():
         parsed = httpx.URL(url)
-        assert parsed.path.endswith(f"/{titles[0].title_id}/{relative}"), url
+        assert parsed.path.endswith(f"/{titles[0].title_id}/240p/{relative}"), url
         assert "X-Amz-Signature" in parsed.params, url
 
 

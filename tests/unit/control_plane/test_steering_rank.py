@@ -165,10 +165,10 @@ def test_urls_are_signed_with_the_newest_secret_every_serving_appliance_accepts(
     for appliance_id, key in (("a1", OLD), ("a2", OLD), ("r1", NEW)):
         url = by_id[appliance_id].url
         assert url.startswith(f"https://{appliance_id}.example:8443/t/{key.secret_id}/")
-        signed = parse_signed_path(url.split(":8443", 1)[1] + "720p/index.m3u8")
+        signed = parse_signed_path(url.split(":8443", 1)[1] + "index.m3u8")
         assert signed.title == "title-1"
         assert signed.token == compute_token(
-            secret=key.secret.get_secret_value(), title="title-1", expires=signed.expires
+            secret=key.secret.get_secret_value(), scope="title-1/720p", expires=signed.expires
         )
         assert signed.expires == int((NOW + timedelta(hours=1)).timestamp())
 

@@ -19,7 +19,7 @@ from edgefill_contracts.manifest import (
     encode_manifest,
     manifest_header,
 )
-from edgefill_contracts.signing import compute_token, sign_path
+from edgefill_contracts.signing import compute_token, sign_fill_path
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -40,7 +40,7 @@ SOURCES = (
 def title(name: str = "title-1", **overrides: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "title": name,
-        "tokens": {"k1": compute_token(secret=SECRET, title=name, expires=EXPIRES)},
+        "tokens": {"k1": compute_token(secret=SECRET, scope=name, expires=EXPIRES)},
         "units": [
             {
                 "rendition": "720p",
@@ -103,7 +103,7 @@ def test_source_urls_are_the_signed_path_nginx_checks_the_mirror_with_query_and_
 ):
     manifest = decode_manifest(body([title()]))
     entry = next(e for e in manifest.entries() if e.key.endswith("media.mp4"))
-    signed = sign_path(secret_id="k1", secret=SECRET, key=entry.key, expires=EXPIRES)
+    signed = sign_fill_path(secret_id="k1", secret=SECRET, key=entry.key, expires=EXPIRES)
     assert manifest.source_url(entry, 0) == "https://ams-02.isp.example" + signed
     assert manifest.source_url(entry, 1) == (
         "http://mirror.example/content/title-1/720p/media.mp4?sig=abc"
