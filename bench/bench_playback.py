@@ -120,7 +120,7 @@ def _run(moto_url: str) -> int:
     from tests.support.playback_world import CLIENT_IP, put_titles, subscribed_viewer
 
     settings = provision_test_stack(MotoServer(endpoint_url=moto_url))
-    put_titles(settings, TITLES)
+    put_titles(settings, TITLES, upload=False)
     viewers = [subscribed_viewer(settings, plan_id="premium") for _ in range(VIEWERS)]
     port = free_port()
     env = {
@@ -133,6 +133,7 @@ def _run(moto_url: str) -> int:
         "EDGEFILL_USER_POOL_ID": settings.user_pool_id,
         "EDGEFILL_USER_POOL_CLIENT_ID": settings.user_pool_client_id,
         "EDGEFILL_URL_SIGNING_SECRET": "bench-url-signing-secret-0123",
+        "EDGEFILL_SESSION_SECRET": "bench-playback-session-secret-0123",
     }
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "bench.bench_playback", "serve", str(port)]

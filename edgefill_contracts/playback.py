@@ -17,6 +17,24 @@ class PlaybackUrl(BaseModel):
     expires_at: datetime
 
 
+class PlaybackSessionLinks(BaseModel):
+    """What a standard player opens: per-session HLS and DASH manifests with Content Steering.
+
+    Every URL carries the session (no subscriber token needed) and stops working at
+    `expires_at`. `pathways` are the appliance ids steering chose, in rank order, then
+    ``origin``: HLS `PATHWAY-ID`s and DASH `serviceLocation`s.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hls_url: str
+    dash_url: str
+    hls_steering_url: str
+    dash_steering_url: str
+    pathways: list[str]
+    expires_at: datetime
+
+
 class PlaybackResponse(BaseModel):
     """Try `urls` in order; a miss on one moves the player to the next, `origin` last."""
 
@@ -35,4 +53,10 @@ class PlaybackResponse(BaseModel):
         default_factory=dict,
         description="The origin fallback of each file in `files`, by the same relative path: "
         "a private bucket needs a signature per object, so relative URLs cannot resolve there.",
+    )
+    session: PlaybackSessionLinks | None = Field(
+        default=None,
+        description="Per-session HLS and DASH manifests for standard players (every rendition "
+        "the plan allows, with Content Steering); the fields above are one rendition's files "
+        "for the lab's own client.",
     )

@@ -1,4 +1,5 @@
-"""The stack's secrets (URL-signing secret, admin token) in Secrets Manager under its KMS key."""
+"""The stack's secrets (URL-signing secret, admin token, playback session secret) in Secrets
+Manager under its KMS key."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 # The JSON keys of the secret; the Lambda entry point maps them onto ServiceSettings fields.
-SECRET_FIELDS = ("url_signing_secret", "admin_token")
+SECRET_FIELDS = ("url_signing_secret", "admin_token", "session_secret")
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ServiceSecretsArgs:
     # Operator-supplied values (Pulumi config secrets); a missing one is generated.
     url_signing_secret: pulumi.Output[str] | None = None
     admin_token: pulumi.Output[str] | None = None
+    session_secret: pulumi.Output[str] | None = None
 
 
 class ServiceSecrets(pulumi.ComponentResource):
@@ -37,6 +39,7 @@ class ServiceSecrets(pulumi.ComponentResource):
         for field, given in (
             ("url_signing_secret", args.url_signing_secret),
             ("admin_token", args.admin_token),
+            ("session_secret", args.session_secret),
         ):
             if given is None:
                 generated = random.RandomPassword(
@@ -50,7 +53,8 @@ class ServiceSecrets(pulumi.ComponentResource):
             f"{name}-secret",
             aws.secretsmanager.SecretArgs(
                 name=f"{args.name_prefix}/service-secrets",
-                description="URL-signing secret and admin token read by the control-plane Lambdas",
+                description="URL-signing secret, admin token and playback session secret read by "
+                "the control-plane Lambdas",
                 kms_key_id=args.kms_key_id,
                 recovery_window_in_days=7,
                 tags=args.tags,

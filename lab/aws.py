@@ -59,7 +59,9 @@ def materialize(endpoint_url: str, *, name_prefix: str) -> LabAws:
 LAB_FLEET_VIEW_TTL_S = 5
 
 
-def service_env(aws: LabAws, *, admin_token: str, signing_secret: str) -> dict[str, str]:
+def service_env(
+    aws: LabAws, *, admin_token: str, signing_secret: str, session_secret: str
+) -> dict[str, str]:
     """The EDGEFILL_* environment every service process of the lab runs with."""
     e = aws.exports
     return {
@@ -74,6 +76,7 @@ def service_env(aws: LabAws, *, admin_token: str, signing_secret: str) -> dict[s
         "EDGEFILL_USER_POOL_CLIENT_ID": str(e["user_pool_client_id"]),
         "EDGEFILL_ADMIN_TOKEN": admin_token,
         "EDGEFILL_URL_SIGNING_SECRET": signing_secret,
+        "EDGEFILL_SESSION_SECRET": session_secret,
         # Lab only (production: 30 s): drains and health changes reach steering in seconds.
         "EDGEFILL_FLEET_VIEW_TTL_S": str(LAB_FLEET_VIEW_TTL_S),
         # The snapshot job compiles every second (production: 10 s), 30 s per run.

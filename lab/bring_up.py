@@ -101,7 +101,7 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
     state_dir.mkdir(parents=True, exist_ok=True)
     processes = ProcessTable(state_dir)
     steps = Steps(console)
-    admin_token, signing_secret = new_secret(), new_secret()
+    admin_token, signing_secret, session_secret = new_secret(), new_secret(), new_secret()
 
     with steps.step("appliance image (debootstrap'd Debian 12 with systemd, cached)"):
         try:
@@ -119,7 +119,12 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
     with steps.step("AWS stand-in: moto server, resources materialized from the Pulumi program"):
         moto_url = start_moto(processes, bind_ip=plan.gateway_ip)
         aws = materialize(moto_url, name_prefix=NAME_PREFIX)
-        env = service_env(aws, admin_token=admin_token, signing_secret=signing_secret)
+        env = service_env(
+            aws,
+            admin_token=admin_token,
+            signing_secret=signing_secret,
+            session_secret=session_secret,
+        )
         settings = settings_from_env(env)
     with steps.step("control plane: every service behind the local gateway (uvicorn)"):
         api_url = start_gateway(processes, bind_ip=plan.gateway_ip, env=env)

@@ -47,15 +47,40 @@ class MediaFile(BaseModel):
     sha256: str = Field(pattern=SHA256_PATTERN)
 
 
+_BYTE_RANGE = r"^[0-9]{1,15}-[0-9]{1,15}$"
+
+
+class SingleFileIndex(BaseModel):
+    """Where DASH finds the parts of a single-file rendition (SegmentBase): the init section
+    and the segment index (`sidx`) as inclusive byte ranges of `media`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    media: ObjectKey
+    initialization: str = Field(pattern=_BYTE_RANGE, examples=["0-793"])
+    index_range: str = Field(pattern=_BYTE_RANGE, examples=["794-869"])
+    duration_s: float = Field(gt=0)
+
+
 class Rendition(BaseModel):
-    """One encoding of a title: an HLS playlist and the segments it lists."""
+    """One encoding of a title: an HLS media playlist and the file(s) it addresses."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(pattern=_RENDITION.pattern, examples=["360p"])
     bandwidth: int = Field(gt=0, description="Peak bits per second, as in the HLS playlist.")
+    width: int | None = Field(default=None, gt=0, le=16_384, description="Picture width.")
+    codecs: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.]+(,[A-Za-z0-9.]+)*$",
+        description="RFC 6381 codecs of the media file (HLS CODECS, DASH @codecs).",
+        examples=["avc1.42c01e"],
+    )
     playlist: ObjectKey
     files: tuple[MediaFile, ...] = Field(min_length=1)
+    single_file: SingleFileIndex | None = Field(
+        default=None, description="Set for a single-file (CMAF) rendition: what DASH needs."
+    )
 
     @property
     def height(self) -> int:
@@ -64,8 +89,13 @@ class Rendition(BaseModel):
 
     @model_validator(mode="after")
     def _playlist_is_one_of_the_files(self) -> Rendition:
-        if self.playlist not in {f.key for f in self.files}:
+        keys = {f.key for f in self.files}
+        if self.playlist not in keys:
             raise ValueError(f"playlist {self.playlist!r} is not among the rendition's files")
+        if self.single_file is not None and self.single_file.media not in keys:
+            raise ValueError(
+                f"single-file media {self.single_file.media!r} is not among the rendition's files"
+            )
         return self
 
 

@@ -31,6 +31,11 @@ class ServiceSettings(BaseSettings):
     user_pool_client_id: str = ""
     admin_token: SecretStr = SecretStr("")
     url_signing_secret: SecretStr = SecretStr("")
+    session_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs playback session tokens (the URLs of a session's HLS and DASH "
+        "manifests and its steering server); never leaves the control plane.",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     fleet_view_ttl_s: float = Field(
         default=30.0,
@@ -73,7 +78,7 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _secrets_set_outside_development(self) -> ServiceSettings:
         if self.environment is Environment.PRODUCTION:
-            for name in ("admin_token", "url_signing_secret"):
+            for name in ("admin_token", "url_signing_secret", "session_secret"):
                 value: SecretStr = getattr(self, name)
                 if len(value.get_secret_value()) < 16:
                     raise ValueError(

@@ -10,8 +10,11 @@ from control_plane.billing.entitlement import EntitlementReader
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.app_factory import create_service_app
 from control_plane.common.settings import ServiceSettings
+from control_plane.playback.origin_playlists import S3PlaylistReader
 from control_plane.playback.routes import router
 from control_plane.playback.service import Playback
+from control_plane.playback.session import SessionSigner
+from control_plane.playback.session_routes import router as session_router
 from control_plane.playback.title_cache import TitleCache
 from control_plane.recommendations.events import EventStore
 from control_plane.signing.origin import S3OriginSigner
@@ -19,7 +22,9 @@ from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 
 
 def create_app(settings: ServiceSettings) -> FastAPI:
-    app = create_service_app(service="playback", settings=settings, routers=[router])
+    app = create_service_app(
+        service="playback", settings=settings, routers=[router, session_router]
+    )
     install_subscriber_auth(app, settings)
     app.state.playback = Playback(
         profiles=ProfileStore.from_settings(settings),
@@ -28,5 +33,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         fleet=SteeringSnapshotCache(settings=settings),
         origin=S3OriginSigner(settings=settings),
         events=EventStore.from_settings(settings),
+        sessions=SessionSigner(settings.session_secret),
+        playlists=S3PlaylistReader(settings=settings),
     )
     return app

@@ -3,9 +3,12 @@
 Forbidden (403)
 ├── NotEntitled: no active subscription
 ├── MaturityRestricted: the title is rated above the profile's limit
-└── RenditionNotAllowed: the plan does not include that quality
+├── RenditionNotAllowed: the plan does not include that quality
+├── SessionInvalid: a session token this stack did not sign, or one altered
+└── SessionExpired: a session token past its expiry
 NotFound (404)
-└── RenditionMissing: the title has no such rendition
+├── RenditionMissing: the title has no such rendition
+└── PathwayUnknown: a pathway or rendition the session does not include
 """
 
 from __future__ import annotations
@@ -27,3 +30,15 @@ class RenditionNotAllowed(Forbidden):
 
 class RenditionMissing(NotFound):
     code = "rendition_missing"
+
+
+class SessionInvalid(Forbidden):
+    code = "session_invalid"
+
+
+class SessionExpired(Forbidden):
+    code = "session_expired"
+
+
+class PathwayUnknown(NotFound):
+    code = "pathway_not_in_session"

@@ -43,4 +43,5 @@ def start(request: Request, subscriber: CurrentSubscriber, body: PlayRequest) ->
         title_id=body.title_id,
         rendition=body.rendition,
         client_ip=request.client.host,
+        session_url=lambda token, name: str(request.url_for(name, token=token)),
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -17,22 +19,32 @@ from control_plane.playback.errors import (
     RenditionMissing,
     RenditionNotAllowed,
 )
+from control_plane.playback.origin_playlists import PlaylistReader
+from control_plane.playback.session import MAX_PATHWAYS, PlaybackSession, SessionSigner
 from control_plane.playback.title_cache import TitleCache
 from control_plane.recommendations.events import EventStore
 from control_plane.recommendations.models import EventKind, ViewingEvent
 from control_plane.signing.origin import OriginSigner
-from control_plane.steering import FleetView, rank_sources
-from edgefill_contracts import PlaybackResponse
+from control_plane.steering import FleetView, rank_appliances, rank_sources
+from edgefill_contracts import PlaybackResponse, PlaybackSessionLinks
+from edgefill_contracts.object_key import content_unit
 
 logger = logging.getLogger(__name__)
 
 URL_TTL = timedelta(hours=6)
+# How often a playing player asks the steering server again: a drained or failed appliance
+# loses its players within this (plus the snapshot's refresh).
+STEERING_TTL_S = 30
 
 
 class FleetViews(Protocol):
     """The current fleet as steering sees it (the steering snapshot: SteeringSnapshotCache)."""
 
     def current(self) -> FleetView: ...
+
+
+# Names the route builds a session's URLs with (its token and the route name).
+SessionUrl = Callable[[str, str], str]
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,10 @@ class Playback:
     fleet: FleetViews
     origin: OriginSigner
     events: EventStore
+    sessions: SessionSigner
+    playlists: PlaylistReader
     url_ttl: timedelta = URL_TTL
+    steering_ttl_s: int = STEERING_TTL_S
 
 
 def choose_rendition(title: Title, *, requested: str | None, max_rendition: str) -> Rendition:
@@ -67,6 +82,51 @@ def choose_rendition(title: Title, *, requested: str | None, max_rendition: str)
     return max(allowed, key=lambda r: r.height)
 
 
+def allowed_renditions(title: Title, *, max_rendition: str) -> tuple[Rendition, ...]:
+    """Every rendition of `title` the plan's ceiling allows, lowest first."""
+    ceiling = int(max_rendition[:-1])
+    return tuple(
+        sorted((r for r in title.renditions if r.height <= ceiling), key=lambda r: r.height)
+    )
+
+
+def start_session(
+    playback: Playback,
+    *,
+    view: FleetView,
+    title: Title,
+    renditions: tuple[Rendition, ...],
+    client_ip: str,
+    sticky_id: str,
+    expires: int,
+    session_url: SessionUrl,
+) -> PlaybackSessionLinks:
+    """Rank pathways for every allowed rendition at once and seal them into a session token."""
+    ranking = rank_appliances(
+        view=view,
+        client_ip=client_ip,
+        units=tuple(content_unit(title.title_id, r.name) for r in renditions),
+        session_id=sticky_id,
+        max_appliances=MAX_PATHWAYS,
+    )
+    session = PlaybackSession(
+        session_id=uuid.uuid4().hex,
+        title_id=title.title_id,
+        renditions=tuple(r.name for r in renditions),
+        pathways=tuple(r.appliance.appliance_id for r in ranking.appliances),
+        expires=expires,
+    )
+    token = playback.sessions.seal(session)
+    return PlaybackSessionLinks(
+        hls_url=session_url(token, "session_hls"),
+        dash_url=session_url(token, "session_dash"),
+        hls_steering_url=session_url(token, "session_hls_steering"),
+        dash_steering_url=session_url(token, "session_dash_steering"),
+        pathways=list(session.all_pathways()),
+        expires_at=session.expires_at,
+    )
+
+
 def start_playback(
     playback: Playback,
     *,
@@ -75,6 +135,7 @@ def start_playback(
     title_id: str,
     rendition: str | None,
     client_ip: str,
+    session_url: SessionUrl,
     now: datetime | None = None,
 ) -> PlaybackResponse:
     """Check profile, entitlement and maturity; pick the rendition; steer; record the play."""
@@ -90,8 +151,9 @@ def start_playback(
             f"{title.maturity.value}"
         )
     chosen = choose_rendition(title, requested=rendition, max_rendition=allowed.max_rendition)
+    view = playback.fleet.current()
     decision = rank_sources(
-        view=playback.fleet.current(),
+        view=view,
         client_ip=client_ip,
         title_id=title.title_id,
         rendition=chosen.name,
@@ -111,6 +173,16 @@ def start_playback(
             at=now,
         )
     )
+    links = start_session(
+        playback,
+        view=view,
+        title=title,
+        renditions=allowed_renditions(title, max_rendition=allowed.max_rendition),
+        client_ip=client_ip,
+        sticky_id=subscriber.session_id,
+        expires=int(decision.origin.expires_at.timestamp()),
+        session_url=session_url,
+    )
     prefix = f"{title.title_id}/{chosen.name}/"
     return PlaybackResponse(
         title_id=title.title_id,
@@ -125,4 +197,5 @@ def start_playback(
             )
             for f in chosen.files
         },
+        session=links,
     )

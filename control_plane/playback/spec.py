@@ -7,8 +7,12 @@ from control_plane.services import RouteAuth, RoutePrefix, ServiceSpec
 SERVICE = ServiceSpec(
     name="playback",
     app_factory="control_plane.playback.app:create_app",
-    routes=(RoutePrefix(prefix="/playback", auth=RouteAuth.SUBSCRIBER),),
-    reads_origin=True,  # presigns the origin fallback
+    routes=(
+        RoutePrefix(prefix="/playback", auth=RouteAuth.SUBSCRIBER),
+        # A player's manifests and steering: the session token in the path is the credential.
+        RoutePrefix(prefix="/playback/sessions", auth=RouteAuth.PUBLIC),
+    ),
+    reads_origin=True,  # presigns the origin fallback; reads the origin pathway's playlists
     # Steering reads the steering snapshot only (no fleet table, no manifest).
     reads_steering_snapshot=True,
     reads_tables=(

@@ -17,24 +17,35 @@ Usage from the playback service::
         ttl=timedelta(hours=6),
         origin=S3OriginSigner(settings=settings),
     )
-    # decision.urls: appliance PlaybackUrls (signed title directory, ends with '/'), best first
+    # decision.urls: appliance PlaybackUrls (signed rendition directory, ends with '/'), best first
     # decision.origin: PlaybackUrl of the origin presigned URL of origin_key
 """
 
 from __future__ import annotations
 
 from control_plane.steering.errors import InvalidClientAddress, SteeringError
-from control_plane.steering.rank import SteeringDecision, rank_sources
+from control_plane.steering.pathways import pathway_priority
+from control_plane.steering.rank import (
+    ApplianceRanking,
+    RankedAppliance,
+    SteeringDecision,
+    rank_appliances,
+    rank_sources,
+)
 from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 from control_plane.steering.view import FleetView, SteerableAppliance, SteerableSite
 
 __all__ = [
+    "ApplianceRanking",
     "FleetView",
     "InvalidClientAddress",
+    "RankedAppliance",
     "SteerableAppliance",
     "SteerableSite",
     "SteeringDecision",
     "SteeringError",
     "SteeringSnapshotCache",
+    "pathway_priority",
+    "rank_appliances",
     "rank_sources",
 ]

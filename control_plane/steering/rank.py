@@ -10,14 +10,15 @@ around a ring from a per-session starting point.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from control_plane.common.rendezvous_hash import stable_id_residue, weighted_score
 from control_plane.signing.content_urls import signed_rendition_base
+from control_plane.signing.keys import SigningKey
 from control_plane.signing.origin import OriginSigner
-from control_plane.steering.view import FleetView
+from control_plane.steering.view import FleetView, SteerableAppliance
 from edgefill_contracts.object_key import content_unit
 from edgefill_contracts.playback import PlaybackUrl
 
@@ -64,25 +65,72 @@ def rank_sources(
     origin_url = PlaybackUrl(
         url=origin(key=origin_key, expires_at=expires_at), appliance_id=None, expires_at=expires_at
     )
+    ranking = rank_appliances(
+        view=view,
+        client_ip=client_ip,
+        units=(content_unit(title_id, rendition),),
+        session_id=session_id,
+        max_appliances=max_urls,
+    )
+    urls = tuple(
+        PlaybackUrl(
+            url=ranked.appliance.base_url
+            + signed_rendition_base(
+                key=ranked.key, title_id=title_id, rendition=rendition, expires=expires
+            ),
+            appliance_id=ranked.appliance.appliance_id,
+            expires_at=expires_at,
+        )
+        for ranked in ranking.appliances
+    )
+    return SteeringDecision(client_site_id=ranking.client_site_id, urls=urls, origin=origin_url)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedAppliance:
+    """An appliance to play from, with the key its site's URLs are signed with."""
+
+    appliance: SteerableAppliance
+    key: SigningKey
+
+
+@dataclass(frozen=True, slots=True)
+class ApplianceRanking:
+    client_site_id: str | None
+    appliances: tuple[RankedAppliance, ...]
+
+
+def rank_appliances(
+    *,
+    view: FleetView,
+    client_ip: str,
+    units: Sequence[str],
+    session_id: str,
+    max_appliances: int = DEFAULT_MAX_APPLIANCE_URLS,
+) -> ApplianceRanking:
+    """Eligible appliances that hold every unit of `units`, best first (see the module's order).
+
+    Raises InvalidClientAddress (400) when `client_ip` is not an address. A session's
+    renditions play from the same pathways, so an appliance must hold all of them.
+    """
     site = view.site_for(client_ip)
     if site is None:
-        return SteeringDecision(client_site_id=None, urls=(), origin=origin_url)
-
-    unit = content_unit(title_id, rendition)
+        return ApplianceRanking(client_site_id=None, appliances=())
+    if not units or not all(view.may_be_held(unit) for unit in units):
+        return ApplianceRanking(client_site_id=site.site_id, appliances=())
     session_hash = stable_id_residue(session_id)
-    urls: list[PlaybackUrl] = []
-    if not view.may_be_held(unit):
-        return SteeringDecision(client_site_id=site.site_id, urls=(), origin=origin_url)
+    ranked: list[RankedAppliance] = []
     for site_id in _site_order(view, site.site_id, session_hash):
-        site_holders = view.holders_in_site(site_id, unit)
+        site_holders = view.holders_in_site(site_id, units[0])
+        if len(units) > 1:
+            site_holders = tuple(
+                a for a in site_holders if all(unit in a.held_units for unit in units[1:])
+            )
         if not site_holders:
             continue
         key = view.signing_key_for(site_id)
         if key is None:
             continue  # FleetView.__post_init__ logged it once
-        base_path = signed_rendition_base(
-            key=key, title_id=title_id, rendition=rendition, expires=expires
-        )
         holders = (
             sorted(
                 site_holders,
@@ -93,18 +141,10 @@ def rank_sources(
             else site_holders
         )
         for appliance in holders:
-            urls.append(
-                PlaybackUrl(
-                    url=appliance.base_url + base_path,
-                    appliance_id=appliance.appliance_id,
-                    expires_at=expires_at,
-                )
-            )
-            if len(urls) >= max_urls:
-                return SteeringDecision(
-                    client_site_id=site.site_id, urls=tuple(urls), origin=origin_url
-                )
-    return SteeringDecision(client_site_id=site.site_id, urls=tuple(urls), origin=origin_url)
+            ranked.append(RankedAppliance(appliance=appliance, key=key))
+            if len(ranked) >= max_appliances:
+                return ApplianceRanking(client_site_id=site.site_id, appliances=tuple(ranked))
+    return ApplianceRanking(client_site_id=site.site_id, appliances=tuple(ranked))
 
 
 def _site_order(view: FleetView, client_site: str, session_hash: int) -> Iterator[str]:

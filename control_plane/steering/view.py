@@ -87,6 +87,7 @@ class FleetView:
     _eligible_by_site: dict[str, tuple[SteerableAppliance, ...]] = field(init=False)
     _key_by_site: dict[str, SigningKey] = field(init=False)
     _sites_by_isp: dict[str, tuple[str, ...]] = field(init=False)
+    _appliances_by_id: dict[str, SteerableAppliance] = field(init=False)
 
     def __post_init__(self) -> None:
         sites_by_id = {site.site_id: site for site in self.sites}
@@ -127,6 +128,7 @@ class FleetView:
             },
         )
         object.__setattr__(self, "_sites_by_isp", {k: tuple(sorted(v)) for k, v in by_isp.items()})
+        object.__setattr__(self, "_appliances_by_id", {a.appliance_id: a for a in self.appliances})
         self._warn_keyless_sites()
 
     def _warn_keyless_sites(self) -> None:
@@ -149,6 +151,9 @@ class FleetView:
         """The site whose longest announced prefix covers `client_ip`, if any."""
         site_id = self._prefixes.site_for(client_ip)
         return None if site_id is None else self._sites_by_id.get(site_id)
+
+    def appliance(self, appliance_id: str) -> SteerableAppliance | None:
+        return self._appliances_by_id.get(appliance_id)
 
     def eligible_appliances(self, site_id: str) -> tuple[SteerableAppliance, ...]:
         """Serving and healthy appliances of one site."""

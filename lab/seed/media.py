@@ -1,10 +1,11 @@
-"""Real HLS media for generated titles: ffmpeg encodes a test pattern into several renditions.
+"""Real media for generated titles: ffmpeg encodes a test pattern into several renditions.
 
-Each rendition is one fragmented-MP4 file (CMAF: the init segment, then one fragment per
-segment) and a media playlist that addresses the fragments by byte range (`EXT-X-MAP` and
-`EXT-X-BYTERANGE`; ffmpeg's `-hls_segment_type fmp4 -hls_flags single_file`): two stored
-objects per rendition whatever its length, as Open Connect stores streams. Players fetch
-ranges; the appliance's nginx serves them from the one file.
+Each rendition is one fragmented-MP4 file (CMAF: ftyp and moov, one global `sidx`, then one
+fragment per 2 s segment; ffmpeg's `-movflags +dash+global_sidx`) and an HLS media playlist
+that addresses the fragments by byte range (`EXT-X-MAP`, `EXT-X-BYTERANGE`), written from the
+file's own index (`lab.seed.cmaf`). Two stored objects per rendition whatever its length, as
+Open Connect stores streams; DASH reads the same file through its `sidx` (SegmentBase).
+Players fetch ranges; the appliance's nginx serves them from the one file.
 
 Output is cached on disk by a key of everything that shapes it, so tests and the lab encode
 each title once per machine. A cache entry is built in a temporary directory and renamed into
@@ -24,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgefill_build.cache import cache_root
+from lab.seed.cmaf import CmafError, CmafIndex, media_playlist, read_index
 
 logger = logging.getLogger(__name__)
 
 FFMPEG_TIMEOUT_S = 60
-_CACHE_VERSION = 2  # 2: single-file fragmented MP4 (1 was one .ts per segment)
+_CACHE_VERSION = 3  # 3: global sidx for DASH (2: HLS-only single file; 1: .ts segments)
 
 
 class MediaError(RuntimeError):
@@ -84,6 +86,11 @@ def encode_rendition(
     return [EncodedFile(PLAYLIST, entry / PLAYLIST), EncodedFile(MEDIA, entry / MEDIA)]
 
 
+def describe_media(path: Path) -> CmafIndex:
+    """The index of an encoded media file (init section, sidx, fragments, codecs)."""
+    return read_index(path.read_bytes())
+
+
 def _encode_into(entry: Path, *, variant: int, profile: RenditionProfile, duration_s: int) -> None:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
@@ -100,10 +107,8 @@ def _encode_into(entry: Path, *, variant: int, profile: RenditionProfile, durati
         "-b:v", f"{profile.bitrate_kbps}k", "-maxrate", f"{profile.bitrate_kbps}k",
         "-bufsize", f"{2 * profile.bitrate_kbps}k",
         "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-        "-f", "hls", "-hls_time", str(SEGMENT_SECONDS), "-hls_playlist_type", "vod",
-        "-hls_segment_type", "fmp4", "-hls_flags", "single_file",
-        "-hls_segment_filename", str(work / MEDIA),
-        str(work / PLAYLIST),
+        "-f", "mp4", "-movflags", "+dash+global_sidx",
+        str(work / MEDIA),
     ]  # fmt: skip
     try:
         subprocess.run(command, check=True, capture_output=True, timeout=FFMPEG_TIMEOUT_S)
@@ -116,6 +121,12 @@ def _encode_into(entry: Path, *, variant: int, profile: RenditionProfile, durati
     except subprocess.TimeoutExpired as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise MediaError(f"ffmpeg took over {FFMPEG_TIMEOUT_S} s encoding {profile.name}") from exc
+    try:
+        index = read_index((work / MEDIA).read_bytes())
+    except CmafError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise MediaError(f"ffmpeg wrote an unexpected {profile.name} file: {exc}") from exc
+    (work / PLAYLIST).write_text(media_playlist(index, media_name=MEDIA))
     try:
         os.rename(work, entry)
     except OSError:

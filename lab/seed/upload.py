@@ -6,11 +6,11 @@ import hashlib
 import logging
 from pathlib import Path
 
-from control_plane.catalog.models import MediaFile, Rendition, Title
+from control_plane.catalog.models import MediaFile, Rendition, SingleFileIndex, Title
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.aws import s3, unavailable_on_aws_error
 from control_plane.common.settings import ServiceSettings
-from lab.seed.media import LADDER, PLAYLIST, encode_rendition
+from lab.seed.media import LADDER, MEDIA, PLAYLIST, describe_media, encode_rendition
 from lab.seed.titles import synthetic_titles, title_id
 
 logger = logging.getLogger(__name__)
@@ -52,12 +52,22 @@ def seed_catalog(
                 files.append(
                     MediaFile(key=key, size=item.path.stat().st_size, sha256=_sha256(item.path))
                 )
+            media = next(item.path for item in encoded if item.name == MEDIA)
+            index = describe_media(media)
             built.append(
                 Rendition(
                     name=profile.name,
                     bandwidth=profile.bandwidth,
+                    width=profile.width,
+                    codecs=index.codecs,
                     playlist=f"{tid}/{profile.name}/{PLAYLIST}",
                     files=tuple(files),
+                    single_file=SingleFileIndex(
+                        media=f"{tid}/{profile.name}/{MEDIA}",
+                        initialization=f"0-{index.init_length - 1}",
+                        index_range=f"{index.index_range[0]}-{index.index_range[1]}",
+                        duration_s=index.duration_s,
+                    ),
                 )
             )
         renditions[tid] = tuple(built)

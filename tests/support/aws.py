@@ -97,6 +97,7 @@ def provision_test_stack(server: MotoServer) -> ServiceSettings:
         user_pool_client_id=stack.exports["user_pool_client_id"],
         admin_token=SecretStr("test-admin-token-0123456789"),
         url_signing_secret=SecretStr("test-url-signing-secret-0123"),
+        session_secret=SecretStr("test-playback-session-secret-0123"),
     )
 
 

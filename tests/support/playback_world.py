@@ -6,7 +6,7 @@ Shared by the playback tests and the playback benchmark.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
@@ -14,8 +14,15 @@ from pydantic import SecretStr
 from control_plane.auth.models import ProfileCreate
 from control_plane.auth.profiles import ProfileStore
 from control_plane.billing.service import Billing, billing_from_settings, subscribe
-from control_plane.catalog.models import MaturityRating, MediaFile, Rendition, Title
+from control_plane.catalog.models import (
+    MaturityRating,
+    MediaFile,
+    Rendition,
+    SingleFileIndex,
+    Title,
+)
 from control_plane.catalog.store import CatalogStore
+from control_plane.common.aws import s3
 from control_plane.common.settings import ServiceSettings
 from control_plane.signing.keys import SigningKey
 from control_plane.steering import FleetView, SteerableAppliance, SteerableSite
@@ -33,28 +40,68 @@ SECRET = SigningKey(
 RENDITIONS = ("144p", "240p", "360p")
 
 
+MEDIA_SIZE = 3000
+# A single-file rendition's media playlist: init section, sidx, then three 2 s fragments.
+MEDIA_PLAYLIST = """#EXTM3U
+#EXT-X-VERSION:7
+#EXT-X-TARGETDURATION:2
+#EXT-X-PLAYLIST-TYPE:VOD
+#EXT-X-MAP:URI="media.mp4",BYTERANGE="800@0"
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:700@876
+media.mp4
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:700@1576
+media.mp4
+#EXTINF:2.000000,
+#EXT-X-BYTERANGE:724@2276
+media.mp4
+#EXT-X-ENDLIST
+"""
+
+
 def media_renditions(title_id: str) -> tuple[Rendition, ...]:
-    def file(name: str) -> MediaFile:
-        key = f"{title_id}/{name}"
-        return MediaFile(key=key, size=1000, sha256=hashlib.sha256(key.encode()).hexdigest())
+    playlist = MEDIA_PLAYLIST.encode()
+
+    def file(name: str, size: int, sha256: str) -> MediaFile:
+        return MediaFile(key=f"{title_id}/{name}", size=size, sha256=sha256)
 
     return tuple(
         Rendition(
             name=r,
             bandwidth=100_000 * (n + 1),
+            width=int(r[:-1]) * 16 // 9,
+            codecs="avc1.42c01e",
             playlist=f"{title_id}/{r}/index.m3u8",
-            files=(file(f"{r}/index.m3u8"), file(f"{r}/media.mp4")),
+            files=(
+                file(f"{r}/index.m3u8", len(playlist), hashlib.sha256(playlist).hexdigest()),
+                file(f"{r}/media.mp4", MEDIA_SIZE, hashlib.sha256(bytes(MEDIA_SIZE)).hexdigest()),
+            ),
+            single_file=SingleFileIndex(
+                media=f"{title_id}/{r}/media.mp4",
+                initialization="0-799",
+                index_range="800-875",
+                duration_s=6.0,
+            ),
         )
         for n, r in enumerate(RENDITIONS)
     )
 
 
-def put_titles(settings: ServiceSettings, count: int) -> list[Title]:
+def put_titles(settings: ServiceSettings, count: int, *, upload: bool = True) -> list[Title]:
+    """`count` titles in the catalogue; with `upload`, their files in the origin bucket too."""
     ids = [f"title-{n:04d}" for n in range(1, count + 1)]
     titles = list(synthetic_titles(count, renditions={t: media_renditions(t) for t in ids}))
     store = CatalogStore.from_settings(settings)
+    client = s3(settings)
     for title in titles:
         store.put(title)
+        if not upload:
+            continue
+        for rendition in title.renditions:
+            for media in rendition.files:
+                body = MEDIA_PLAYLIST.encode() if media.key.endswith(".m3u8") else bytes(MEDIA_SIZE)
+                client.put_object(Bucket=settings.origin_bucket, Key=media.key, Body=body)
     return titles
 
 
@@ -84,6 +131,18 @@ class StaticFleet:
 
     def current(self) -> FleetView:
         return self._view
+
+    def change(self, appliance_id: str, **fields: object) -> None:
+        """Replace fields of one appliance (a drain: serving=False), as a new snapshot would."""
+        self._view = FleetView(
+            sites=self._view.sites,
+            appliances=[
+                replace(a, **fields) if a.appliance_id == appliance_id else a  # type: ignore[arg-type]
+                for a in self._view.appliances
+            ],
+            signing_keys=self._view.signing_keys,
+            built_at=datetime.now(UTC),
+        )
 
 
 @dataclass(frozen=True)

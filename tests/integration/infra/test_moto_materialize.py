@@ -102,7 +102,7 @@ def test_queues_pool_client_and_secret_exist_as_declared(
             "SecretString"
         ]
     )
-    assert set(value) == {"url_signing_secret", "admin_token"} and all(
+    assert set(value) == {"url_signing_secret", "admin_token", "session_secret"} and all(
         len(v) == 48 for v in value.values()
     )
 

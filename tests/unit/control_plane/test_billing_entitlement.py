@@ -104,6 +104,7 @@ def test_the_playback_app_needs_no_payment_settings(
             "environment": Environment.PRODUCTION,
             "admin_token": SecretStr("admin-token-0123456789"),
             "url_signing_secret": SecretStr("url-signing-secret-0123456789"),
+            "session_secret": SecretStr("session-secret-0123456789"),
         }
     )
     # Billing itself refuses to start: the default provider approves any card.

@@ -180,7 +180,7 @@ def test_functions_are_arm64_with_config_but_no_secrets_in_env(graph: ResourceGr
     generated = [
         r.outputs["result"] for r in graph.of_type("random:index/randomPassword:RandomPassword")
     ]
-    assert len(generated) == 2
+    assert len(generated) == 3  # URL-signing secret, admin token, session secret
     everything_visible = json.dumps(
         [f.inputs for f in graph.of_type("aws:lambda/function:Function")], default=str
     ) + json.dumps(graph.exports)
@@ -499,10 +499,14 @@ def test_configured_secrets_replace_the_generated_ones() -> None:
         config=config,
         secret_keys=["edgefill:urlSigningSecret", "edgefill:adminToken"],
     )
-    assert not graph.of_type("random:index/randomPassword:RandomPassword")
+    # Only the playback session secret is generated: it never leaves the control plane.
+    generated = graph.of_type("random:index/randomPassword:RandomPassword")
+    assert len(generated) == 1 and "session-secret" in generated[0].name
     version = one(graph, "aws:secretsmanager/secretVersion:SecretVersion")
     assert "secretString" in version.secret_inputs
-    assert json.loads(version.inputs["secretString"]) == {
+    stored = json.loads(version.inputs["secretString"])
+    assert stored.pop("session_secret")
+    assert stored == {
         "url_signing_secret": "operator-signing-secret-0123456789",
         "admin_token": "operator-admin-token-0123456789",
     }

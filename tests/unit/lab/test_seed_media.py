@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import boto3
@@ -12,7 +13,7 @@ from control_plane.catalog.store import CatalogStore
 from control_plane.common.settings import ServiceSettings
 from lab.client import media_parts
 from lab.seed.cli import main
-from lab.seed.media import LADDER, MediaError, encode_rendition
+from lab.seed.media import LADDER, MediaError, describe_media, encode_rendition
 from lab.seed.upload import seed_catalog
 
 
@@ -31,12 +32,19 @@ def test_encoding_is_cached_by_content_key(tmp_path: Path) -> None:
     media = first[1].path.read_bytes()
     init = parts[0].byte_range
     assert init is not None and media[4:8] == b"ftyp" and b"moov" in media[: init[1]]
-    ranges = [p.byte_range for p in parts]
-    assert all(r is not None for r in ranges)
-    spans = [r for r in ranges if r is not None]
-    assert spans[0][0] == 0 and sum(length for _, length in spans) == len(media)
-    for offset, _ in spans[1:]:
-        assert media[offset + 4 : offset + 8] in (b"styp", b"sidx", b"moof")  # a whole box
+    # The global sidx sits between the init section and the first fragment: DASH's indexRange.
+    index = describe_media(first[1].path)
+    start, end = index.index_range
+    assert init == (0, start) and media[start + 4 : start + 8] == b"sidx"
+    spans = [p.byte_range for p in parts[1:]]
+    assert all(r is not None for r in spans)
+    offsets = [r for r in spans if r is not None]
+    assert offsets[0][0] == end + 1
+    for (offset, length), (following, _) in itertools.pairwise(offsets):
+        assert offset + length == following  # contiguous, whole fragments
+    for offset, _ in offsets:
+        assert media[offset + 4 : offset + 8] == b"moof"
+    assert index.codecs.startswith("avc1.") and index.duration_s == pytest.approx(4.0)
 
 
 def test_missing_ffmpeg_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +65,9 @@ def test_seed_uploads_media_and_records_size_and_sha256(
         assert [r.name for r in title.renditions] == [p.name for p in LADDER]
         for rendition in title.renditions:
             assert rendition.playlist == f"{title.title_id}/{rendition.name}/index.m3u8"
+            assert rendition.codecs is not None and rendition.codecs.startswith("avc1.")
+            assert rendition.single_file is not None
+            assert rendition.single_file.media == f"{title.title_id}/{rendition.name}/media.mp4"
             for media_file in rendition.files:
                 body = s3.get_object(Bucket=stack.origin_bucket, Key=media_file.key)["Body"].read()
                 assert len(body) == media_file.size

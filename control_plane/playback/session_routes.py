@@ -1,0 +1,229 @@
+"""A session's player-facing routes: its HLS and DASH manifests, its Content Steering server
+and the origin pathway's media playlists.
+
+Public at the gateway (a player cannot attach a subscriber token); the session token in the
+path is the credential (`playback.session`). Every answer is built from the token, the
+catalogue (cached) and the steering snapshot: no table is scanned and nothing is written.
+Browsers fetch these cross-origin, so each answer allows any origin (GET only, no cookies).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from control_plane.catalog.models import Rendition, SingleFileIndex, Title
+from control_plane.common.app_factory import ErrorBody
+from control_plane.common.errors import Unavailable
+from control_plane.playback import dash, hls
+from control_plane.playback.errors import PathwayUnknown
+from control_plane.playback.service import Playback
+from control_plane.playback.session import ORIGIN_PATHWAY, PATHWAY_ID, PlaybackSession
+from control_plane.signing.content_urls import signed_rendition_base
+from control_plane.signing.keys import SigningKey
+from control_plane.steering import FleetView, pathway_priority
+from edgefill_contracts.object_key import content_unit
+
+router = APIRouter(prefix="/playback/sessions", tags=["playback sessions"])
+
+Token = Annotated[str, Path(min_length=16, max_length=4096, pattern=r"^[A-Za-z0-9_.-]+$")]
+PathwayQuery = Annotated[str | None, Query(max_length=128, pattern=PATHWAY_ID)]
+_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"model": ErrorBody},
+    404: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+}
+_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+
+
+def _open(request: Request, token: str) -> tuple[Playback, PlaybackSession]:
+    playback: Playback = request.app.state.playback
+    return playback, playback.sessions.open(token)
+
+
+def _renditions(playback: Playback, session: PlaybackSession) -> tuple[Title, list[Rendition]]:
+    title = playback.titles.get(session.title_id)
+    by_name = {r.name: r for r in title.renditions}
+    renditions = [by_name[name] for name in session.renditions if name in by_name]
+    if not renditions:
+        raise Unavailable(f"{title.title_id} no longer has the session's renditions")
+    return title, renditions
+
+
+def _appliance_urls(
+    view: FleetView, session: PlaybackSession, file_of: Callable[[Rendition], str]
+) -> list[tuple[str, Callable[[Rendition], str]]]:
+    """Each session pathway the snapshot still knows, with the URL of a rendition's file there
+    (signed with its site's key for that rendition only, until the session ends)."""
+
+    def url_at(base_url: str, key: SigningKey) -> Callable[[Rendition], str]:
+        def url(rendition: Rendition) -> str:
+            directory = signed_rendition_base(
+                key=key,
+                title_id=session.title_id,
+                rendition=rendition.name,
+                expires=session.expires,
+            )
+            return base_url + directory + file_of(rendition)
+
+        return url
+
+    urls = []
+    for appliance_id in session.pathways:
+        appliance = view.appliance(appliance_id)
+        if appliance is None:
+            continue
+        key = view.signing_key_for(appliance.site_id)
+        if key is not None:
+            urls.append((appliance_id, url_at(appliance.base_url, key)))
+    return urls
+
+
+def _file_name(key: str) -> str:
+    return key.rsplit("/", 1)[1]
+
+
+def _text(body: str, media_type: str, request: Request) -> Response:
+    data = body.encode()
+    headers = dict(_HEADERS)
+    if len(data) > 4096 and "gzip" in request.headers.get("accept-encoding", ""):
+        data = gzip.compress(data, compresslevel=6)
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
+    return Response(content=data, media_type=media_type, headers=headers)
+
+
+@router.get("/{token}/main.m3u8", name="session_hls", responses=_ERRORS)
+def session_hls(request: Request, token: Token) -> Response:
+    """The session's HLS multivariant playlist: each rendition on each pathway, and steering."""
+    playback, session = _open(request, token)
+    _, renditions = _renditions(playback, session)
+    pathways = [
+        hls.Pathway(pathway_id=appliance_id, uri=url)
+        for appliance_id, url in _appliance_urls(
+            playback.fleet.current(), session, lambda r: _file_name(r.playlist)
+        )
+    ]
+    pathways.append(
+        hls.Pathway(
+            pathway_id=ORIGIN_PATHWAY,
+            uri=lambda r: str(
+                request.url_for("session_origin_playlist", token=token, rendition=r.name)
+            ),
+        )
+    )
+    body = hls.multivariant_playlist(
+        renditions=renditions,
+        pathways=pathways,
+        steering_uri=str(request.url_for("session_hls_steering", token=token)),
+    )
+    return _text(body, hls.CONTENT_TYPE, request)
+
+
+@router.get("/{token}/manifest.mpd", name="session_dash", responses=_ERRORS)
+def session_dash(request: Request, token: Token) -> Response:
+    """The session's DASH MPD: each rendition with a BaseURL per service location."""
+    playback, session = _open(request, token)
+    _, renditions = _renditions(playback, session)
+    expires_at = datetime.fromtimestamp(session.expires, UTC)
+    locations = [
+        dash.ServiceLocation(location_id=appliance_id, media_url=url)
+        for appliance_id, url in _appliance_urls(
+            playback.fleet.current(), session, lambda r: _file_name(_single_file(r).media)
+        )
+    ]
+    locations.append(
+        dash.ServiceLocation(
+            location_id=ORIGIN_PATHWAY,
+            media_url=lambda r: playback.origin(key=_single_file(r).media, expires_at=expires_at),
+        )
+    )
+    body = dash.session_mpd(
+        renditions=renditions,
+        locations=locations,
+        steering_url=str(request.url_for("session_dash_steering", token=token)),
+    )
+    return _text(body, dash.CONTENT_TYPE, request)
+
+
+def _single_file(rendition: Rendition) -> SingleFileIndex:
+    if rendition.single_file is None:
+        raise Unavailable(f"rendition {rendition.name} is not single-file; DASH cannot play it")
+    return rendition.single_file
+
+
+def _priority(request: Request, token: str, current: str | None) -> tuple[int, tuple[str, ...]]:
+    playback, session = _open(request, token)
+    if current is not None and current not in session.all_pathways():
+        raise PathwayUnknown(f"pathway {current!r} is not part of this session")
+    units = [content_unit(session.title_id, r) for r in session.renditions]
+    order = pathway_priority(
+        view=playback.fleet.current(),
+        pathways=session.pathways,
+        units=units,
+        origin=ORIGIN_PATHWAY,
+    )
+    return playback.steering_ttl_s, order
+
+
+@router.get("/{token}/steering", name="session_hls_steering", responses=_ERRORS)
+def session_hls_steering(
+    request: Request,
+    token: Token,
+    pathway: Annotated[PathwayQuery, Query(alias="_HLS_pathway")] = None,
+    throughput: Annotated[int | None, Query(alias="_HLS_throughput", ge=0)] = None,
+) -> Response:
+    """HLS Content Steering: the session's pathways in the order to use them now."""
+    ttl, order = _priority(request, token, pathway)
+    return _json({"VERSION": 1, "TTL": ttl, "PATHWAY-PRIORITY": list(order)})
+
+
+@router.get("/{token}/steering/dash", name="session_dash_steering", responses=_ERRORS)
+def session_dash_steering(
+    request: Request,
+    token: Token,
+    pathway: Annotated[PathwayQuery, Query(alias="_DASH_pathway")] = None,
+    throughput: Annotated[int | None, Query(alias="_DASH_throughput", ge=0)] = None,
+) -> Response:
+    """DASH-IF Content Steering: the session's service locations in the order to use them now."""
+    ttl, order = _priority(request, token, pathway)
+    return _json({"VERSION": 1, "TTL": ttl, "SERVICE-LOCATION-PRIORITY": list(order)})
+
+
+def _json(body: dict[str, object]) -> Response:
+    return Response(
+        content=json.dumps(body, separators=(",", ":")),
+        media_type="application/json",
+        headers=_HEADERS,
+    )
+
+
+@router.get("/{token}/origin/{rendition}.m3u8", name="session_origin_playlist", responses=_ERRORS)
+def session_origin_playlist(
+    request: Request,
+    token: Token,
+    rendition: Annotated[str, Path(pattern=r"^[0-9]{3,4}p$")],
+) -> Response:
+    """The origin pathway's media playlist of one rendition: its file presigned on each line."""
+    playback, session = _open(request, token)
+    session.check_rendition(rendition)
+    title, renditions = _renditions(playback, session)
+    chosen = next((r for r in renditions if r.name == rendition), None)
+    if chosen is None:
+        raise PathwayUnknown(f"{title.title_id} has no {rendition} any more")
+    playlist_file = next(f for f in chosen.files if f.key == chosen.playlist)
+    expires_at = datetime.fromtimestamp(session.expires, UTC)
+    try:
+        body = hls.origin_media_playlist(
+            playback.playlists(playlist_file),
+            rendition=chosen,
+            url_of=lambda key: playback.origin(key=key, expires_at=expires_at),
+        )
+    except hls.PlaylistMismatch as exc:
+        raise Unavailable(str(exc)) from exc
+    return _text(body, hls.CONTENT_TYPE, request)
