@@ -4,7 +4,7 @@
 set -euo pipefail
 
 UV_VERSION="0.13.9"
-DEBIAN_PACKAGES=(nginx libnginx-mod-http-js podman runc debootstrap wrk ffmpeg curl ca-certificates iproute2 uidmap slirp4netns fuse-overlayfs)
+DEBIAN_PACKAGES=(nginx libnginx-mod-http-js chromium nodejs npm podman runc debootstrap wrk ffmpeg curl ca-certificates iproute2 uidmap slirp4netns fuse-overlayfs)
 CACHE_DIR="${EDGEFILL_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edgefill}"
 TOOLS_DIR="$CACHE_DIR/tools/uv-$UV_VERSION"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +15,8 @@ die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
 missing_packages() {
   local pkg
   for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    # A nodejs from elsewhere (NodeSource) ships npm itself and conflicts with Debian's npm.
+    if [ "$pkg" = npm ] && command -v npm >/dev/null; then continue; fi
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || printf '%s\n' "$pkg"
   done
 }
@@ -26,7 +28,8 @@ ensure_debian_packages() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     die "missing Debian packages: ${missing[*]}
-  why: nginx (with njs), podman, runc, debootstrap, wrk and ffmpeg back the tests and the lab.
+  why: nginx (with njs), chromium and node (the players' tests), podman, runc, debootstrap, wrk
+  and ffmpeg back the tests and the lab.
   fix: run as root, or install them first: sudo apt-get install -y ${missing[*]}"
   fi
   say "installing Debian packages: ${missing[*]}"
@@ -87,7 +90,29 @@ ensure_venv() {
   with_lock "$here/.venv.lock" sync_venv "$want"
 }
 
+# The standard players the tests and the lab's player page use (hls.js, dash.js), exactly as
+# players/package-lock.json pins them, from the npm registry into players/node_modules.
+install_player_modules() {
+  local stamp="$here/players/node_modules/.edgefill-lock"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$1" ] && return 0
+  say "installing the players (hls.js, dash.js) from players/package-lock.json"
+  rm -f "$stamp"
+  (cd "$here/players" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error \
+      --cache "$CACHE_DIR/npm" >/dev/null) \
+    || die "npm ci in players/ failed; check that registry.npmjs.org is reachable"
+  printf '%s' "$1" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
+}
+
+ensure_player_modules() {
+  local want
+  want="$(sha256sum < "$here/players/package-lock.json" | cut -d' ' -f1)"
+  local stamp="$here/players/node_modules/.edgefill-lock"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  with_lock "$here/players/.npm.lock" install_player_modules "$want"
+}
+
 ensure_debian_packages
 ensure_uv
 ensure_venv
+ensure_player_modules
 printf '%s\n' "$TOOLS_DIR/bin/uv"

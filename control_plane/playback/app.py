@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from control_plane.auth.app import install_subscriber_auth
 from control_plane.auth.profiles import ProfileStore
@@ -26,6 +27,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         service="playback", settings=settings, routers=[router, session_router]
     )
     install_subscriber_auth(app, settings)
+    # Players fetch a session's manifests and steering cross-origin (GET, no credentials).
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET"])
     app.state.playback = Playback(
         profiles=ProfileStore.from_settings(settings),
         entitlements=EntitlementReader.from_settings(settings),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -19,11 +20,16 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from control_plane.catalog.models import Rendition, SingleFileIndex, Title
 from control_plane.common.app_factory import ErrorBody
-from control_plane.common.errors import Unavailable
+from control_plane.common.errors import BadRequest, Unavailable
 from control_plane.playback import dash, hls
 from control_plane.playback.errors import PathwayUnknown
 from control_plane.playback.service import Playback
-from control_plane.playback.session import ORIGIN_PATHWAY, PATHWAY_ID, PlaybackSession
+from control_plane.playback.session import (
+    MAX_PATHWAYS,
+    ORIGIN_PATHWAY,
+    PATHWAY_ID,
+    PlaybackSession,
+)
 from control_plane.signing.content_urls import signed_rendition_base
 from control_plane.signing.keys import SigningKey
 from control_plane.steering import FleetView, pathway_priority
@@ -32,7 +38,10 @@ from edgefill_contracts.object_key import content_unit
 router = APIRouter(prefix="/playback/sessions", tags=["playback sessions"])
 
 Token = Annotated[str, Path(min_length=16, max_length=4096, pattern=r"^[A-Za-z0-9_.-]+$")]
-PathwayQuery = Annotated[str | None, Query(max_length=128, pattern=PATHWAY_ID)]
+# dash.js quotes the pathway (`_DASH_pathway="a1"`) and may send an empty throughput.
+PathwayQuery = Annotated[str | None, Query(max_length=1200)]
+ThroughputQuery = Annotated[str | None, Query(max_length=200)]
+_PATHWAY = re.compile(PATHWAY_ID)
 _ERRORS: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorBody},
     404: {"model": ErrorBody},
@@ -157,10 +166,24 @@ def _single_file(rendition: Rendition) -> SingleFileIndex:
     return rendition.single_file
 
 
-def _priority(request: Request, token: str, current: str | None) -> tuple[int, tuple[str, ...]]:
+def _current_pathways(raw: str | None) -> list[str]:
+    """The pathways the player reports: HLS sends one (`_HLS_pathway=a1`), dash.js a quoted,
+    comma-separated list of the service locations it knows (`_DASH_pathway="a1,a2"`)."""
+    if raw is None:
+        return []
+    value = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
+    names = [name for name in value.split(",") if name]
+    if len(names) > MAX_PATHWAYS + 1 or not all(_PATHWAY.match(name) for name in names):
+        raise BadRequest("the reported pathways are not a list of pathway ids")
+    return names
+
+
+def _priority(request: Request, token: str, raw: str | None) -> tuple[int, tuple[str, ...]]:
     playback, session = _open(request, token)
-    if current is not None and current not in session.all_pathways():
-        raise PathwayUnknown(f"pathway {current!r} is not part of this session")
+    known = session.all_pathways()
+    for current in _current_pathways(raw):
+        if current not in known:
+            raise PathwayUnknown(f"pathway {current!r} is not part of this session")
     units = [content_unit(session.title_id, r) for r in session.renditions]
     order = pathway_priority(
         view=playback.fleet.current(),
@@ -176,7 +199,7 @@ def session_hls_steering(
     request: Request,
     token: Token,
     pathway: Annotated[PathwayQuery, Query(alias="_HLS_pathway")] = None,
-    throughput: Annotated[int | None, Query(alias="_HLS_throughput", ge=0)] = None,
+    throughput: Annotated[ThroughputQuery, Query(alias="_HLS_throughput")] = None,
 ) -> Response:
     """HLS Content Steering: the session's pathways in the order to use them now."""
     ttl, order = _priority(request, token, pathway)
@@ -188,7 +211,7 @@ def session_dash_steering(
     request: Request,
     token: Token,
     pathway: Annotated[PathwayQuery, Query(alias="_DASH_pathway")] = None,
-    throughput: Annotated[int | None, Query(alias="_DASH_throughput", ge=0)] = None,
+    throughput: Annotated[ThroughputQuery, Query(alias="_DASH_throughput")] = None,
 ) -> Response:
     """DASH-IF Content Steering: the session's service locations in the order to use them now."""
     ttl, order = _priority(request, token, pathway)

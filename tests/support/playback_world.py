@@ -6,6 +6,7 @@ Shared by the playback tests and the playback benchmark.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -106,26 +107,37 @@ def put_titles(settings: ServiceSettings, count: int, *, upload: bool = True) ->
 
 
 class StaticFleet:
-    """One site announcing 198.51.100.0/24 with two Serving appliances holding every unit."""
+    """One site announcing `prefix` (198.51.100.0/24) with Serving appliances holding every
+    unit of `titles`: by default two at https://10.0.0.{1,2}:8443 accepting SECRET."""
 
-    def __init__(self, titles: list[Title]) -> None:
-        units = frozenset(content_unit(t.title_id, r) for t in titles for r in RENDITIONS)
+    def __init__(
+        self,
+        titles: list[Title],
+        *,
+        appliances: Sequence[tuple[str, str]] = (
+            ("appliance-1", "https://10.0.0.1:8443"),
+            ("appliance-2", "https://10.0.0.2:8443"),
+        ),
+        key: SigningKey = SECRET,
+        prefix: str = "198.51.100.0/24",
+    ) -> None:
+        units = frozenset(content_unit(t.title_id, r.name) for t in titles for r in t.renditions)
         self._view = FleetView(
-            sites=[SteerableSite(site_id="site-a", isp="isp-1", prefixes=("198.51.100.0/24",))],
+            sites=[SteerableSite(site_id="site-a", isp="isp-1", prefixes=(prefix,))],
             appliances=[
                 SteerableAppliance(
-                    appliance_id=f"appliance-{n}",
+                    appliance_id=appliance_id,
                     site_id="site-a",
                     cluster_id="cluster-a",
-                    base_url=f"https://10.0.0.{n}:8443",
+                    base_url=base_url,
                     serving=True,
                     healthy=True,
                     held_units=units,
-                    accepted_secret_ids=frozenset({SECRET.secret_id}),
+                    accepted_secret_ids=frozenset({key.secret_id}),
                 )
-                for n in (1, 2)
+                for appliance_id, base_url in appliances
             ],
-            signing_keys=[SECRET],
+            signing_keys=[key],
             built_at=datetime.now(UTC),
         )
 

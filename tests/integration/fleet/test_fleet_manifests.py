@@ -116,7 +116,7 @@ def test_sources_rank_cluster_peers_then_other_clusters_then_origin(fleet: Fleet
         for index in entry.sources[:-1]:
             assert table[index].secret_id == secret_ids[0]
             url = manifest.source_url(entry, index)
-            assert url is not None and f"/t/{secret_ids[0]}/" in url and url.endswith(entry.key)
+            assert url is not None and f"/f/{secret_ids[0]}/" in url and url.endswith(entry.key)
 
 
 def test_origin_urls_are_presigned_gets_for_the_keys_asked(fleet: FleetHarness) -> None:

@@ -284,3 +284,23 @@ def test_a_pathway_or_rendition_outside_the_session_is_a_404(
     beyond_plan = client.get(f"{base}/origin/360p.m3u8")
     assert beyond_plan.status_code == 404
     assert "X-Amz-Signature" not in beyond_plan.text
+
+
+def test_dash_js_reports_its_locations_as_a_quoted_list(
+    client: TestClient, viewer: Viewer, titles: list[Title]
+) -> None:
+    links = _start(client, viewer, titles[0])
+    path = _path(links.dash_steering_url)
+    known = ",".join(links.pathways)
+    answer = client.get(path, params={"_DASH_pathway": f'"{known}"', "_DASH_throughput": ",,"})
+    assert answer.status_code == 200 and answer.json()["SERVICE-LOCATION-PRIORITY"]
+    foreign = client.get(path, params={"_DASH_pathway": f'"{links.pathways[0]},appliance-9"'})
+    assert foreign.status_code == 404
+    garbage = client.get(path, params={"_DASH_pathway": '"a1,<script>"'})
+    assert garbage.status_code == 400
+    # Errors reach a browser too: they carry the CORS header.
+    from_browser = client.get(
+        path, params={"_DASH_pathway": '"<x>"'}, headers={"Origin": "http://player.example"}
+    )
+    assert from_browser.status_code == 400
+    assert from_browser.headers["access-control-allow-origin"] == "*"
