@@ -57,6 +57,7 @@ class PlaybackResponse(BaseModel):
     session: PlaybackSessionLinks | None = Field(
         default=None,
         description="Per-session HLS and DASH manifests for standard players (every rendition "
-        "the plan allows, with Content Steering); the fields above are one rendition's files "
-        "for the lab's own client.",
+        "the plan allows, with Content Steering): what every edgefill client plays, the lab's "
+        "included. The fields above (one rendition's signed directories and presigned files) "
+        "predate sessions; nothing of edgefill reads them any more and they are to be removed.",
     )

@@ -24,7 +24,8 @@ from lab.errors import LabError
 from lab.fill_rounds import fill_rounds
 from lab.image import ImageBuildError, ensure_image
 from lab.plan import LabPlan
-from lab.processes import ProcessTable
+from lab.player_page import PAGE, check_players_installed, page_server_command
+from lab.processes import ProcessTable, free_port
 from lab.seed.media import default_cache_dir
 from lab.seed.upload import seed_catalog
 
@@ -45,6 +46,7 @@ class LabRuntime(BaseModel):
     admin_token: str
     env: dict[str, str]
     appliances: dict[str, str]  # appliance id -> https base URL
+    player_page_url: str | None = None  # the player page's base (players/ on loopback)
 
     def settings(self) -> ServiceSettings:
         return settings_from_env(self.env)
@@ -130,7 +132,13 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
         api_url = start_gateway(processes, bind_ip=plan.gateway_ip, env=env)
     with steps.step("scheduler: the steering snapshot job, every second"):
         start_scheduler(processes, env=env)
-    with steps.step(f"content: {plan.titles} titles encoded to HLS with ffmpeg, into the origin"):
+    with steps.step("player page: hls.js and dash.js (players/), on loopback"):
+        check_players_installed()
+        page_port = free_port()
+        processes.start("player-page", page_server_command(page_port), env={})
+        player_page_url = f"http://127.0.0.1:{page_port}"
+        processes.wait_http("player-page", f"{player_page_url}/{PAGE}")
+    with steps.step(f"content: {plan.titles} titles encoded to CMAF with ffmpeg, into the origin"):
         seed_catalog(
             settings,
             titles=plan.titles,
@@ -146,6 +154,7 @@ def bring_up(plan: LabPlan, console: Console, state_dir: Path = STATE_DIR) -> La
         appliances={
             a.appliance_id: f"https://{plan.appliance_ip(a)}" for _s, a in plan.all_appliances()
         },
+        player_page_url=player_page_url,
     )
     runtime.save(state_dir)
     try:

@@ -168,7 +168,7 @@ def drain_mid_session(chaos: Chaos) -> FaultResult:
     bound = settings.steering_snapshot_interval_s + settings.fleet_view_ttl_s + 15
 
     def steered_to() -> list[str | None]:
-        return [u.appliance_id for u in start_playback(viewer, title_id).urls]
+        return list(start_playback(viewer, title_id).steered)
 
     try:
         title_id = first_title(viewer)

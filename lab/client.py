@@ -1,20 +1,20 @@
-"""The lab's viewers: sign up, subscribe, search, get picks, and play titles segment by segment
-from the URLs steering returned, moving to the next URL when one fails, as a player does."""
+"""The lab's viewers: sign up, subscribe, search, get picks, and play titles part by part from
+the session's HLS pathways, moving to the next pathway when one fails, as a player does."""
 
 from __future__ import annotations
 
+import itertools
 import logging
-import posixpath
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from edgefill_contracts import PlaybackResponse
+from edgefill_contracts import PlaybackResponse, PlaybackSessionLinks
 from lab.errors import LabError
 from lab.plan import LabClient
 from lab.report import PlayReport
@@ -127,17 +127,55 @@ def media_parts(playlist: str) -> list[MediaPart]:
     return parts
 
 
-def start_playback(viewer: Viewer, title_id: str) -> PlaybackResponse:
-    """Ask the control plane where to play `title_id` from (signed appliance URLs, then origin)."""
+@dataclass(frozen=True)
+class LabSession:
+    """What `/playback/start` answered, and the session's HLS multivariant playlist, fetched at
+    once as a player does (so a session started before the control plane dies plays on)."""
+
+    response: PlaybackResponse
+    links: PlaybackSessionLinks
+    multivariant: str
+
+    @property
+    def rendition(self) -> str:
+        return self.response.rendition
+
+    @property
+    def steered(self) -> list[str]:
+        """The appliance pathways, in steering's rank order (the origin left out)."""
+        return [p for p in self.links.pathways if p != ORIGIN]
+
+    def variant_uri(self, pathway: str, rendition: str) -> str:
+        """The absolute URL of `rendition`'s media playlist on `pathway`: the variant of that
+        PATHWAY-ID whose URI names the rendition (``.../<rendition>/index.m3u8`` on an
+        appliance, ``.../origin/<rendition>.m3u8`` on the control plane)."""
+        lines = self.multivariant.splitlines()
+        for info, uri in itertools.pairwise(lines):
+            if not info.startswith("#EXT-X-STREAM-INF:") or f'PATHWAY-ID="{pathway}"' not in info:
+                continue
+            path = urlsplit(uri).path
+            if f"/{rendition}/" in path or path.endswith(f"/{rendition}.m3u8"):
+                return urljoin(self.links.hls_url, uri)
+        raise LabError(f"the multivariant playlist has no {rendition} on pathway {pathway}")
+
+
+def start_playback(viewer: Viewer, title_id: str) -> LabSession:
+    """Ask the control plane for a session of `title_id`, then load its multivariant playlist."""
     response = viewer.api.post(
         "/playback/start", json={"profile_id": viewer.profile_id, "title_id": title_id}
     )
     if response.status_code >= 400:
         raise LabError(f"playback/start: HTTP {response.status_code}: {response.text[:200]}")
-    return PlaybackResponse.model_validate(response.json())
+    answer = PlaybackResponse.model_validate(response.json())
+    if answer.session is None:
+        raise LabError("playback/start answered no session")
+    multivariant = httpx.get(answer.session.hls_url, timeout=30)
+    if multivariant.status_code != 200:
+        raise LabError(f"multivariant playlist: HTTP {multivariant.status_code}")
+    return LabSession(response=answer, links=answer.session, multivariant=multivariant.text)
 
 
-# Called after each file a play fetched: (index, source), index 0 being the playlist.
+# Called after each file a play fetched: (index, source), index 0 being the media playlist.
 AfterFetch = Callable[[int, str], None]
 
 
@@ -148,79 +186,96 @@ def play(
     content: httpx.Client,
     after_fetch: AfterFetch | None = None,
 ) -> PlayReport:
-    """Start playback, then fetch the playlist and every segment, failing over URL by URL."""
+    """Start a session, then play it: the media playlist and every part, pathway by pathway."""
     try:
-        decision = start_playback(viewer, title_id)
+        session = start_playback(viewer, title_id)
     except LabError as exc:
-        return _report(viewer, title_id, "-", [], {}, 0, error=exc)
-    return play_decision(viewer, title_id, decision, content=content, after_fetch=after_fetch)
+        return failed_play(viewer, title_id, exc)
+    return play_decision(viewer, title_id, session, content=content, after_fetch=after_fetch)
 
 
 def play_decision(
     viewer: Viewer,
     title_id: str,
-    decision: PlaybackResponse,
+    session: LabSession,
     *,
     content: httpx.Client,
     after_fetch: AfterFetch | None = None,
 ) -> PlayReport:
-    """Play a session steering already answered: the playlist, then every segment, in order,
-    moving to the next URL (and staying there) when one fails, as a player does."""
-    # Appliance URLs are signed rendition directories; origin_files has one URL per file.
-    bases = [(u.appliance_id or ORIGIN, u.url) for u in decision.urls]
+    """Play a started session at the plan's rendition, as an HLS player does: its pathways in
+    rank order, the origin last; a failed request moves the play to the next pathway (and it
+    stays there), where the media playlist is loaded again and play resumes at the same part."""
+    pathways = session.links.pathways
+    rendition = session.rendition
     bytes_by_source: dict[str, int] = {}
     failovers = 0
     position = 0
     fetched = 0
 
-    def fetch(relative: str, byte_range: tuple[int, int] | None = None) -> bytes:
-        nonlocal position, failovers, fetched
-        headers = {}
-        if byte_range is not None:
-            offset, length = byte_range
-            headers["Range"] = f"bytes={offset}-{offset + length - 1}"
-        while position <= len(bases):
-            if position == len(bases):
-                source = ORIGIN
-                # Each file has its own presigned origin URL (a private bucket signs per key).
-                url = decision.origin_files.get(relative, "")
-                if not url:
-                    raise LabError(f"no origin URL for {relative} in the playback answer")
-            else:
-                source, base = bases[position]
-                url = urljoin(base, relative)
+    def on_pathway(what: Callable[[str], bytes | None], description: str) -> tuple[str, bytes]:
+        nonlocal position, failovers
+        while position < len(pathways):
+            pathway = pathways[position]
             try:
-                got = content.get(url, headers=headers)
-            except httpx.TransportError as exc:
-                logger.info("%s failed for %s (%s); next URL", source, relative, exc)
-            else:
-                body = _part_of(got, byte_range)
-                if body is not None:
-                    bytes_by_source[source] = bytes_by_source.get(source, 0) + len(body)
-                    # Outside the try: a failing hook is not a failing content server.
-                    if after_fetch is not None:
-                        after_fetch(fetched, source)
-                    fetched += 1
-                    return body
-                logger.info("%s answered %d for %s; next URL", source, got.status_code, relative)
+                body = what(pathway)
+            except (httpx.TransportError, LabError) as exc:
+                logger.info("%s failed for %s (%s); next pathway", pathway, description, exc)
+                body = None
+            if body is not None:
+                return pathway, body
             position += 1
             failovers += 1
-        raise LabError(f"every URL failed for {relative}")
+        raise LabError(f"every pathway failed for {description}")
 
-    steered = [u.appliance_id for u in decision.urls if u.appliance_id]
+    def count(source: str, body: bytes) -> None:
+        nonlocal fetched
+        bytes_by_source[source] = bytes_by_source.get(source, 0) + len(body)
+        # Outside the fetch: a failing hook is not a failing content server.
+        if after_fetch is not None:
+            after_fetch(fetched, source)
+        fetched += 1
+
+    playlists: dict[str, str] = {}
+
+    def media_playlist(pathway: str) -> bytes | None:
+        url = session.variant_uri(pathway, rendition)
+        got = content.get(url)
+        if got.status_code != 200:
+            return None
+        playlists[pathway] = url
+        return got.content
+
+    def part_at(index: int) -> Callable[[str], bytes | None]:
+        def fetch(pathway: str) -> bytes | None:
+            if pathway not in playlists:
+                loaded = media_playlist(pathway)
+                if loaded is None:
+                    return None
+                count(pathway, loaded)
+            part = parts[index]
+            headers = {}
+            if part.byte_range is not None:
+                offset, length = part.byte_range
+                headers["Range"] = f"bytes={offset}-{offset + length - 1}"
+            got = content.get(urljoin(playlists[pathway], part.uri), headers=headers)
+            return _part_of(got, part.byte_range)
+
+        return fetch
+
     try:
-        playlist = fetch(decision.playlist).decode()
-        directory = posixpath.dirname(decision.playlist)
-        parts = media_parts(playlist)
-        for part in parts:
-            fetch(posixpath.join(directory, part.uri), part.byte_range)
+        source, text = on_pathway(media_playlist, f"the {rendition} media playlist")
+        count(source, text)
+        parts = media_parts(text.decode())
+        for index in range(len(parts)):
+            source, body = on_pathway(part_at(index), f"part {index} of {rendition}")
+            count(source, body)
         segments = sum(1 for part in parts if not part.is_init)
     except (LabError, UnicodeDecodeError, ValueError) as exc:
         return _report(
-            viewer, title_id, decision.rendition, steered, bytes_by_source, failovers, error=exc
+            viewer, title_id, rendition, session.steered, bytes_by_source, failovers, error=exc
         )
     return _report(
-        viewer, title_id, decision.rendition, steered, bytes_by_source, failovers, segments
+        viewer, title_id, rendition, session.steered, bytes_by_source, failovers, segments
     )
 
 
@@ -238,6 +293,11 @@ def _part_of(response: httpx.Response, byte_range: tuple[int, int] | None) -> by
     if response.status_code == 200 and len(response.content) >= offset + length:
         return response.content[offset : offset + length]
     return None
+
+
+def failed_play(viewer: Viewer, title_id: str, error: Exception) -> PlayReport:
+    """A play that never started (playback refused it, or the control plane failed)."""
+    return _report(viewer, title_id, "-", [], {}, 0, error=error)
 
 
 def _report(

@@ -46,10 +46,26 @@ def main(argv: list[str] | None = None) -> int:
             take_down(console)
         runtime = bring_up(plan, console)
         console.print("[bold]-> clients sign up, subscribe, search and play[/bold]")
-        report = build_report(plan, runtime.control_plane_url, runtime.settings())
+        report = build_report(
+            plan,
+            runtime.control_plane_url,
+            runtime.settings(),
+            page_base=runtime.player_page_url,
+        )
         print_report(report, console)
         json_path, html_path = write_report(report, REPORT_DIR)
         console.print(f"report: {json_path} and {html_path}")
+        if report.players:
+            first = report.players[0]
+            console.print(
+                f"play {first.title_id} with any player until {first.expires_at} "
+                f"({len(report.players)} sessions in report.json 'players'):"
+            )
+            console.print(f"  HLS:  {first.hls_url}")
+            console.print(f"  DASH: {first.dash_url}")
+            console.print(f"  ffmpeg -i '{first.hls_url}' -map 0:p:0 -c copy -f null -")
+            if first.page_url:
+                console.print(f"  page: {first.page_url}")
         console.print(f"control plane: {runtime.control_plane_url}")
         for appliance_id, url in runtime.appliances.items():
             console.print(f"appliance {appliance_id}: {url}")

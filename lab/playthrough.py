@@ -13,12 +13,21 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from control_plane.common.settings import ServiceSettings
 from control_plane.popularity.served_reports import ServedReportStore
+from edgefill_contracts import PlaybackSessionLinks
 from lab import appliances
 from lab.appliances import LAB_HEARTBEAT_S, LAB_SERVED_REPORT_S
-from lab.client import ORIGIN, browse, play, sign_up_viewer
+from lab.client import (
+    ORIGIN,
+    browse,
+    failed_play,
+    play_decision,
+    sign_up_viewer,
+    start_playback,
+)
 from lab.errors import LabError
 from lab.plan import LabPlan
-from lab.report import ApplianceReport, LabReport, PlayReport, SiteReport
+from lab.player_page import page_url
+from lab.report import ApplianceReport, LabReport, PlayerLinks, PlayReport, SiteReport
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +36,13 @@ METRICS_URL = "http://127.0.0.1:9110/metrics"
 _READ_METRICS = f"import urllib.request; print(urllib.request.urlopen({METRICS_URL!r}, timeout=5).read().decode())"
 
 
-def run_plays(plan: LabPlan, api_url: str) -> tuple[list[PlayReport], list[str]]:
-    """Each client signs up, browses, and plays `plays_per_client` titles."""
+def run_plays(
+    plan: LabPlan, api_url: str, *, page_base: str | None = None
+) -> tuple[list[PlayReport], list[PlayerLinks], list[str]]:
+    """Each client signs up, browses, and plays `plays_per_client` titles; the session of each
+    client's first play is kept for standard players (`PlayerLinks`)."""
     plays: list[PlayReport] = []
+    players: list[PlayerLinks] = []
     errors: list[str] = []
     # The appliances' certificates come from the fleet's own CA; the lab client does not
     # install that CA, so it skips verification (a real player trusts the fleet CA).
@@ -43,12 +56,37 @@ def run_plays(plan: LabPlan, api_url: str) -> tuple[list[PlayReport], list[str]]
             try:
                 titles = browse(viewer)
                 for title_id in titles[: plan.plays_per_client]:
-                    plays.append(play(viewer, title_id, content=content))
+                    try:
+                        decision = start_playback(viewer, title_id)
+                    except LabError as exc:
+                        plays.append(failed_play(viewer, title_id, exc))
+                        continue
+                    if not any(p.viewer == client.name for p in players):
+                        players.append(
+                            player_links(client.name, title_id, decision.links, page_base)
+                        )
+                    plays.append(play_decision(viewer, title_id, decision, content=content))
             except LabError as exc:
                 errors.append(f"{client.name}: {exc}")
             finally:
                 viewer.api.close()
-    return plays, errors
+    return plays, players, errors
+
+
+def player_links(
+    viewer: str, title_id: str, session: PlaybackSessionLinks, page_base: str | None
+) -> PlayerLinks:
+    return PlayerLinks(
+        viewer=viewer,
+        title_id=title_id,
+        hls_url=session.hls_url,
+        dash_url=session.dash_url,
+        steering_url=session.hls_steering_url,
+        dash_steering_url=session.dash_steering_url,
+        pathways=session.pathways,
+        expires_at=session.expires_at.isoformat(timespec="seconds"),
+        page_url=page_url(page_base, hls=session.hls_url) if page_base else None,
+    )
 
 
 def _metrics(appliance_id: str) -> dict[str, float]:
@@ -169,8 +207,10 @@ def wait_for_served_reports(
     return dict(reported), errors
 
 
-def build_report(plan: LabPlan, api_url: str, settings: ServiceSettings) -> LabReport:
-    plays, play_errors = run_plays(plan, api_url)
+def build_report(
+    plan: LabPlan, api_url: str, settings: ServiceSettings, *, page_base: str | None = None
+) -> LabReport:
+    plays, players, play_errors = run_plays(plan, api_url, page_base=page_base)
     # nginx writes its access log in buffers flushed every access_log_flush_s (1 s): the agents
     # count the plays' requests once the lines are on disk.
     time.sleep(ACCESS_LOG_FLUSH_WAIT_S)
@@ -192,5 +232,6 @@ def build_report(plan: LabPlan, api_url: str, settings: ServiceSettings) -> LabR
         appliances=reports,
         plays=plays,
         sites=site_reports(plan, plays),
+        players=players,
         errors=play_errors + appliance_errors,
     )

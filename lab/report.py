@@ -54,6 +54,24 @@ class PlayReport(BaseModel):
     error: str | None = None
 
 
+class PlayerLinks(BaseModel):
+    """A session any standard player can open from the host that ran the demo (6 h)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    viewer: str
+    title_id: str
+    hls_url: str
+    dash_url: str
+    steering_url: str = Field(description="The HLS steering server of the session.")
+    dash_steering_url: str
+    pathways: list[str]
+    expires_at: str
+    page_url: str | None = Field(
+        default=None, description="The lab's player page (hls.js) playing `hls_url`."
+    )
+
+
 class SiteReport(BaseModel):
     # "ignore": the JSON carries the computed hit_ratio, which is derived again on reading.
     model_config = ConfigDict(extra="ignore")
@@ -77,6 +95,7 @@ class LabReport(BaseModel):
     appliances: list[ApplianceReport]
     plays: list[PlayReport]
     sites: list[SiteReport]
+    players: list[PlayerLinks] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
 
     @property

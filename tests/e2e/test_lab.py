@@ -4,8 +4,10 @@ through the four faults of `make demo-chaos` and check that each one held."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,8 @@ class LabRun:
     report: LabReport
     faults: list[FaultResult]
     fill_trace: FillTrace | None
+    control_plane_url: str
+    ffmpeg: subprocess.CompletedProcess[str] | None
 
 
 @pytest.fixture
@@ -42,13 +46,34 @@ def lab_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LabRun]
         console = Console(file=log, width=140)
         try:
             runtime = bring_up(plan, console, state_dir=state)
-            report = build_report(plan, runtime.control_plane_url, runtime.settings())
+            report = build_report(
+                plan,
+                runtime.control_plane_url,
+                runtime.settings(),
+                page_base=runtime.player_page_url,
+            )
+            # A standard player opens the first session from this host, as the demo says.
+            ffmpeg = _ffmpeg_plays(report.players[0].hls_url) if report.players else None
             fill_trace = FillTrace.load(state)
             with chaos_on(plan, runtime, state) as chaos:
                 faults = run_faults(chaos, on_result=lambda r: print_fault(r, console))
-            yield LabRun(report=report, faults=faults, fill_trace=fill_trace)
+            yield LabRun(
+                report=report,
+                faults=faults,
+                fill_trace=fill_trace,
+                control_plane_url=runtime.control_plane_url,
+                ffmpeg=ffmpeg,
+            )
         finally:
             take_down(console, state_dir=state)
+
+
+def _ffmpeg_plays(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+         "-i", url, "-map", "0:p:0", "-c", "copy", "-f", "null", "-"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
 
 
 def test_lab_end_to_end(lab_run: LabRun) -> None:
@@ -82,6 +107,19 @@ def test_lab_end_to_end(lab_run: LabRun) -> None:
         # and the control plane holds exactly that (the agent ran since before any play).
         assert got <= appliance.bytes_counted == appliance.bytes_reported, appliance
     assert sum(a.requests_served for a in report.appliances) > 0
+
+    # Standard players: one session per viewer in the report, valid for over an hour, on the
+    # control plane this host reaches, and ffmpeg played the first one.
+    viewers = {p.client for p in report.plays}
+    assert {p.viewer for p in report.players} == viewers
+    for player in report.players:
+        assert player.hls_url.startswith(lab_run.control_plane_url + "/playback/sessions/")
+        assert player.page_url and "hls=" in player.page_url
+        left = datetime.fromisoformat(player.expires_at) - datetime.now(UTC)
+        assert left > timedelta(hours=1), player
+    assert lab_run.ffmpeg is not None and lab_run.ffmpeg.returncode == 0, (
+        lab_run.ffmpeg.stderr[-2000:] if lab_run.ffmpeg else "no session"
+    )
 
     # demo-chaos: an appliance stopped mid-play, a drain, the control plane killed, a corrupt
     # file; each fault checks what must happen and undoes itself.

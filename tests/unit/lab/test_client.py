@@ -1,4 +1,5 @@
-"""The lab player: it fails over URL by URL, and a failing play hook is not a failing server."""
+"""The lab player: it plays a session's pathways in order, fails over pathway by pathway, and a
+failing play hook is not a failing server."""
 
 from __future__ import annotations
 
@@ -7,28 +8,53 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from edgefill_contracts import PlaybackResponse
+from edgefill_contracts import PlaybackResponse, PlaybackSessionLinks
 from edgefill_contracts.playback import PlaybackUrl
-from lab.client import MediaPart, Viewer, media_parts, play, play_decision
+from lab.client import LabSession, MediaPart, Viewer, media_parts, play, play_decision
 from lab.plan import LabClient
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
-PLAYLIST = "t1/360p/index.m3u8"
 
 
-def _decision() -> PlaybackResponse:
-    return PlaybackResponse(
+SESSION = "https://api.test/playback/sessions/tok"
+MULTIVARIANT = f"""#EXTM3U
+#EXT-X-CONTENT-STEERING:SERVER-URI="{SESSION}/steering",PATHWAY-ID="a"
+#EXT-X-STREAM-INF:BANDWIDTH=100000,PATHWAY-ID="a"
+https://a.test/t/x/tok/1/t1/144p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=800000,PATHWAY-ID="a"
+https://a.test/t/x/tok/1/t1/360p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=800000,PATHWAY-ID="b"
+https://b.test/t/x/tok/1/t1/360p/index.m3u8
+#EXT-X-STREAM-INF:BANDWIDTH=800000,PATHWAY-ID="origin"
+{SESSION}/origin/360p.m3u8
+"""
+
+
+def _decision() -> LabSession:
+    links = PlaybackSessionLinks(
+        hls_url=f"{SESSION}/main.m3u8",
+        dash_url=f"{SESSION}/manifest.mpd",
+        hls_steering_url=f"{SESSION}/steering",
+        dash_steering_url=f"{SESSION}/steering/dash",
+        pathways=["a", "b", "origin"],
+        expires_at=NOW,
+    )
+    response = PlaybackResponse(
         title_id="t1",
         rendition="360p",
-        playlist=PLAYLIST,
-        files=[PLAYLIST, "t1/360p/seg_1.ts", "t1/360p/seg_2.ts"],
-        urls=[
-            PlaybackUrl(url="https://a.test/t/x/", appliance_id="a", expires_at=NOW),
-            PlaybackUrl(url="https://b.test/t/x/", appliance_id="b", expires_at=NOW),
-        ],
+        playlist="index.m3u8",
+        urls=[PlaybackUrl(url="https://a.test/t/x/", appliance_id="a", expires_at=NOW)],
         origin=PlaybackUrl(url="https://origin.test/p", appliance_id=None, expires_at=NOW),
-        origin_files={},
+        session=links,
     )
+    return LabSession(response=response, links=links, multivariant=MULTIVARIANT)
+
+
+def test_the_session_names_its_appliance_pathways_and_each_variant() -> None:
+    session = _decision()
+    assert session.steered == ["a", "b"]
+    assert session.variant_uri("b", "360p") == "https://b.test/t/x/tok/1/t1/360p/index.m3u8"
+    assert session.variant_uri("origin", "360p") == f"{SESSION}/origin/360p.m3u8"
 
 
 def _viewer() -> Viewer:
@@ -75,11 +101,17 @@ def test_a_refused_playback_start_is_a_failed_play() -> None:
     assert report.error is not None and "HTTP 403" in report.error
 
 
-def test_every_url_failing_is_a_failed_play_that_says_which_file() -> None:
+def test_every_pathway_failing_is_a_failed_play_that_says_which_file() -> None:
+    with _content(down={"a.test", "b.test", "api.test"}) as content:
+        report = play_decision(_viewer(), "t1", _decision(), content=content)
+    assert (report.ok, report.segments, report.failovers) == (False, 0, 3)
+    assert report.error == "every pathway failed for the 360p media playlist"
+
+
+def test_the_origin_pathway_plays_last() -> None:
     with _content(down={"a.test", "b.test"}) as content:
         report = play_decision(_viewer(), "t1", _decision(), content=content)
-    assert (report.ok, report.segments, report.failovers) == (False, 0, 2)
-    assert report.error == f"no origin URL for {PLAYLIST} in the playback answer"
+    assert report.ok and report.failovers == 2 and set(report.bytes_by_source) == {"origin"}
 
 
 BYTE_RANGE_PLAYLIST = """#EXTM3U
@@ -130,7 +162,8 @@ def _ranged_content(*, a_answers: str) -> httpx.Client:
     [
         ("ranges", 0, {"a": len(BYTE_RANGE_PLAYLIST) + 976}),
         ("whole", 0, {"a": len(BYTE_RANGE_PLAYLIST) + 976}),  # cut to the range, as players do
-        ("wrong range", 1, {"a": len(BYTE_RANGE_PLAYLIST), "b": 976}),
+        # b's media playlist is loaded again, as a player switching pathway does.
+        ("wrong range", 1, {"a": len(BYTE_RANGE_PLAYLIST), "b": len(BYTE_RANGE_PLAYLIST) + 976}),
     ],
 )
 def test_byte_ranges_are_fetched_as_ranges_and_a_wrong_range_moves_on(
