@@ -62,6 +62,21 @@ class SingleFileIndex(BaseModel):
     duration_s: float = Field(gt=0)
 
 
+class AudioTrack(BaseModel):
+    """The sound of a rendition: a single-file track stored in the rendition's own directory
+    (so a rendition, the unit placement moves, plays with sound wherever it is held)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    language: str = Field(pattern=r"^[a-z]{2,3}$", examples=["en"])
+    name: str = Field(min_length=1, max_length=64, pattern=r'^[^"\r\n]+$', examples=["English"])
+    channels: int = Field(ge=1, le=16)
+    bandwidth: int = Field(gt=0, description="Peak bits per second.")
+    codecs: str = Field(pattern=r"^[A-Za-z0-9.]+$", examples=["mp4a.40.2"])
+    playlist: ObjectKey
+    single_file: SingleFileIndex
+
+
 class Rendition(BaseModel):
     """One encoding of a title: an HLS media playlist and the file(s) it addresses."""
 
@@ -81,6 +96,7 @@ class Rendition(BaseModel):
     single_file: SingleFileIndex | None = Field(
         default=None, description="Set for a single-file (CMAF) rendition: what DASH needs."
     )
+    audio: AudioTrack | None = Field(default=None, description="Its sound, beside it.")
 
     @property
     def height(self) -> int:
@@ -96,6 +112,10 @@ class Rendition(BaseModel):
             raise ValueError(
                 f"single-file media {self.single_file.media!r} is not among the rendition's files"
             )
+        if self.audio is not None:
+            for key in (self.audio.playlist, self.audio.single_file.media):
+                if key not in keys:
+                    raise ValueError(f"audio file {key!r} is not among the rendition's files")
         return self
 
 

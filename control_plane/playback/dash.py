@@ -1,6 +1,6 @@
-"""DASH for one session: an MPD with one Representation per rendition the plan allows, each
-with a BaseURL per service location (appliances in rank order, the origin last) and DASH-IF
-Content Steering.
+"""DASH for one session: an MPD with one Representation per rendition the plan allows and one
+audio Representation, each with a BaseURL per service location (appliances in rank order, the
+origin last), and DASH-IF Content Steering.
 
 Single-file renditions only (SegmentBase: the init range and the `sidx` range of the one
 file), so the MPD has constant size whatever the title's length. Built with the standard
@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from control_plane.catalog.models import Rendition
+from control_plane.catalog.models import Rendition, SingleFileIndex
 
 CONTENT_TYPE = "application/dash+xml"
 _NS = "urn:mpeg:dash:schema:mpd:2011"
@@ -22,14 +22,29 @@ _ON_DEMAND = "urn:mpeg:dash:profile:isoff-on-demand:2011"
 
 @dataclass(frozen=True)
 class ServiceLocation:
-    """One place to play every rendition from: `media_url(rendition)` is its media file."""
+    """One place to play every rendition from: `media_url(rendition, key)` is the URL there of
+    `key`, one of the rendition's single files (its video, its audio)."""
 
     location_id: str
-    media_url: Callable[[Rendition], str]
+    media_url: Callable[[Rendition, str], str]
 
 
 def _duration(seconds: float) -> str:
     return f"PT{seconds:.3f}S"
+
+
+def _single_file(
+    representation: ET.Element,
+    locations: Sequence[ServiceLocation],
+    rendition: Rendition,
+    index: SingleFileIndex,
+) -> None:
+    """A BaseURL per service location, then the SegmentBase of the one file."""
+    for location in locations:
+        base = ET.SubElement(representation, "BaseURL", {"serviceLocation": location.location_id})
+        base.text = location.media_url(rendition, index.media)
+    segment_base = ET.SubElement(representation, "SegmentBase", {"indexRange": index.index_range})
+    ET.SubElement(segment_base, "Initialization", {"range": index.initialization})
 
 
 def session_mpd(
@@ -84,13 +99,37 @@ def session_mpd(
         if rendition.codecs is not None:
             attributes["codecs"] = rendition.codecs
         representation = ET.SubElement(video, "Representation", attributes)
-        for location in locations:
-            base = ET.SubElement(
-                representation, "BaseURL", {"serviceLocation": location.location_id}
-            )
-            base.text = location.media_url(rendition)
-        segment_base = ET.SubElement(
-            representation, "SegmentBase", {"indexRange": index.index_range}
+        _single_file(representation, locations, rendition, index)
+    sound_of = next(
+        (r for r, _ in sorted(indexed, key=lambda pair: pair[0].bandwidth) if r.audio), None
+    )
+    if sound_of is not None and sound_of.audio is not None:
+        audio = sound_of.audio
+        audio_set = ET.SubElement(
+            period,
+            "AdaptationSet",
+            {
+                "id": "1",
+                "contentType": "audio",
+                "mimeType": "audio/mp4",
+                "lang": audio.language,
+                "segmentAlignment": "true",
+                "subsegmentAlignment": "true",
+                "subsegmentStartsWithSAP": "1",
+            },
         )
-        ET.SubElement(segment_base, "Initialization", {"range": index.initialization})
+        representation = ET.SubElement(
+            audio_set,
+            "Representation",
+            {"id": "audio", "bandwidth": str(audio.bandwidth), "codecs": audio.codecs},
+        )
+        ET.SubElement(
+            representation,
+            "AudioChannelConfiguration",
+            {
+                "schemeIdUri": "urn:mpeg:dash:23003:3:audio_channel_configuration:2011",
+                "value": str(audio.channels),
+            },
+        )
+        _single_file(representation, locations, sound_of, audio.single_file)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(mpd, encoding="unicode")

@@ -1,5 +1,5 @@
-"""HLS for one session: its multivariant playlist (one variant per rendition and pathway, with
-Content Steering) and the origin pathway's media playlists.
+"""HLS for one session: its multivariant playlist (one variant per rendition and pathway, an
+audio group per pathway, Content Steering) and the origin pathway's media playlists.
 
 Written by hand rather than with a playlist library: a multivariant playlist is a handful of
 tag lines whose attribute rules (RFC 8216bis 4.2) are checked here, and the origin rewrite
@@ -28,10 +28,11 @@ class PlaylistMismatch(RuntimeError):
 
 @dataclass(frozen=True)
 class Pathway:
-    """One place to play every rendition from: `uri(rendition)` is that rendition's playlist."""
+    """One place to play every rendition from: `uri(rendition, key)` is the URL there of
+    `key`, one of the rendition's files (its media playlist, its audio playlist)."""
 
     pathway_id: str
-    uri: Callable[[Rendition], str]
+    uri: Callable[[Rendition, str], str]
 
 
 def _quoted(value: str) -> str:
@@ -66,29 +67,50 @@ def multivariant_playlist(
         f"PATHWAY-ID={_quoted(pathways[0].pathway_id)}",
     ]
     ordered = sorted(renditions, key=lambda r: r.bandwidth)
+    # One audio group per pathway, from the lowest rendition's copy of the sound (every
+    # rendition the session allows carries the same track).
+    sound_of = next((r for r in ordered if r.audio is not None), None)
     for pathway in pathways:
+        group = f"audio-{pathway.pathway_id}"
+        if sound_of is not None and sound_of.audio is not None:
+            audio = sound_of.audio
+            lines.append(
+                "#EXT-X-MEDIA:TYPE=AUDIO,"
+                f"GROUP-ID={_quoted(group)},LANGUAGE={_quoted(audio.language)},"
+                f"NAME={_quoted(audio.name)},DEFAULT=YES,AUTOSELECT=YES,"
+                f"CHANNELS={_quoted(str(audio.channels))},"
+                f"URI={_quoted(pathway.uri(sound_of, audio.playlist))}"
+            )
         for rendition in ordered:
-            attributes = [f"BANDWIDTH={rendition.bandwidth}"]
+            bandwidth = rendition.bandwidth
+            codecs = rendition.codecs
+            if sound_of is not None and sound_of.audio is not None:
+                bandwidth += sound_of.audio.bandwidth
+                codecs = f"{codecs},{sound_of.audio.codecs}" if codecs is not None else None
+            attributes = [f"BANDWIDTH={bandwidth}"]
             if rendition.width is not None:
                 attributes.append(f"RESOLUTION={rendition.width}x{rendition.height}")
-            if rendition.codecs is not None:
-                attributes.append(f"CODECS={_quoted(rendition.codecs)}")
+            if codecs is not None:
+                attributes.append(f"CODECS={_quoted(codecs)}")
+            if sound_of is not None:
+                attributes.append(f"AUDIO={_quoted(group)}")
             attributes.append(f"PATHWAY-ID={_quoted(pathway.pathway_id)}")
             lines.append("#EXT-X-STREAM-INF:" + ",".join(attributes))
-            lines.append(_uri_line(pathway.uri(rendition)))
+            lines.append(_uri_line(pathway.uri(rendition, rendition.playlist)))
     return "\n".join(lines) + "\n"
 
 
 def origin_media_playlist(
-    stored: str, *, rendition: Rendition, url_of: Callable[[str], str]
+    stored: str, *, playlist: str, rendition: Rendition, url_of: Callable[[str], str]
 ) -> str:
-    """The rendition's stored media playlist with each file URI replaced by `url_of(key)`.
+    """The stored media playlist `playlist` (the rendition's, or its audio's) with each file URI
+    replaced by `url_of(key)`.
 
     A private bucket needs a signature per object, so relative URIs cannot resolve there; a
     single-file rendition needs one presigned URL, repeated on each segment line. Only files
     the catalog lists for this rendition are signed.
     """
-    directory = posixpath.dirname(rendition.playlist)
+    directory = posixpath.dirname(playlist)
     files = {f.key for f in rendition.files}
     signed: dict[str, str] = {}
 
@@ -96,7 +118,7 @@ def origin_media_playlist(
         key = posixpath.normpath(posixpath.join(directory, uri))
         if "://" in uri or key not in files:
             raise PlaylistMismatch(
-                f"{rendition.playlist} names {uri!r}, which is not a file of its rendition"
+                f"{playlist} names {uri!r}, which is not a file of its rendition"
             )
         if key not in signed:
             signed[key] = url_of(key)
@@ -113,5 +135,5 @@ def origin_media_playlist(
             line = replace(line)
         out.append(line)
     if not out or out[0] != "#EXTM3U":
-        raise PlaylistMismatch(f"{rendition.playlist} is not an HLS playlist")
+        raise PlaylistMismatch(f"{playlist} is not an HLS playlist")
     return "\n".join(out) + "\n"

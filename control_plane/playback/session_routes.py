@@ -65,20 +65,21 @@ def _renditions(playback: Playback, session: PlaybackSession) -> tuple[Title, li
 
 
 def _appliance_urls(
-    view: FleetView, session: PlaybackSession, file_of: Callable[[Rendition], str]
-) -> list[tuple[str, Callable[[Rendition], str]]]:
-    """Each session pathway the snapshot still knows, with the URL of a rendition's file there
-    (signed with its site's key for that rendition only, until the session ends)."""
+    view: FleetView, session: PlaybackSession
+) -> list[tuple[str, Callable[[Rendition, str], str]]]:
+    """Each session pathway the snapshot still knows, with the URL there of one of a
+    rendition's files (signed with its site's key for that rendition's directory only, until
+    the session ends)."""
 
-    def url_at(base_url: str, key: SigningKey) -> Callable[[Rendition], str]:
-        def url(rendition: Rendition) -> str:
+    def url_at(base_url: str, key: SigningKey) -> Callable[[Rendition, str], str]:
+        def url(rendition: Rendition, file_key: str) -> str:
             directory = signed_rendition_base(
                 key=key,
                 title_id=session.title_id,
                 rendition=rendition.name,
                 expires=session.expires,
             )
-            return base_url + directory + file_of(rendition)
+            return base_url + directory + _file_name(file_key)
 
         return url
 
@@ -114,15 +115,18 @@ def session_hls(request: Request, token: Token) -> Response:
     _, renditions = _renditions(playback, session)
     pathways = [
         hls.Pathway(pathway_id=appliance_id, uri=url)
-        for appliance_id, url in _appliance_urls(
-            playback.fleet.current(), session, lambda r: _file_name(r.playlist)
-        )
+        for appliance_id, url in _appliance_urls(playback.fleet.current(), session)
     ]
     pathways.append(
         hls.Pathway(
             pathway_id=ORIGIN_PATHWAY,
-            uri=lambda r: str(
-                request.url_for("session_origin_playlist", token=token, rendition=r.name)
+            uri=lambda r, key: str(
+                request.url_for(
+                    "session_origin_playlist",
+                    token=token,
+                    rendition=r.name,
+                    name=_file_name(key),
+                )
             ),
         )
     )
@@ -140,16 +144,16 @@ def session_dash(request: Request, token: Token) -> Response:
     playback, session = _open(request, token)
     _, renditions = _renditions(playback, session)
     expires_at = datetime.fromtimestamp(session.expires, UTC)
+    for rendition in renditions:
+        _single_file(rendition)  # DASH needs single-file renditions: a clear 503 otherwise
     locations = [
         dash.ServiceLocation(location_id=appliance_id, media_url=url)
-        for appliance_id, url in _appliance_urls(
-            playback.fleet.current(), session, lambda r: _file_name(_single_file(r).media)
-        )
+        for appliance_id, url in _appliance_urls(playback.fleet.current(), session)
     ]
     locations.append(
         dash.ServiceLocation(
             location_id=ORIGIN_PATHWAY,
-            media_url=lambda r: playback.origin(key=_single_file(r).media, expires_at=expires_at),
+            media_url=lambda _r, key: playback.origin(key=key, expires_at=expires_at),
         )
     )
     body = dash.session_mpd(
@@ -226,26 +230,33 @@ def _json(body: dict[str, object]) -> Response:
     )
 
 
-@router.get("/{token}/origin/{rendition}.m3u8", name="session_origin_playlist", responses=_ERRORS)
+@router.get("/{token}/origin/{rendition}/{name}", name="session_origin_playlist", responses=_ERRORS)
 def session_origin_playlist(
     request: Request,
     token: Token,
     rendition: Annotated[str, Path(pattern=r"^[0-9]{3,4}p$")],
+    name: Annotated[str, Path(max_length=255, pattern=r"^[A-Za-z0-9][A-Za-z0-9._=-]*\.m3u8$")],
 ) -> Response:
-    """The origin pathway's media playlist of one rendition: its file presigned on each line."""
+    """The origin pathway's media playlist `name` of one rendition (its video or its audio):
+    the rendition's file presigned on each line."""
     playback, session = _open(request, token)
     session.check_rendition(rendition)
     title, renditions = _renditions(playback, session)
     chosen = next((r for r in renditions if r.name == rendition), None)
     if chosen is None:
         raise PathwayUnknown(f"{title.title_id} has no {rendition} any more")
-    playlist_file = next(f for f in chosen.files if f.key == chosen.playlist)
+    playlists = [chosen.playlist] + ([chosen.audio.playlist] if chosen.audio else [])
+    key = next((k for k in playlists if _file_name(k) == name), None)
+    if key is None:
+        raise PathwayUnknown(f"{rendition} has no playlist {name!r}")
+    playlist_file = next(f for f in chosen.files if f.key == key)
     expires_at = datetime.fromtimestamp(session.expires, UTC)
     try:
         body = hls.origin_media_playlist(
             playback.playlists(playlist_file),
+            playlist=key,
             rendition=chosen,
-            url_of=lambda key: playback.origin(key=key, expires_at=expires_at),
+            url_of=lambda file_key: playback.origin(key=file_key, expires_at=expires_at),
         )
     except hls.PlaylistMismatch as exc:
         raise Unavailable(str(exc)) from exc

@@ -55,12 +55,16 @@ def _top_level_boxes(data: bytes) -> list[tuple[bytes, int, int]]:
     return boxes
 
 
-def _avc_codecs(moov: bytes) -> str:
+def _codecs(moov: bytes) -> str:
+    """RFC 6381 codecs of the one track: H.264 from its avcC profile bytes, or AAC (the seeder
+    encodes AAC-LC only, object type 2)."""
     at = moov.find(b"avcC")
-    if at < 0:
-        raise CmafError("no avcC box: the video is not H.264")
-    profile, constraints, level = moov[at + 5 : at + 8]
-    return f"avc1.{profile:02x}{constraints:02x}{level:02x}"
+    if at >= 0:
+        profile, constraints, level = moov[at + 5 : at + 8]
+        return f"avc1.{profile:02x}{constraints:02x}{level:02x}"
+    if moov.find(b"mp4a") >= 0 and moov.find(b"esds") >= 0:
+        return "mp4a.40.2"
+    raise CmafError("neither an avcC nor an mp4a/esds box: not H.264 video or AAC audio")
 
 
 def read_index(data: bytes) -> CmafIndex:
@@ -100,7 +104,7 @@ def read_index(data: bytes) -> CmafIndex:
         init_length=moov_at + moov_size,
         index_range=(sidx_at, sidx_at + sidx_size - 1),
         fragments=tuple(fragments),
-        codecs=_avc_codecs(data[moov_at : moov_at + moov_size]),
+        codecs=_codecs(data[moov_at : moov_at + moov_size]),
     )
 
 

@@ -57,6 +57,13 @@ LADDER = (
 SEGMENT_SECONDS = 2
 PLAYLIST = "index.m3u8"
 MEDIA = "media.mp4"
+# One stereo AAC-LC track per title, stored again in each rendition's directory: a rendition
+# (a placement unit) is then self-contained, and its playback token opens its sound too.
+AUDIO_PLAYLIST = "audio.m3u8"
+AUDIO_MEDIA = "audio.mp4"
+AUDIO_BITRATE_KBPS = 128
+AUDIO_LANGUAGE = "en"
+AUDIO_CHANNELS = 2
 
 
 @dataclass(frozen=True)
@@ -86,52 +93,90 @@ def encode_rendition(
     return [EncodedFile(PLAYLIST, entry / PLAYLIST), EncodedFile(MEDIA, entry / MEDIA)]
 
 
+def encode_audio(*, variant: int, duration_s: int, cache_dir: Path) -> list[EncodedFile]:
+    """The audio playlist and file of test pattern `variant` (a tone), in that order."""
+    key = hashlib.sha256(
+        json.dumps([_CACHE_VERSION, "audio", variant % 24, duration_s, AUDIO_BITRATE_KBPS]).encode()
+    ).hexdigest()[:24]
+    entry = cache_dir / key
+    if not (entry / AUDIO_PLAYLIST).is_file() or not (entry / AUDIO_MEDIA).is_file():
+        frequency = 220 + 20 * (variant % 24)
+        source = f"sine=frequency={frequency}:sample_rate=48000:duration={duration_s}"
+        _run_ffmpeg(
+            entry,
+            what="audio",
+            media=AUDIO_MEDIA,
+            playlist=AUDIO_PLAYLIST,
+            arguments=[
+                "-f", "lavfi", "-i", source, "-ac", str(AUDIO_CHANNELS),
+                "-c:a", "aac", "-b:a", f"{AUDIO_BITRATE_KBPS}k",
+                "-frag_duration", str(SEGMENT_SECONDS * 1_000_000),
+            ],
+        )  # fmt: skip
+    return [
+        EncodedFile(AUDIO_PLAYLIST, entry / AUDIO_PLAYLIST),
+        EncodedFile(AUDIO_MEDIA, entry / AUDIO_MEDIA),
+    ]
+
+
 def describe_media(path: Path) -> CmafIndex:
     """The index of an encoded media file (init section, sidx, fragments, codecs)."""
     return read_index(path.read_bytes())
 
 
 def _encode_into(entry: Path, *, variant: int, profile: RenditionProfile, duration_s: int) -> None:
+    gop = 24 * SEGMENT_SECONDS
+    _run_ffmpeg(
+        entry,
+        what=profile.name,
+        media=MEDIA,
+        playlist=PLAYLIST,
+        arguments=[
+            "-f", "lavfi",
+            "-i", f"testsrc2=size={profile.width}x{profile.height}:rate=24:duration={duration_s}",
+            "-vf", f"hue=h={variant * 47 % 360}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-threads", "1",
+            "-b:v", f"{profile.bitrate_kbps}k", "-maxrate", f"{profile.bitrate_kbps}k",
+            "-bufsize", f"{2 * profile.bitrate_kbps}k",
+            "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+        ],
+    )  # fmt: skip
+    logger.info("encoded %s of variant %d into %s", profile.name, variant, entry)
+
+
+def _run_ffmpeg(entry: Path, *, what: str, media: str, playlist: str, arguments: list[str]) -> None:
+    """Encode into a work directory beside `entry` (one CMAF file and its byte-range HLS
+    playlist), then rename it into place."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise MediaError("ffmpeg is not installed; run scripts/bootstrap.sh (it installs ffmpeg)")
     entry.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".encode-", dir=entry.parent))
-    gop = 24 * SEGMENT_SECONDS
     command = [
-        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-        "-f", "lavfi",
-        "-i", f"testsrc2=size={profile.width}x{profile.height}:rate=24:duration={duration_s}",
-        "-vf", f"hue=h={variant * 47 % 360}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-threads", "1",
-        "-b:v", f"{profile.bitrate_kbps}k", "-maxrate", f"{profile.bitrate_kbps}k",
-        "-bufsize", f"{2 * profile.bitrate_kbps}k",
-        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-        "-f", "mp4", "-movflags", "+dash+global_sidx",
-        str(work / MEDIA),
+        ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", *arguments,
+        "-f", "mp4", "-movflags", "+dash+global_sidx", str(work / media),
     ]  # fmt: skip
     try:
         subprocess.run(command, check=True, capture_output=True, timeout=FFMPEG_TIMEOUT_S)
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise MediaError(
-            f"ffmpeg failed encoding {profile.name} (exit {exc.returncode}): "
+            f"ffmpeg failed encoding {what} (exit {exc.returncode}): "
             f"{exc.stderr.decode(errors='replace').strip()[:500]}"
         ) from exc
     except subprocess.TimeoutExpired as exc:
         shutil.rmtree(work, ignore_errors=True)
-        raise MediaError(f"ffmpeg took over {FFMPEG_TIMEOUT_S} s encoding {profile.name}") from exc
+        raise MediaError(f"ffmpeg took over {FFMPEG_TIMEOUT_S} s encoding {what}") from exc
     try:
-        index = read_index((work / MEDIA).read_bytes())
+        index = read_index((work / media).read_bytes())
     except CmafError as exc:
         shutil.rmtree(work, ignore_errors=True)
-        raise MediaError(f"ffmpeg wrote an unexpected {profile.name} file: {exc}") from exc
-    (work / PLAYLIST).write_text(media_playlist(index, media_name=MEDIA))
+        raise MediaError(f"ffmpeg wrote an unexpected {what} file: {exc}") from exc
+    (work / playlist).write_text(media_playlist(index, media_name=media))
     try:
         os.rename(work, entry)
     except OSError:
         # Another worker finished the same entry first; theirs is identical in shape.
         shutil.rmtree(work, ignore_errors=True)
-        if not (entry / PLAYLIST).is_file():
+        if not (entry / playlist).is_file():
             raise
-    logger.info("encoded %s of variant %d into %s", profile.name, variant, entry)

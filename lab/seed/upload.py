@@ -6,11 +6,24 @@ import hashlib
 import logging
 from pathlib import Path
 
-from control_plane.catalog.models import MediaFile, Rendition, SingleFileIndex, Title
+from control_plane.catalog.models import AudioTrack, MediaFile, Rendition, SingleFileIndex, Title
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.aws import s3, unavailable_on_aws_error
 from control_plane.common.settings import ServiceSettings
-from lab.seed.media import LADDER, MEDIA, PLAYLIST, describe_media, encode_rendition
+from lab.seed.cmaf import CmafIndex
+from lab.seed.media import (
+    AUDIO_BITRATE_KBPS,
+    AUDIO_CHANNELS,
+    AUDIO_LANGUAGE,
+    AUDIO_MEDIA,
+    AUDIO_PLAYLIST,
+    LADDER,
+    MEDIA,
+    PLAYLIST,
+    describe_media,
+    encode_audio,
+    encode_rendition,
+)
 from lab.seed.titles import synthetic_titles, title_id
 
 logger = logging.getLogger(__name__)
@@ -26,6 +39,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _single_file(key: str, index: CmafIndex) -> SingleFileIndex:
+    return SingleFileIndex(
+        media=key,
+        initialization=f"0-{index.init_length - 1}",
+        index_range=f"{index.index_range[0]}-{index.index_range[1]}",
+        duration_s=index.duration_s,
+    )
+
+
 def seed_catalog(
     settings: ServiceSettings, *, titles: int, duration_s: int, cache_dir: Path, seed: int = 7
 ) -> list[Title]:
@@ -35,10 +57,15 @@ def seed_catalog(
     for number in range(1, titles + 1):
         tid = title_id(number)
         built = []
+        sound = encode_audio(variant=number, duration_s=duration_s, cache_dir=cache_dir)
+        sound_index = describe_media(sound[1].path)
         for profile in LADDER:
             files = []
-            encoded = encode_rendition(
-                variant=number, profile=profile, duration_s=duration_s, cache_dir=cache_dir
+            encoded = (
+                encode_rendition(
+                    variant=number, profile=profile, duration_s=duration_s, cache_dir=cache_dir
+                )
+                + sound
             )
             for item in encoded:
                 key = f"{tid}/{profile.name}/{item.name}"
@@ -62,11 +89,17 @@ def seed_catalog(
                     codecs=index.codecs,
                     playlist=f"{tid}/{profile.name}/{PLAYLIST}",
                     files=tuple(files),
-                    single_file=SingleFileIndex(
-                        media=f"{tid}/{profile.name}/{MEDIA}",
-                        initialization=f"0-{index.init_length - 1}",
-                        index_range=f"{index.index_range[0]}-{index.index_range[1]}",
-                        duration_s=index.duration_s,
+                    single_file=_single_file(f"{tid}/{profile.name}/{MEDIA}", index),
+                    audio=AudioTrack(
+                        language=AUDIO_LANGUAGE,
+                        name="English",
+                        channels=AUDIO_CHANNELS,
+                        bandwidth=AUDIO_BITRATE_KBPS * 1000,
+                        codecs=sound_index.codecs,
+                        playlist=f"{tid}/{profile.name}/{AUDIO_PLAYLIST}",
+                        single_file=_single_file(
+                            f"{tid}/{profile.name}/{AUDIO_MEDIA}", sound_index
+                        ),
                     ),
                 )
             )

@@ -13,19 +13,21 @@ function record(kind, detail) {
 
 function show(id, text) { document.getElementById(id).textContent = String(text); }
 
-function segment(pathway, level, bytes, url) {
+function segment(type, pathway, level, bytes, url) {
   const host = url ? new URL(url, location.href).host : "";
-  const row = { n: state.segments.length + 1, at: performance.now() / 1000, pathway, level, bytes, host };
+  const row = { n: state.segments.length + 1, at: performance.now() / 1000, type, pathway, level, bytes, host };
   state.segments.push(row);
   const tr = document.createElement("tr");
-  for (const key of ["n", "at", "pathway", "level", "bytes", "host"]) {
+  for (const key of ["n", "at", "type", "pathway", "level", "bytes", "host"]) {
     const td = document.createElement("td");
     td.textContent = key === "at" ? row.at.toFixed(1) : String(row[key]);
     tr.appendChild(td);
   }
   document.getElementById("segments").appendChild(tr);
-  state.pathway = pathway;
-  show("pathway", pathway);
+  if (type === "video") {
+    state.pathway = pathway;
+    show("pathway", pathway);
+  }
 }
 
 const params = new URLSearchParams(location.search);
@@ -57,10 +59,12 @@ function playHls(url) {
     priority: data.steeringManifest && data.steeringManifest["PATHWAY-PRIORITY"],
   }));
   hls.on(Hls.Events.FRAG_LOADED, (_, data) => {
-    const level = hls.levels[data.frag.level];
-    const pathway = level ? (level.pathwayId || (level.attrs && level.attrs["PATHWAY-ID"]) || ".") : "?";
     const bytes = data.frag.stats ? data.frag.stats.loaded : 0;
-    segment(pathway, level ? level.height + "p" : "?", bytes, data.frag.url);
+    // An audio fragment comes from the audio group of the pathway playing at the time.
+    const audio = data.frag.type === "audio";
+    const level = hls.levels[audio ? hls.currentLevel : data.frag.level];
+    const pathway = level ? (level.pathwayId || (level.attrs && level.attrs["PATHWAY-ID"]) || ".") : "?";
+    segment(audio ? "audio" : "video", pathway, audio ? "audio" : (level ? level.height + "p" : "?"), bytes, data.frag.url);
   });
   hls.on(Hls.Events.ERROR, (_, data) => {
     record("error", { type: data.type, details: data.details, fatal: data.fatal, url: data.frag ? data.frag.url : (data.url || null) });
@@ -94,7 +98,8 @@ function playDash(url) {
     if (request.type !== "MediaSegment") return;
     const rep = request.representation || {};
     const bytes = e.response ? e.response.byteLength || 0 : 0;
-    segment(request.serviceLocation || ".", rep.id || request.representationId || "?", bytes, request.url);
+    const type = request.mediaType === "audio" ? "audio" : "video";
+    segment(type, request.serviceLocation || ".", rep.id || request.representationId || "?", bytes, request.url);
   });
   if (E.CONTENT_STEERING_REQUEST_COMPLETED) {
     player.on(E.CONTENT_STEERING_REQUEST_COMPLETED, (e) => record("steering", {

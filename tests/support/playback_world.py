@@ -16,6 +16,7 @@ from control_plane.auth.models import ProfileCreate
 from control_plane.auth.profiles import ProfileStore
 from control_plane.billing.service import Billing, billing_from_settings, subscribe
 from control_plane.catalog.models import (
+    AudioTrack,
     MaturityRating,
     MediaFile,
     Rendition,
@@ -61,8 +62,12 @@ media.mp4
 """
 
 
+AUDIO_PLAYLIST = MEDIA_PLAYLIST.replace("media.mp4", "audio.mp4")
+
+
 def media_renditions(title_id: str) -> tuple[Rendition, ...]:
     playlist = MEDIA_PLAYLIST.encode()
+    audio_playlist = AUDIO_PLAYLIST.encode()
 
     def file(name: str, size: int, sha256: str) -> MediaFile:
         return MediaFile(key=f"{title_id}/{name}", size=size, sha256=sha256)
@@ -77,12 +82,32 @@ def media_renditions(title_id: str) -> tuple[Rendition, ...]:
             files=(
                 file(f"{r}/index.m3u8", len(playlist), hashlib.sha256(playlist).hexdigest()),
                 file(f"{r}/media.mp4", MEDIA_SIZE, hashlib.sha256(bytes(MEDIA_SIZE)).hexdigest()),
+                file(
+                    f"{r}/audio.m3u8",
+                    len(audio_playlist),
+                    hashlib.sha256(audio_playlist).hexdigest(),
+                ),
+                file(f"{r}/audio.mp4", MEDIA_SIZE, hashlib.sha256(bytes(MEDIA_SIZE)).hexdigest()),
             ),
             single_file=SingleFileIndex(
                 media=f"{title_id}/{r}/media.mp4",
                 initialization="0-799",
                 index_range="800-875",
                 duration_s=6.0,
+            ),
+            audio=AudioTrack(
+                language="en",
+                name="English",
+                channels=2,
+                bandwidth=128_000,
+                codecs="mp4a.40.2",
+                playlist=f"{title_id}/{r}/audio.m3u8",
+                single_file=SingleFileIndex(
+                    media=f"{title_id}/{r}/audio.mp4",
+                    initialization="0-799",
+                    index_range="800-875",
+                    duration_s=6.0,
+                ),
             ),
         )
         for n, r in enumerate(RENDITIONS)
@@ -101,7 +126,11 @@ def put_titles(settings: ServiceSettings, count: int, *, upload: bool = True) ->
             continue
         for rendition in title.renditions:
             for media in rendition.files:
-                body = MEDIA_PLAYLIST.encode() if media.key.endswith(".m3u8") else bytes(MEDIA_SIZE)
+                body = bytes(MEDIA_SIZE)
+                if media.key.endswith("/index.m3u8"):
+                    body = MEDIA_PLAYLIST.encode()
+                elif media.key.endswith("/audio.m3u8"):
+                    body = AUDIO_PLAYLIST.encode()
                 client.put_object(Bucket=settings.origin_bucket, Key=media.key, Body=body)
     return titles
 

@@ -102,6 +102,16 @@ def _stalls(state: dict[str, Any]) -> list[float]:
     return stalls
 
 
+def _video(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in state["segments"] if s["type"] == "video"]
+
+
+def _audio_from(state: dict[str, Any], hosts: set[str]) -> bool:
+    """The sound played too: audio fragments came, with bytes, from these hosts."""
+    audio = [s for s in state["segments"] if s["type"] == "audio" and s["bytes"]]
+    return bool(audio) and {s["host"] for s in audio} <= hosts
+
+
 def _heights(state: dict[str, Any]) -> list[int]:
     return [e["height"] for e in state["events"] if e["kind"] == "level" and e.get("height")]
 
@@ -157,7 +167,9 @@ def test_hls_js_plays_to_the_end_and_switches_level_when_throttled(
     assert state["ended"]
     assert state["player"].startswith("hls.js 1.7.4")
     # Every segment came from an appliance pathway, the first in steering's rank.
-    assert {s["pathway"] for s in state["segments"]} == {links.pathways[0]}
+    video = _video(state)
+    assert {s["pathway"] for s in video} == {links.pathways[0]}
+    assert _audio_from(state, {s["host"] for s in video})
     heights = _heights(state)
     assert 360 in heights and heights[-1] < 360, heights  # up on loopback, down when throttled
 
@@ -169,7 +181,7 @@ def test_hls_js_keeps_playing_when_its_appliance_stops(world: PlayerWorld, brows
     state = _play(browser, url, "hls-failover", during=stop)
     assert stop.stopped, "the player never reached its fourth segment"
     assert state["fatal"] is None and state["ended"], state["events"][-8:]
-    pathways = [s["pathway"] for s in state["segments"]]
+    pathways = [s["pathway"] for s in _video(state)]
     victim = stop.stopped[0]
     after = pathways[pathways.index(victim) :]
     assert any(p not in (victim,) for p in after), pathways  # moved to another pathway
@@ -185,7 +197,9 @@ def test_dash_js_plays_to_the_end_and_switches_level_when_throttled(
     assert state["fatal"] is None, state["events"][-5:]
     assert state["ended"]
     assert state["player"].startswith("dash.js")
-    assert {s["pathway"] for s in state["segments"]} == {links.pathways[0]}
+    video = _video(state)
+    assert {s["pathway"] for s in video} == {links.pathways[0]}
+    assert _audio_from(state, {s["host"] for s in video})
     heights = _heights(state)
     assert heights and heights[-1] < max(heights), heights
 
@@ -198,7 +212,7 @@ def test_dash_js_keeps_playing_when_its_appliance_stops(world: PlayerWorld, brow
     assert stop.stopped, "the player never reached its fourth segment"
     assert state["fatal"] is None and state["ended"], state["events"][-8:]
     victim = stop.stopped[0]
-    served = [s["pathway"] for s in state["segments"] if s["bytes"]]
+    served = [s["pathway"] for s in _video(state) if s["bytes"]]
     assert served[0] == victim and served[-1] != victim, served  # moved to another location
     assert all(stall < 3.0 for stall in _stalls(state)), _stalls(state)
 

@@ -77,7 +77,7 @@ def test_play_returns_signed_ranked_urls_and_records_the_play(
     body = PlaybackResponse.model_validate(response.json())
     assert body.rendition == "240p"  # the best the standard plan allows
     assert body.playlist == "index.m3u8"
-    assert body.files == ["index.m3u8", "media.mp4"]
+    assert body.files == ["index.m3u8", "media.mp4", "audio.m3u8", "audio.mp4"]
     assert {u.appliance_id for u in body.urls} == {"appliance-1", "appliance-2"}
     low, high = expiry_window()
     for url in body.urls:

@@ -116,6 +116,13 @@ def test_multivariant_playlist_lists_the_plans_renditions_on_every_pathway(
     steering = next(x for x in playlist.splitlines() if x.startswith("#EXT-X-CONTENT-STEERING:"))
     assert f'SERVER-URI="{links.hls_steering_url}"' in steering
     assert f'PATHWAY-ID="{links.pathways[0]}"' in steering
+    # One audio group per pathway, its URI on that pathway (the lowest rendition's copy).
+    media = [x for x in playlist.splitlines() if x.startswith("#EXT-X-MEDIA:TYPE=AUDIO,")]
+    assert len(media) == len(links.pathways)
+    for line, pathway in zip(media, links.pathways, strict=True):
+        assert f'GROUP-ID="audio-{pathway}"' in line and 'LANGUAGE="en"' in line
+        uri = line.split('URI="', 1)[1].rstrip('"')
+        assert uri.endswith("/144p/audio.m3u8"), uri
     variants = _variants(playlist)
     # The standard plan stops at 240p: 144p and 240p on each of the three pathways, no 360p.
     assert len(variants) == 2 * len(links.pathways)
@@ -123,9 +130,10 @@ def test_multivariant_playlist_lists_the_plans_renditions_on_every_pathway(
     for attributes, uri in variants:
         pathway = attributes.split('PATHWAY-ID="', 1)[1].split('"', 1)[0]
         assert pathway in links.pathways
-        assert 'CODECS="avc1.42c01e"' in attributes and "RESOLUTION=" in attributes
+        assert 'CODECS="avc1.42c01e,mp4a.40.2"' in attributes and "RESOLUTION=" in attributes
+        assert f'AUDIO="audio-{pathway}"' in attributes
         if pathway == "origin":
-            assert "/origin/" in uri and uri.endswith(".m3u8")
+            assert "/origin/" in uri and uri.endswith("/index.m3u8")
             continue
         assert uri.startswith("https://10.0.0.")
         signed = parse_signed_path(urlsplit(uri).path)
@@ -153,7 +161,13 @@ def test_mpd_has_a_base_url_per_service_location_and_segment_base(
     assert steering is not None and steering.text == links.dash_steering_url
     assert steering.get("defaultServiceLocation") == links.pathways[0]
     representations = mpd.findall(".//d:Representation", MPD_NS)
-    assert [r.get("id") for r in representations] == ["144p", "240p"]
+    assert [r.get("id") for r in representations] == ["144p", "240p", "audio"]
+    audio = representations[-1]
+    assert audio.get("codecs") == "mp4a.40.2"
+    bases = audio.findall("d:BaseURL", MPD_NS)
+    assert [b.get("serviceLocation") for b in bases] == links.pathways
+    assert all(b.text and "/144p/audio.mp4" in b.text for b in bases)
+    representations = representations[:-1]
     for representation in representations:
         bases = representation.findall("d:BaseURL", MPD_NS)
         assert [b.get("serviceLocation") for b in bases] == links.pathways
@@ -250,7 +264,10 @@ def _sealed(stack: ServiceSettings, *, secret: SecretStr | None = None, **claims
     return signer.seal(PlaybackSession.model_validate(fields))
 
 
-@pytest.mark.parametrize("route", ["main.m3u8", "manifest.mpd", "steering", "origin/144p.m3u8"])
+@pytest.mark.parametrize(
+    "route",
+    ["main.m3u8", "manifest.mpd", "steering", "origin/144p/index.m3u8", "origin/144p/audio.m3u8"],
+)
 def test_a_tampered_expired_or_foreign_session_is_refused(
     client: TestClient, stack: ServiceSettings, viewer: Viewer, titles: list[Title], route: str
 ) -> None:
@@ -281,7 +298,7 @@ def test_a_pathway_or_rendition_outside_the_session_is_a_404(
     assert steering.json()["error"] == "pathway_not_in_session"
     base = _path(links.hls_url).rsplit("/", 1)[0]
     # The standard plan stops at 240p: the session has no 360p, even though the title does.
-    beyond_plan = client.get(f"{base}/origin/360p.m3u8")
+    beyond_plan = client.get(f"{base}/origin/360p/index.m3u8")
     assert beyond_plan.status_code == 404
     assert "X-Amz-Signature" not in beyond_plan.text
 

@@ -26,7 +26,7 @@ https://a.test/t/x/tok/1/t1/360p/index.m3u8
 #EXT-X-STREAM-INF:BANDWIDTH=800000,PATHWAY-ID="b"
 https://b.test/t/x/tok/1/t1/360p/index.m3u8
 #EXT-X-STREAM-INF:BANDWIDTH=800000,PATHWAY-ID="origin"
-{SESSION}/origin/360p.m3u8
+{SESSION}/origin/360p/index.m3u8
 """
 
 
@@ -54,7 +54,7 @@ def test_the_session_names_its_appliance_pathways_and_each_variant() -> None:
     session = _decision()
     assert session.steered == ["a", "b"]
     assert session.variant_uri("b", "360p") == "https://b.test/t/x/tok/1/t1/360p/index.m3u8"
-    assert session.variant_uri("origin", "360p") == f"{SESSION}/origin/360p.m3u8"
+    assert session.variant_uri("origin", "360p") == f"{SESSION}/origin/360p/index.m3u8"
 
 
 def _viewer() -> Viewer:
