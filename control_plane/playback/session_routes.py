@@ -20,7 +20,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from control_plane.catalog.models import Rendition, SingleFileIndex, Title
 from control_plane.common.app_factory import ErrorBody
-from control_plane.common.errors import BadRequest, Unavailable
+from control_plane.common.errors import BadRequest, PayloadTooLarge, Unavailable
 from control_plane.playback import dash, hls
 from control_plane.playback.errors import PathwayUnknown
 from control_plane.playback.service import Playback
@@ -47,6 +47,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody},
     422: {"model": ErrorBody},
 }
+MAX_PLAIN_ANSWER_BYTES = 5 * 1024 * 1024
 _HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
 
 
@@ -101,10 +102,17 @@ def _file_name(key: str) -> str:
 def _text(body: str, media_type: str, request: Request) -> Response:
     data = body.encode()
     headers = dict(_HEADERS)
-    if len(data) > 4096 and "gzip" in request.headers.get("accept-encoding", ""):
+    accepts_gzip = "gzip" in request.headers.get("accept-encoding", "")
+    if accepts_gzip and len(data) > min(4096, MAX_PLAIN_ANSWER_BYTES):
         data = gzip.compress(data, compresslevel=6)
         headers["Content-Encoding"] = "gzip"
         headers["Vary"] = "Accept-Encoding"
+    elif len(data) > MAX_PLAIN_ANSWER_BYTES:
+        # A Lambda answer is capped at 6 MB; an origin playlist of a very long title (one
+        # presigned URL per segment line) only fits compressed.
+        raise PayloadTooLarge(
+            f"this playlist is {len(data)} bytes uncompressed; ask with Accept-Encoding: gzip"
+        )
     return Response(content=data, media_type=media_type, headers=headers)
 
 

@@ -321,3 +321,17 @@ def test_dash_js_reports_its_locations_as_a_quoted_list(
     )
     assert from_browser.status_code == 400
     assert from_browser.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_playlist_too_big_for_a_lambda_answer_is_sent_compressed_or_refused(
+    client: TestClient, viewer: Viewer, titles: list[Title], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    links = _start(client, viewer, titles[0])
+    origin = _path(links.hls_url).rsplit("/", 1)[0] + "/origin/144p/index.m3u8"
+    monkeypatch.setattr("control_plane.playback.session_routes.MAX_PLAIN_ANSWER_BYTES", 1024)
+    plain = client.get(origin, headers={"accept-encoding": "identity"})
+    assert plain.status_code == 413 and "Accept-Encoding: gzip" in plain.json()["message"]
+    compressed = client.get(origin, headers={"accept-encoding": "gzip"})
+    assert compressed.status_code == 200
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert compressed.text.startswith("#EXTM3U")  # httpx decodes it, as a player does
