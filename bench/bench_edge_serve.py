@@ -46,7 +46,7 @@ from pydantic import SecretStr
 
 from appliance_agent.serve.apply import nginx_for, render_and_install
 from appliance_agent.serve.nginx import Nginx
-from appliance_agent.serve.settings import ServeSettings, TlsSettings, TlsSource
+from appliance_agent.serve.settings import ClientLimits, ServeSettings, TlsSettings, TlsSource
 from appliance_agent.serve.signing_secrets import SigningSecretStore
 from bench.result import emit, make_result
 from edgefill_contracts import SigningSecret, SigningSecretSet, sign_path
@@ -259,6 +259,8 @@ def _run(root: Path) -> int:
         worker_connections=1024,
         worker_rlimit_nofile=None,
         tls=TlsSettings(source=TlsSource.FILES, certificate_path=cert, key_path=key),
+        # wrk is one client address with many connections; the baseline has no limits either.
+        client_limits=ClientLimits(max_connections=None, requests_per_second=None),
     )
     objects = settings.objects_dir
     files = {

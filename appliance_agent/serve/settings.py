@@ -75,6 +75,25 @@ class TlsSettings(BaseModel):
     ktls: bool = Field(default=True, description="Ask OpenSSL for kTLS where the kernel has it.")
 
 
+class ClientLimits(BaseModel):
+    """Per-client-address limits on playback (/t/) requests; 0 turns one off.
+
+    Set them for the ISP's address plan: behind carrier-grade NAT many subscribers share one
+    address, each player holding a few connections, so the defaults leave room for a few
+    dozen players per address. Refused requests get 429. Fills from peers (/f/) are not
+    limited here (a peer fetches in parallel by design).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_connections: Annotated[int | None, ZeroIsOff] = Field(default=128, ge=1)
+    requests_per_second: Annotated[int | None, ZeroIsOff] = Field(default=200, ge=1)
+    burst: int = Field(default=400, ge=0, description="Requests over the rate served at once.")
+    zone_size: str = Field(
+        default="10m", pattern=r"^[0-9]+[km]$", description="Shared memory per limit (~16k/MB)."
+    )
+
+
 class DrainSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -149,6 +168,7 @@ class ServeSettings(BaseModel):
         "is refused: manifests sign to the next window's close plus an hour, under 2 days.",
     )
 
+    client_limits: ClientLimits = ClientLimits()
     miss: MissSettings = MissSettings()
     tls: TlsSettings = TlsSettings()
     drain: DrainSettings = DrainSettings()
