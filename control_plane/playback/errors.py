@@ -9,11 +9,13 @@ Forbidden (403)
 NotFound (404)
 ├── RenditionMissing: the title has no such rendition
 └── PathwayUnknown: a pathway or rendition the session does not include
+Unavailable (503)
+└── SessionsUnconfigured: no session secret is set (EDGEFILL_SESSION_SECRET)
 """
 
 from __future__ import annotations
 
-from control_plane.common.errors import Forbidden, NotFound
+from control_plane.common.errors import Forbidden, NotFound, Unavailable
 
 
 class NotEntitled(Forbidden):
@@ -42,3 +44,7 @@ class SessionExpired(Forbidden):
 
 class PathwayUnknown(NotFound):
     code = "pathway_not_in_session"
+
+
+class SessionsUnconfigured(Unavailable):
+    code = "sessions_unconfigured"

@@ -163,16 +163,6 @@ def start_playback(
         ttl=playback.url_ttl,
         origin=playback.origin,
     )
-    playback.events.record(
-        ViewingEvent(
-            title_id=title.title_id,
-            kind=EventKind.PLAY,
-            account_id=subscriber.account_id,
-            profile_id=profile.profile_id,
-            region=profile.region,
-            at=now,
-        )
-    )
     links = start_session(
         playback,
         view=view,
@@ -182,6 +172,16 @@ def start_playback(
         sticky_id=subscriber.session_id,
         expires=int(decision.origin.expires_at.timestamp()),
         session_url=session_url,
+    )
+    playback.events.record(
+        ViewingEvent(
+            title_id=title.title_id,
+            kind=EventKind.PLAY,
+            account_id=subscriber.account_id,
+            profile_id=profile.profile_id,
+            region=profile.region,
+            at=now,
+        )
     )
     prefix = f"{title.title_id}/{chosen.name}/"
     return PlaybackResponse(

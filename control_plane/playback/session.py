@@ -19,7 +19,12 @@ import jwt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from control_plane.catalog.models import TitleId
-from control_plane.playback.errors import PathwayUnknown, SessionExpired, SessionInvalid
+from control_plane.playback.errors import (
+    PathwayUnknown,
+    SessionExpired,
+    SessionInvalid,
+    SessionsUnconfigured,
+)
 
 AUDIENCE = "edgefill-playback-session"
 ALGORITHM = "HS256"
@@ -61,21 +66,28 @@ class PlaybackSession(BaseModel):
 
 
 class SessionSigner:
-    """Seals and opens session tokens with the stack's session secret."""
+    """Seals and opens session tokens with the stack's session secret.
+
+    A missing or short secret is refused when a session is sealed or opened (503, naming the
+    setting), not when the app starts: the other playback routes still answer. Production
+    settings refuse to load without it (`ServiceSettings`).
+    """
 
     def __init__(self, secret: SecretStr) -> None:
-        value = secret.get_secret_value()
-        if len(value) < 16:
-            raise ValueError(
+        self._secret = secret.get_secret_value()
+
+    def _key(self) -> str:
+        if len(self._secret) < 16:
+            raise SessionsUnconfigured(
                 "the playback session secret is unset or shorter than 16 characters: set "
                 "EDGEFILL_SESSION_SECRET (the stack stores it in Secrets Manager)"
             )
-        self._secret = value
+        return self._secret
 
     def seal(self, session: PlaybackSession) -> str:
         claims = session.model_dump(by_alias=True, mode="json")
         claims["aud"] = AUDIENCE
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return jwt.encode(claims, self._key(), algorithm=ALGORITHM)
 
     def open(self, token: str, *, now: datetime | None = None) -> PlaybackSession:
         """The session `token` names; SessionInvalid or SessionExpired (both 403) otherwise."""
@@ -85,7 +97,7 @@ class SessionSigner:
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
+                self._key(),
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 options={"require": ["exp", "aud"], "verify_exp": False},

@@ -18,6 +18,7 @@ from control_plane.catalog.models import Title
 from control_plane.common.settings import ServiceSettings
 from control_plane.playback.app import create_app
 from control_plane.playback.session import PlaybackSession, SessionSigner
+from control_plane.recommendations.events import EventStore
 from edgefill_contracts import PlaybackResponse, PlaybackSessionLinks
 from edgefill_contracts.signing import SignedKind, compute_token, parse_signed_path
 from tests.support.playback_world import (
@@ -335,3 +336,22 @@ def test_a_playlist_too_big_for_a_lambda_answer_is_sent_compressed_or_refused(
     assert compressed.status_code == 200
     assert compressed.headers["content-encoding"] == "gzip"
     assert compressed.text.startswith("#EXTM3U")  # httpx decodes it, as a player does
+
+
+def test_without_a_session_secret_the_app_starts_and_playback_says_what_is_missing(
+    stack: ServiceSettings, fleet: StaticFleet, viewer: Viewer, titles: list[Title]
+) -> None:
+    unset = stack.model_copy(update={"session_secret": SecretStr("")})
+    app = create_app(unset)
+    app.state.playback = replace(app.state.playback, fleet=fleet)
+    with TestClient(app, client=(CLIENT_IP, 40000)) as client:
+        response = client.post(
+            "/playback/start",
+            json={"profile_id": viewer.profile_id, "title_id": titles[0].title_id},
+            headers=viewer.user.headers,
+        )
+    assert response.status_code == 503
+    assert response.json()["error"] == "sessions_unconfigured"
+    assert "EDGEFILL_SESSION_SECRET" in response.json()["message"]
+    # Nothing was recorded for a play that did not start.
+    assert not list(EventStore.from_settings(stack).since(datetime(2020, 1, 1, tzinfo=UTC)))
