@@ -26,6 +26,7 @@ lint: bootstrap
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	.venv/bin/lint-imports --no-cache --no-logo
+	$(PY) -m bandit -q -c pyproject.toml -r control_plane appliance_agent edgefill_contracts edgefill_build infra
 
 format: bootstrap
 	$(PY) -m ruff format .

@@ -83,7 +83,8 @@ class FillScheduler:
         self._config = config
         self._cycle = cycle
         self._clock = clock
-        self._rng = rng or random.Random()
+        # bandit B311: fill-window jitter, not a secret.
+        self._rng = rng or random.Random()  # nosec B311
         self._jitter_for: datetime | None = None
         self._jitter_s = 0.0
 

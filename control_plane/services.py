@@ -26,7 +26,8 @@ STEERING_SNAPSHOT_PREFIX = "steering"
 
 # The environment variable naming the stack's payment secret in a function of a service that
 # `uses_payment_secret` (control_plane.billing.providers reads it; infra sets it).
-PAYMENT_SECRET_ENV = "EDGEFILL_PAYMENT_SECRET_ARN"
+# bandit B105: an environment variable's name.
+PAYMENT_SECRET_ENV = "EDGEFILL_PAYMENT_SECRET_ARN"  # nosec B105
 
 
 class RouteAuth(StrEnum):

@@ -56,6 +56,10 @@ class SubscriberDirectory(pulumi.ComponentResource):
             ),
             child,
         )
+        # bandit B106: the units of the token lifetimes, not tokens.
+        validity_units = aws.cognito.UserPoolClientTokenValidityUnitsArgs(  # nosec B106
+            access_token="minutes", id_token="minutes", refresh_token="days"
+        )
         self.client = aws.cognito.UserPoolClient(
             f"{name}-client",
             aws.cognito.UserPoolClientArgs(
@@ -68,9 +72,7 @@ class SubscriberDirectory(pulumi.ComponentResource):
                 access_token_validity=args.access_token_minutes,
                 id_token_validity=args.access_token_minutes,
                 refresh_token_validity=args.refresh_token_days,
-                token_validity_units=aws.cognito.UserPoolClientTokenValidityUnitsArgs(
-                    access_token="minutes", id_token="minutes", refresh_token="days"
-                ),
+                token_validity_units=validity_units,
             ),
             child,
         )

@@ -87,7 +87,8 @@ class HeartbeatTask:
         self.status_file = status_file
         self.refresh_secrets = refresh_secrets
         self.served = served
-        self._rng = rng or random.Random()
+        # bandit B311: heartbeat backoff spread, not a secret.
+        self._rng = rng or random.Random()  # nosec B311
         self._clock = clock
 
     def run(self, stop: threading.Event) -> None:

@@ -126,7 +126,8 @@ class ServeSettings(BaseModel):
     )
     secrets_file: Path = Path("/var/lib/edgefill/signing-secrets.json")
 
-    listen_address: str = "0.0.0.0"
+    # bandit B104: an appliance serves subscribers on every interface unless told otherwise.
+    listen_address: str = "0.0.0.0"  # nosec B104
     https_port: Annotated[int | None, ZeroIsOff] = Field(default=443, ge=1, le=65535)
     http_port: Annotated[int | None, ZeroIsOff] = Field(default=None, ge=1, le=65535)
     status_port: int = Field(default=8081, ge=1, le=65535, description="stub_status, loopback.")

@@ -298,7 +298,8 @@ def change_plan(
             if current.pending_change is None:  # a downgrade, applied as is
                 return _answer(200, current)
         change = current.pending_change
-        assert change is not None
+        if change is None:
+            raise RuntimeError("a claimed plan change has no pending change on its row")
         charge = charge_and_record(
             billing,
             sub=current,
@@ -362,7 +363,8 @@ def apply_change(billing: Billing, row: Subscription, charge: Charge) -> Subscri
     money goes back (PlanChangeAbandoned).
     """
     change = row.pending_change
-    assert change is not None and change.charge_key == charge.idempotency_key
+    if change is None or change.charge_key != charge.idempotency_key:
+        raise RuntimeError("applying a plan change whose row does not name this charge")
     refunded = charge.refunded
     for _ in range(2):  # our row, or one more time after a concurrent write (a cancel)
         current = billing.subscriptions.get(row.account_id)
@@ -422,7 +424,8 @@ def settle_change(billing: Billing, row: Subscription) -> Subscription:
     """Settle a stale claimed change as the reconciler does: apply it if the provider has its
     charge, drop it if not; the row as it stands afterwards."""
     change = row.pending_change
-    assert change is not None
+    if change is None:
+        raise RuntimeError("settling a plan change on a row that has none pending")
     charge = billing.payments.find_charge(change.charge_key)
     if charge is None or charge.refunded:
         try:

@@ -191,7 +191,8 @@ def _worker(settings: ServiceSettings) -> tuple[ManifestJobContext, _Inputs]:
 def _write_order(
     context: ManifestJobInputs, order: FanOutMessage, inputs: _Inputs
 ) -> ClusterWritten:
-    assert isinstance(order, ClusterOrder)
+    if not isinstance(order, ClusterOrder):
+        raise TypeError(f"the manifest fan-out got a {type(order).__name__}, not a ClusterOrder")
     return write_cluster(context=context, order=order, inputs=inputs.get(now=order.planned_at))
 
 

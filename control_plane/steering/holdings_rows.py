@@ -113,7 +113,8 @@ class HoldingsRows:
             if recomputed and clock() > deadline:
                 break
             held = reports[appliance_id]
-            assert held is not None and held.manifest_version is not None  # key is not None
+            if held is None or held.manifest_version is None:  # `key` was not None
+                raise RuntimeError(f"{appliance_id}: a changed row with no report to build it")
             self._rows[appliance_id] = (key, self._row(appliance_id, held, unit_order))
             self._waiting_since.pop(appliance_id, None)
             recomputed += 1
@@ -123,7 +124,8 @@ class HoldingsRows:
 
     def _row(self, appliance_id: str, held: HeldDigest, unit_order: UnitOrder) -> bytes:
         version = held.manifest_version
-        assert version is not None
+        if version is None:
+            raise RuntimeError(f"{appliance_id}: a holdings row needs a manifest version")
         order = unit_order(appliance_id, version)
         if order is None:
             logger.warning(

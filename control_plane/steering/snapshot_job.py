@@ -125,7 +125,8 @@ class SnapshotCompiler:
     def _holdings_section(self, *, changed: bool) -> bytes:
         # Encoding 150 MB of rows takes seconds: only when some row changed.
         if self._holdings is None or changed:
-            assert self.rows is not None
+            if self.rows is None:
+                raise RuntimeError("the holdings section is encoded before any rows were built")
             self._holdings = encode_holdings(self.rows.section())
         return self._holdings
 
