@@ -237,3 +237,17 @@ def test_ffmpeg_plays_every_rendition_of_the_multivariant_playlist(world: Player
         assert times, played.stderr[-500:]
         hours, minutes, seconds = times[-1]
         assert int(hours) * 3600 + int(minutes) * 60 + float(seconds) >= TITLE_SECONDS - 2.5
+
+
+def test_the_browser_decodes_every_codec_the_seeder_packages(
+    world: PlayerWorld, browser: Any
+) -> None:
+    types = {f'video/mp4; codecs="{r.codecs}"' for r in world.title.renditions if r.codecs} | {
+        f'audio/mp4; codecs="{r.audio.codecs}"' for r in world.title.renditions if r.audio
+    }
+    assert len(types) >= 2, types  # at least one video and one audio codec
+    page = browser.new_page()
+    page.goto(f"{world.page_base}/page/index.html")
+    supported = {t: page.evaluate("t => MediaSource.isTypeSupported(t)", t) for t in types}
+    page.close()
+    assert all(supported.values()), supported
