@@ -61,6 +61,14 @@ class Playback:
     steering_ttl_s: int = STEERING_TTL_S
 
 
+def allowed_renditions(title: Title, *, max_rendition: str) -> tuple[Rendition, ...]:
+    """Every rendition of `title` the plan's ceiling allows, lowest first."""
+    ceiling = int(max_rendition[:-1])
+    return tuple(
+        sorted((r for r in title.renditions if r.height <= ceiling), key=lambda r: r.height)
+    )
+
+
 def choose_rendition(title: Title, *, requested: str | None, max_rendition: str) -> Rendition:
     """The requested rendition if the plan allows it, else the best one the plan allows."""
     ceiling = int(max_rendition[:-1])
@@ -74,20 +82,12 @@ def choose_rendition(title: Title, *, requested: str | None, max_rendition: str)
                 f"your plan streams up to {max_rendition}; change plan for {requested}"
             )
         return rendition
-    allowed = [r for r in title.renditions if r.height <= ceiling]
+    allowed = allowed_renditions(title, max_rendition=max_rendition)
     if not allowed:
         raise RenditionMissing(
             f"{title.title_id} has no rendition at or below your plan's {max_rendition}"
         )
-    return max(allowed, key=lambda r: r.height)
-
-
-def allowed_renditions(title: Title, *, max_rendition: str) -> tuple[Rendition, ...]:
-    """Every rendition of `title` the plan's ceiling allows, lowest first."""
-    ceiling = int(max_rendition[:-1])
-    return tuple(
-        sorted((r for r in title.renditions if r.height <= ceiling), key=lambda r: r.height)
-    )
+    return allowed[-1]
 
 
 def start_session(

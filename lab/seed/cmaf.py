@@ -89,6 +89,7 @@ def read_index(data: bytes) -> CmafIndex:
     if timescale == 0 or count == 0:
         raise CmafError("the sidx has no timescale or no references")
     offset = sidx_at + sidx_size + first_offset
+    boundaries = {at for _, at, _ in boxes} | {len(data)}
     fragments = []
     for _ in range(count):
         referenced, duration, _sap = struct.unpack_from(">III", data, cursor)
@@ -98,6 +99,11 @@ def read_index(data: bytes) -> CmafIndex:
         length = referenced & 0x7FFFFFFF
         if data[offset + 4 : offset + 8] not in (b"moof", b"styp"):
             raise CmafError(f"the sidx points at byte {offset}, which starts no fragment")
+        if offset + length not in boundaries:
+            raise CmafError(
+                f"the sidx says the fragment at byte {offset} is {length} bytes, which ends "
+                "inside a box"
+            )
         fragments.append(Fragment(offset=offset, length=length, duration_s=duration / timescale))
         offset += length
     return CmafIndex(

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from control_plane.catalog.models import Title
+from control_plane.common.aws import s3
 from control_plane.common.settings import ServiceSettings
 from control_plane.playback.app import create_app
 from control_plane.playback.session import PlaybackSession, SessionSigner
@@ -355,3 +356,20 @@ def test_without_a_session_secret_the_app_starts_and_playback_says_what_is_missi
     assert "EDGEFILL_SESSION_SECRET" in response.json()["message"]
     # Nothing was recorded for a play that did not start.
     assert not list(EventStore.from_settings(stack).since(datetime(2020, 1, 1, tzinfo=UTC)))
+
+
+def test_an_origin_playlist_that_does_not_match_the_catalogue_is_not_served(
+    client: TestClient, stack: ServiceSettings, viewer: Viewer, titles: list[Title]
+) -> None:
+    links = _start(client, viewer, titles[0])
+    base = _path(links.hls_url).rsplit("/", 1)[0]
+    key = f"{titles[0].title_id}/144p/index.m3u8"
+    # The object in the bucket was replaced (a re-encode in progress): its sha256 no longer
+    # matches the catalogue's, so nothing is signed from it.
+    s3(stack).put_object(Bucket=stack.origin_bucket, Key=key, Body=b"#EXTM3U\nother.mp4\n")
+    response = client.get(f"{base}/origin/144p/index.m3u8")
+    assert response.status_code == 503
+    assert "sha256" in response.json()["message"]
+    assert "X-Amz-Signature" not in response.text
+    # A playlist the session's rendition does not have is a 404, not a signed URL.
+    assert client.get(f"{base}/origin/144p/secret.m3u8").status_code == 404
