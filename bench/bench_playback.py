@@ -151,7 +151,8 @@ def _run(moto_url: str) -> int:
 
     with process(command, env, f"{base}/healthz"):
         first = play(httpx.Client(timeout=10.0), 0)
-        urls = len(first.json().get("urls", [])) if first.status_code == 200 else -1
+        # The session's pathways: the appliances steering chose, then "origin".
+        pathways = len(first.json()["session"]["pathways"]) - 1 if first.status_code == 200 else -1
         _load(play)  # warm: JWKS, title cache, connection pools
         health_rps, health_ms = _load(health)
         play_rps, play_ms = _load(play)
@@ -160,7 +161,7 @@ def _run(moto_url: str) -> int:
         f"playback: {REQUESTS} requests x{CONCURRENCY}: {play_rps:.0f} req/s, "
         f"p50 {statistics.median(play_ms):.1f} ms, p99 {p99(play_ms):.1f} ms; "
         f"storage floor (4 DynamoDB calls) {floor_rps:.0f}/s p99 {p99(floor_ms):.1f} ms; "
-        f"/healthz {health_rps:.0f} req/s p99 {p99(health_ms):.1f} ms; appliance URLs {urls}"
+        f"/healthz {health_rps:.0f} req/s p99 {p99(health_ms):.1f} ms; appliance pathways {pathways}"
     )
     emit(
         make_result(
@@ -178,7 +179,7 @@ def _run(moto_url: str) -> int:
             healthz_p99_ms=round(p99(health_ms), 2),
             requests=REQUESTS,
             concurrency=CONCURRENCY,
-            appliance_urls_per_response=urls,
+            appliance_pathways_per_session=pathways,
             dynamodb_round_trips_per_request=4,
             note="moto, uvicorn and the load generator are three processes on 2 cores",
         )

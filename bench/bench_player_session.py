@@ -60,7 +60,7 @@ PRESIGNED = (
 )
 
 
-def _rendition(title: str, name: str, width: int, duration_s: float) -> Rendition:
+def sample_rendition(title: str, name: str, width: int, duration_s: float) -> Rendition:
     def file(leaf: str) -> MediaFile:
         return MediaFile(key=f"{title}/{name}/{leaf}", size=1000, sha256="0" * 64)
 
@@ -95,7 +95,7 @@ def _rendition(title: str, name: str, width: int, duration_s: float) -> Renditio
 def manifest_sizes(duration_s: float, key: SigningKey, expires: int) -> tuple[int, int]:
     """Bytes of the multivariant playlist and of the MPD of a 6-rendition title, 8 pathways."""
     title = "title-01234"
-    renditions = [_rendition(title, n, w, duration_s) for n, w in LADDER]
+    renditions = [sample_rendition(title, n, w, duration_s) for n, w in LADDER]
 
     def at(base: str) -> hls.Pathway:
         return hls.Pathway(
@@ -125,7 +125,7 @@ def manifest_sizes(duration_s: float, key: SigningKey, expires: int) -> tuple[in
 
 def origin_playlist_gzip_bytes(duration_s: int) -> tuple[int, int]:
     """The origin pathway's media playlist of a `duration_s` title at 2 s segments: raw, gzip'd."""
-    rendition = _rendition("title-01234", "1080p", 1920, duration_s)
+    rendition = sample_rendition("title-01234", "1080p", 1920, duration_s)
     segments = duration_s // 2
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:2",
              '#EXT-X-MAP:URI="media.mp4",BYTERANGE="1200@0"']  # fmt: skip

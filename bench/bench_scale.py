@@ -10,7 +10,7 @@ sites, 1,000,000 prefixes, 20,000 titles x 6 renditions), each in its own interp
 | heartbeat calls, rate and cost against moto | `heartbeat` | 4 calls per heartbeat |
 | steering snapshot cold load and RSS, refresh, job build | `steering-snapshot` | 3 s, 1 GiB |
 | one cluster's manifest worker | `manifest-cluster` | 150 s |
-| playback answer bytes (4 appliance URLs, the origin and a presigned URL per file, a Lambda session token in each) | here | 16 KiB, whatever the title's length |
+| playback answer bytes (a session of 6 renditions on 8 appliance pathways and the origin: four session URLs behind an API Gateway host) | here | 16 KiB, whatever the title's length |
 
 Metric: how many figures meet their budget, against how many there are (target 1: all).
 Each figure's own result line is in the details.
@@ -19,7 +19,6 @@ Each figure's own result line is in the details.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 
 from bench.result import emit, make_result
@@ -30,30 +29,38 @@ ANSWER_BUDGET_BYTES = 16 * 1024
 
 
 def playback_answer_bytes() -> int:
-    """The playback answer for one rendition of a production fleet's decision, as JSON."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "ASIA" + "X" * 16)
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "x" * 40)
-    # A Lambda role's session token is ~1,000 characters and rides in every presigned URL.
-    os.environ["AWS_SESSION_TOKEN"] = "IQoJb3JpZ2luX2VjE" + "A" * 1000
+    """The playback answer of a production session, as JSON: the most the answer carries."""
     from pydantic import SecretStr
 
-    from control_plane.common.settings import Environment, ServiceSettings
+    from bench.bench_player_session import sample_rendition
+    from control_plane.catalog.models import MaturityRating, Title
+    from control_plane.playback.service import start_session
+    from control_plane.playback.session import MAX_PATHWAYS, SessionSigner
     from control_plane.signing.keys import SigningKey
-    from control_plane.signing.origin import S3OriginSigner
-    from control_plane.steering import FleetView, SteerableAppliance, SteerableSite, rank_sources
+    from control_plane.steering import FleetView, SteerableAppliance, SteerableSite
     from edgefill_contracts import PlaybackResponse
 
-    title, rendition = "title-19999", "2160p"
-    unit = f"{title}/{rendition}"
+    title_id = "title-19999"
+    widths = {"144p": 256, "240p": 426, "480p": 854, "720p": 1280, "1080p": 1920, "2160p": 3840}
+    renditions = tuple(sample_rendition(title_id, n, w, 7200.0) for n, w in widths.items())
+    title = Title(
+        title_id=title_id,
+        name="A title",
+        year=2026,
+        maturity=MaturityRating.PG,
+        popularity=1.0,
+        renditions=renditions,
+    )
     key = SigningKey(
         secret_id="s20261207000000abcdef",
         secret=SecretStr("x" * 43),
         created_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
+    units = frozenset(f"{title_id}/{r.name}" for r in renditions)
     view = FleetView(
         sites=[
             SteerableSite(site_id=f"site-{n:04d}", isp="isp-0001", prefixes=(f"10.{n}.0.0/16",))
-            for n in range(3)
+            for n in range(5)
         ],
         appliances=[
             SteerableAppliance(
@@ -63,43 +70,32 @@ def playback_answer_bytes() -> int:
                 base_url=f"https://203.0.113.{n}:8443",
                 serving=True,
                 healthy=True,
-                held_units=frozenset({unit}),
+                held_units=units,
                 accepted_secret_ids=frozenset({key.secret_id}),
             )
-            for n in range(6)
+            for n in range(10)
         ],
         signing_keys=[key],
         built_at=datetime.now(UTC),
     )
-    settings = ServiceSettings(
-        environment=Environment.DEVELOPMENT, origin_bucket="edgefill-prod-origin-0123456789ab"
-    )
-    origin = S3OriginSigner(settings=settings)
-    now = datetime.now(UTC)
-    files = [f"{unit}/index.m3u8", f"{unit}/media.mp4"]
-    decision = rank_sources(
+    # An API Gateway host and the gateway's path, as a player sees the session's routes.
+    base = "https://abcdef1234.execute-api.eu-west-1.amazonaws.com/playback/sessions"
+    links = start_session(
+        SessionSigner(SecretStr("s" * 43)),
         view=view,
+        title=title,
+        renditions=renditions,
         client_ip="10.0.0.7",
-        title_id=title,
-        rendition=rendition,
-        origin_key=files[0],
-        session_id="a-session-id-0123456789abcdef",
-        now=now,
-        ttl=timedelta(hours=6),
-        origin=origin,
+        sticky_id="a-session-id-0123456789abcdef",
+        expires=int((datetime.now(UTC) + timedelta(hours=6)).timestamp()),
+        session_url=lambda token, name: f"{base}/{token}/{name}",
     )
-    assert len(decision.urls) == 4
+    assert len(links.pathways) == MAX_PATHWAYS + 1, links.pathways
     answer = PlaybackResponse(
-        title_id=title,
-        rendition=rendition,
-        playlist=f"{rendition}/index.m3u8",
-        files=[f.removeprefix(f"{title}/") for f in files],
-        urls=list(decision.urls),
-        origin=decision.origin,
-        origin_files={
-            f.removeprefix(f"{title}/"): origin(key=f, expires_at=decision.origin.expires_at)
-            for f in files
-        },
+        title_id=title_id,
+        rendition=renditions[-1].name,
+        renditions=[r.name for r in renditions],
+        session=links,
     )
     return len(answer.model_dump_json().encode())
 

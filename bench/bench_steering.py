@@ -1,11 +1,13 @@
-"""Benchmark `steering`: one in-process steering decision on a fleet of production size.
+"""Benchmark `steering`: one session's steering decision on a fleet of production size.
 
 10,000 appliances in 2,000 sites (100 ISPs of 20 sites), 1,000,000 client prefixes (IPv4 /24s
-and IPv6 /48s, 500 per site), 8,000 content units of which each appliance holds 150. Clients
-are drawn from the announced prefixes, titles from a Zipf distribution. Every decision is a
-full `rank_sources`: trie lookup, eligibility, weighted rendezvous, signing with the site's
-secret and the origin URL from the real S3 presigner (cached per key; warmed first, and the
-clock is pinned for the run so the cache's minute bucket does not roll over mid-measurement).
+and IPv6 /48s, 500 per site), 2,000 titles x 4 renditions of which each appliance holds about
+150 units, whole titles (every rendition of a title it holds: placement fills the popular head
+whole). Clients are drawn from the announced prefixes, titles from a Zipf distribution, plan
+ceilings at random. Every decision is a full `rank_appliances` for the session's renditions
+(every one up to the plan's ceiling, all of which an appliance must hold): trie lookup,
+eligibility, weighted rendezvous, the site's signing key, up to 8 pathways. Signing the
+pathways' URLs happens later, per manifest (the `player-session` bench).
 
 Result: decisions per CPU-second of the one thread that decides (one core) against the issue's
 floor of 20,000/s (ratio >= 1), with p50/p99 latency in the details, both wall-clock and
@@ -27,14 +29,13 @@ from datetime import UTC, datetime, timedelta
 from pydantic import SecretStr
 
 from bench.result import emit, make_result
-from control_plane.common.settings import Environment, ServiceSettings
+from control_plane.playback.session import MAX_PATHWAYS
 from control_plane.signing.keys import SigningKey
-from control_plane.signing.origin import S3OriginSigner
 from control_plane.steering import (
     FleetView,
     SteerableAppliance,
     SteerableSite,
-    rank_sources,
+    rank_appliances,
 )
 
 SITES = 2_000
@@ -61,18 +62,21 @@ def site_prefixes(site: int) -> list[str]:
 
 def build_view(rng: random.Random, now: datetime) -> tuple[FleetView, list[str], float]:
     """The synthetic fleet as a FleetView, its units, and the seconds FleetView() itself took."""
-    units = [f"title-{t:05d}/{r}" for t in range(TITLES) for r in RENDITIONS]
-    weights = [1 / (i + 1) for i in range(len(units))]
-    head = units[:100]
+    titles = [f"title-{t:05d}" for t in range(TITLES)]
+    units = [f"{title}/{r}" for title in titles for r in RENDITIONS]
+    weights = [1 / (i + 1) for i in range(len(titles))]
+    head = set(titles[:25])
+    held_titles = HELD_PER_APPLIANCE // len(RENDITIONS)
     sites, appliances = [], []
     for s in range(SITES):
         sites.append(
             SteerableSite(f"site-{s:04d}", f"isp-{s // SITES_PER_ISP:03d}", tuple(site_prefixes(s)))
         )
         for a in range(APPLIANCES_PER_SITE):
-            held = set(head) | set(
-                rng.choices(units, weights=weights, k=HELD_PER_APPLIANCE - len(head))
-            )
+            held_by_title = set(head)
+            while len(held_by_title) < held_titles:
+                held_by_title.update(rng.choices(titles, weights=weights, k=1))
+            held = {f"{title}/{r}" for title in held_by_title for r in RENDITIONS}
             appliances.append(
                 SteerableAppliance(
                     appliance_id=f"app-{s:04d}-{a}",
@@ -108,30 +112,25 @@ def client_ips(rng: random.Random, count: int) -> list[str]:
 
 
 def main() -> int:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     rng = random.Random(4)
     now = datetime.now(UTC)
     view, units, build_s = build_view(rng, now)
     print(f"FleetView: {view.prefix_count} prefixes indexed in {build_s:.1f} s", file=sys.stderr)
 
-    settings = ServiceSettings(
-        environment=Environment.DEVELOPMENT, origin_bucket="bench-origin", aws_region="us-east-1"
-    )
-    origin = S3OriginSigner(settings=settings, cache_size=len(units) * 2)
-    ttl = timedelta(hours=6)
-    cold = time.perf_counter()
-    for unit in units:
-        origin(key=f"{unit}/index.m3u8", expires_at=now + ttl)
-    presign_us = (time.perf_counter() - cold) / len(units) * 1e6
-
-    weights = [1 / (i + 1) for i in range(len(units))]
+    titles = sorted({unit.split("/", 1)[0] for unit in units})
+    weights = [1 / (i + 1) for i in range(len(titles))]
+    ceilings = [rng.randrange(len(RENDITIONS)) for _ in range(DECISIONS)]
     requests = list(
         zip(
             client_ips(rng, DECISIONS),
-            rng.choices(units, weights=weights, k=DECISIONS),
+            (
+                tuple(f"{title}/{r}" for r in RENDITIONS[: ceiling + 1])
+                for title, ceiling in zip(
+                    rng.choices(titles, weights=weights, k=DECISIONS), ceilings, strict=True
+                )
+            ),
             (f"session-{i}" for i in range(DECISIONS)),
-            strict=False,
+            strict=True,
         )
     )
     gc.collect()
@@ -140,23 +139,20 @@ def main() -> int:
     with_appliances = 0
     clock, cpu_clock = time.perf_counter, time.thread_time
     wall, cpu = clock(), cpu_clock()
-    for ip, unit, session in requests:
-        title, rendition = unit.split("/")
+    pathways = 0
+    for ip, session_units, session in requests:
         t0, c0 = clock(), cpu_clock()
-        decision = rank_sources(
+        decision = rank_appliances(
             view=view,
             client_ip=ip,
-            title_id=title,
-            rendition=rendition,
-            origin_key=f"{unit}/index.m3u8",
+            units=session_units,
             session_id=session,
-            now=now,
-            ttl=ttl,
-            origin=origin,
+            max_appliances=MAX_PATHWAYS,
         )
         cpu_latencies.append(cpu_clock() - c0)
         latencies.append(clock() - t0)
-        with_appliances += bool(decision.urls)
+        with_appliances += bool(decision.appliances)
+        pathways += len(decision.appliances)
     elapsed, cpu_elapsed = clock() - wall, cpu_clock() - cpu
     latencies.sort()
     cpu_latencies.sort()
@@ -180,11 +176,11 @@ def main() -> int:
         load_average_1m=round(os.getloadavg()[0], 2),
         decisions=len(latencies),
         answered_by_appliances=round(with_appliances / len(latencies), 4),
+        mean_appliance_pathways=round(pathways / len(latencies), 2),
         appliances=len(view.appliances),
         sites=len(view.sites),
         prefixes=view.prefix_count,
         view_build_s=round(build_s, 2),
-        cold_presign_us=round(presign_us, 1),
         max_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         baseline_is="the issue's floor of 20,000 decisions/s (no slower implementation to race)",
     )

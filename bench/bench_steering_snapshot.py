@@ -61,12 +61,12 @@ BUCKET = "bench-manifests"
 
 _PROBE = """
 import json, random, sys, time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 start = time.perf_counter()
 from bench.process_memory import peak_rss_bytes
 from control_plane.common.settings import ServiceSettings
 from control_plane.signing.key_store import StoredSigningSecret
-from control_plane.steering import rank_sources
+from control_plane.steering import rank_appliances
 from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 imported = time.perf_counter() - start
 
@@ -84,15 +84,11 @@ view = cache.current()
 cold_s = time.perf_counter() - start
 rss_mb = peak_rss_bytes() / 2**20
 checks = json.loads(sys.stdin.read())
-now = datetime.now(UTC)
 agree = True
 start = time.perf_counter()
 for ip, unit, holders in checks:
-    title, rendition = unit.split("/")
-    decision = rank_sources(view=view, client_ip=ip, title_id=title, rendition=rendition,
-        origin_key=f"{unit}/index.m3u8", session_id=ip, now=now, ttl=timedelta(hours=6),
-        origin=lambda *, key, expires_at: "https://origin.example/" + key)
-    got = {u.appliance_id for u in decision.urls}
+    decision = rank_appliances(view=view, client_ip=ip, units=(unit,), session_id=ip)
+    got = {r.appliance.appliance_id for r in decision.appliances}
     agree = agree and got <= set(holders) and bool(got) == bool(holders)
 decide_s = time.perf_counter() - start
 print(json.dumps({"cold_s": cold_s, "import_s": imported, "rss_mb": rss_mb,

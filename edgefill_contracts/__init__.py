@@ -37,7 +37,7 @@ from edgefill_contracts.object_key import (
     unit_of_key,
     validate_object_key,
 )
-from edgefill_contracts.playback import PlaybackResponse, PlaybackSessionLinks, PlaybackUrl
+from edgefill_contracts.playback import PlaybackResponse, PlaybackSessionLinks
 from edgefill_contracts.served import MAX_UNITS_PER_REPORT, ServedAck, ServedReport
 from edgefill_contracts.signing import SignedPath, parse_signed_path, sign_path
 
@@ -61,7 +61,6 @@ __all__ = [
     "ManifestEntry",
     "PlaybackResponse",
     "PlaybackSessionLinks",
-    "PlaybackUrl",
     "RegistrationRequest",
     "RegistrationResponse",
     "ServedAck",

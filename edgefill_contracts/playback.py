@@ -1,20 +1,10 @@
-"""The playback response: ranked, signed, expiring URLs for one title rendition."""
+"""The playback answer: a session a standard player opens (HLS and DASH with Content Steering)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-
-
-class PlaybackUrl(BaseModel):
-    """One place to play from; `appliance_id` is None for the origin fallback."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    url: str
-    appliance_id: str | None
-    expires_at: datetime
 
 
 class PlaybackSessionLinks(BaseModel):
@@ -36,28 +26,19 @@ class PlaybackSessionLinks(BaseModel):
 
 
 class PlaybackResponse(BaseModel):
-    """Try `urls` in order; a miss on one moves the player to the next, `origin` last."""
+    """One play: the session's manifests, and which renditions they offer.
+
+    Of constant size whatever the title's length: no per-file URL rides in it.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     title_id: str
-    rendition: str
-    playlist: str = Field(description="Path of the playlist relative to each URL's base.")
-    files: list[str] = Field(
-        default_factory=list,
-        description="Every file of the rendition (playlist first), relative to each URL's base.",
+    rendition: str = Field(
+        description="The highest rendition of the session: the plan's ceiling, or the one asked "
+        "for (a player adapts below it, never above)."
     )
-    urls: list[PlaybackUrl]
-    origin: PlaybackUrl
-    origin_files: dict[str, str] = Field(
-        default_factory=dict,
-        description="The origin fallback of each file in `files`, by the same relative path: "
-        "a private bucket needs a signature per object, so relative URLs cannot resolve there.",
+    renditions: list[str] = Field(
+        min_length=1, description="Every rendition the session's manifests offer, lowest first."
     )
-    session: PlaybackSessionLinks | None = Field(
-        default=None,
-        description="Per-session HLS and DASH manifests for standard players (every rendition "
-        "the plan allows, with Content Steering): what every edgefill client plays, the lab's "
-        "included. The fields above (one rendition's signed directories and presigned files) "
-        "predate sessions; nothing of edgefill reads them any more and they are to be removed.",
-    )
+    session: PlaybackSessionLinks

@@ -25,7 +25,7 @@ from control_plane.playback.title_cache import TitleCache
 from control_plane.recommendations.events import EventStore
 from control_plane.recommendations.models import EventKind, ViewingEvent
 from control_plane.signing.origin import OriginSigner
-from control_plane.steering import FleetView, rank_appliances, rank_sources
+from control_plane.steering import FleetView, rank_appliances
 from edgefill_contracts import PlaybackResponse, PlaybackSessionLinks
 from edgefill_contracts.object_key import content_unit
 
@@ -69,29 +69,35 @@ def allowed_renditions(title: Title, *, max_rendition: str) -> tuple[Rendition, 
     )
 
 
-def choose_rendition(title: Title, *, requested: str | None, max_rendition: str) -> Rendition:
-    """The requested rendition if the plan allows it, else the best one the plan allows."""
-    ceiling = int(max_rendition[:-1])
+def session_renditions(
+    title: Title, *, requested: str | None, max_rendition: str
+) -> tuple[Rendition, ...]:
+    """The renditions a session offers, lowest first: all the plan allows, up to `requested`.
+
+    A requested rendition is a ceiling (a viewer who picks 720p is never sent 1080p; the
+    player still adapts below it). Raises RenditionMissing when the title has no such
+    rendition (or none within the plan), RenditionNotAllowed when the plan stops below it.
+    """
+    allowed = allowed_renditions(title, max_rendition=max_rendition)
     if requested is not None:
         rendition = title.rendition(requested)
         if rendition is None:
             offered = ", ".join(r.name for r in title.renditions) or "none"
             raise RenditionMissing(f"{title.title_id} has no {requested}; it offers: {offered}")
-        if rendition.height > ceiling:
+        if rendition not in allowed:
             raise RenditionNotAllowed(
                 f"your plan streams up to {max_rendition}; change plan for {requested}"
             )
-        return rendition
-    allowed = allowed_renditions(title, max_rendition=max_rendition)
+        allowed = tuple(r for r in allowed if r.height <= rendition.height)
     if not allowed:
         raise RenditionMissing(
             f"{title.title_id} has no rendition at or below your plan's {max_rendition}"
         )
-    return allowed[-1]
+    return allowed
 
 
 def start_session(
-    playback: Playback,
+    sessions: SessionSigner,
     *,
     view: FleetView,
     title: Title,
@@ -116,7 +122,7 @@ def start_session(
         pathways=tuple(r.appliance.appliance_id for r in ranking.appliances),
         expires=expires,
     )
-    token = playback.sessions.seal(session)
+    token = sessions.seal(session)
     return PlaybackSessionLinks(
         hls_url=session_url(token, "session_hls"),
         dash_url=session_url(token, "session_dash"),
@@ -150,27 +156,15 @@ def start_playback(
             f"this profile is limited to {profile.max_maturity.value}; the title is rated "
             f"{title.maturity.value}"
         )
-    chosen = choose_rendition(title, requested=rendition, max_rendition=allowed.max_rendition)
-    view = playback.fleet.current()
-    decision = rank_sources(
-        view=view,
-        client_ip=client_ip,
-        title_id=title.title_id,
-        rendition=chosen.name,
-        origin_key=chosen.playlist,
-        session_id=subscriber.session_id,
-        now=now,
-        ttl=playback.url_ttl,
-        origin=playback.origin,
-    )
+    renditions = session_renditions(title, requested=rendition, max_rendition=allowed.max_rendition)
     links = start_session(
-        playback,
-        view=view,
+        playback.sessions,
+        view=playback.fleet.current(),
         title=title,
-        renditions=allowed_renditions(title, max_rendition=allowed.max_rendition),
+        renditions=renditions,
         client_ip=client_ip,
         sticky_id=subscriber.session_id,
-        expires=int(decision.origin.expires_at.timestamp()),
+        expires=int((now + playback.url_ttl).timestamp()),
         session_url=session_url,
     )
     playback.events.record(
@@ -183,19 +177,9 @@ def start_playback(
             at=now,
         )
     )
-    prefix = f"{title.title_id}/{chosen.name}/"
     return PlaybackResponse(
         title_id=title.title_id,
-        rendition=chosen.name,
-        playlist=chosen.playlist.removeprefix(prefix),
-        files=[f.key.removeprefix(prefix) for f in chosen.files],
-        urls=list(decision.urls),
-        origin=decision.origin,
-        origin_files={
-            f.key.removeprefix(prefix): playback.origin(
-                key=f.key, expires_at=decision.origin.expires_at
-            )
-            for f in chosen.files
-        },
+        rendition=renditions[-1].name,
+        renditions=[r.name for r in renditions],
         session=links,
     )

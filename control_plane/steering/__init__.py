@@ -1,24 +1,19 @@
-"""Steering: rank signed appliance URLs for a client address, a title and a rendition.
+"""Steering: which appliances a client's playback session plays from, best first.
 
 Usage from the playback service::
 
-    from control_plane.signing.origin import S3OriginSigner
-    from control_plane.steering import SteeringSnapshotCache, rank_sources
+    from control_plane.steering import SteeringSnapshotCache, rank_appliances
 
     cache = SteeringSnapshotCache(settings=settings)  # once per process: the steering snapshot
-    decision = rank_sources(
+    ranking = rank_appliances(
         view=cache.current(),
         client_ip="198.51.100.7",
-        title_id="title-0001",
-        rendition="720p",
-        origin_key="title-0001/720p/index.m3u8",
+        units=("title-0001/480p", "title-0001/720p"),  # every rendition of the session
         session_id=session_id,
-        now=datetime.now(UTC),
-        ttl=timedelta(hours=6),
-        origin=S3OriginSigner(settings=settings),
+        max_appliances=8,
     )
-    # decision.urls: appliance PlaybackUrls (signed rendition directory, ends with '/'), best first
-    # decision.origin: PlaybackUrl of the origin presigned URL of origin_key
+    # ranking.appliances: RankedAppliance (the appliance and its site's signing key), best first
+    # pathway_priority(...) re-orders a session's pathways from the current view (Content Steering)
 """
 
 from __future__ import annotations
@@ -28,9 +23,7 @@ from control_plane.steering.pathways import pathway_priority
 from control_plane.steering.rank import (
     ApplianceRanking,
     RankedAppliance,
-    SteeringDecision,
     rank_appliances,
-    rank_sources,
 )
 from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 from control_plane.steering.view import FleetView, SteerableAppliance, SteerableSite
@@ -42,10 +35,8 @@ __all__ = [
     "RankedAppliance",
     "SteerableAppliance",
     "SteerableSite",
-    "SteeringDecision",
     "SteeringError",
     "SteeringSnapshotCache",
     "pathway_priority",
     "rank_appliances",
-    "rank_sources",
 ]

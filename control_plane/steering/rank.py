@@ -1,7 +1,8 @@
-"""rank_sources: where one client should play one title rendition from, best first.
+"""rank_appliances: which appliances one client's session should play from, best first.
 
-Order: eligible (Serving and healthy) appliances of the client's site that hold the rendition,
-then those of the ISP's other sites, then the origin. Among the appliances of one site the
+Order: eligible (Serving and healthy) appliances of the client's site that hold every
+rendition of the session, then those of the ISP's other sites (the origin is the session's
+last pathway, added by playback). Among the appliances of one site the
 order is weighted rendezvous hashing on the session id, so one session sticks to one
 appliance and sessions spread in proportion to spare capacity; the other sites are visited
 around a ring from a per-session starting point.
@@ -12,78 +13,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from control_plane.common.rendezvous_hash import stable_id_residue, weighted_score
-from control_plane.signing.content_urls import signed_rendition_base
 from control_plane.signing.keys import SigningKey
-from control_plane.signing.origin import OriginSigner
 from control_plane.steering.view import FleetView, SteerableAppliance
-from edgefill_contracts.object_key import content_unit
-from edgefill_contracts.playback import PlaybackUrl
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_APPLIANCE_URLS = 4
-
-
-@dataclass(frozen=True, slots=True)
-class SteeringDecision:
-    """Ranked appliance URLs (each the signed directory of the rendition) and the origin.
-
-    Each appliance URL ends with '/', and the file name inside the rendition (``index.m3u8``,
-    ``media.mp4``) is appended by the player; `origin.url` is the origin URL of
-    `origin_key` itself. `client_site_id` is None when no site announces the client's address.
-    """
-
-    client_site_id: str | None
-    urls: tuple[PlaybackUrl, ...]
-    origin: PlaybackUrl
-
-
-def rank_sources(
-    *,
-    view: FleetView,
-    client_ip: str,
-    title_id: str,
-    rendition: str,
-    origin_key: str,
-    session_id: str,
-    now: datetime,
-    ttl: timedelta,
-    origin: OriginSigner,
-    max_urls: int = DEFAULT_MAX_APPLIANCE_URLS,
-) -> SteeringDecision:
-    """Rank signed, expiring URLs for `client_ip` to play `title_id`/`rendition`.
-
-    Raises InvalidClientAddress (400) when `client_ip` is not an address. URLs are signed with
-    the newest secret every Serving, healthy appliance of the appliance's site accepts
-    (edgefill_contracts.signing); a site with no such secret is skipped and logged.
-    """
-    expires = int((now + ttl).timestamp())
-    expires_at = datetime.fromtimestamp(expires, UTC)
-    origin_url = PlaybackUrl(
-        url=origin(key=origin_key, expires_at=expires_at), appliance_id=None, expires_at=expires_at
-    )
-    ranking = rank_appliances(
-        view=view,
-        client_ip=client_ip,
-        units=(content_unit(title_id, rendition),),
-        session_id=session_id,
-        max_appliances=max_urls,
-    )
-    urls = tuple(
-        PlaybackUrl(
-            url=ranked.appliance.base_url
-            + signed_rendition_base(
-                key=ranked.key, title_id=title_id, rendition=rendition, expires=expires
-            ),
-            appliance_id=ranked.appliance.appliance_id,
-            expires_at=expires_at,
-        )
-        for ranked in ranking.appliances
-    )
-    return SteeringDecision(client_site_id=ranking.client_site_id, urls=urls, origin=origin_url)
+DEFAULT_MAX_APPLIANCES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +43,7 @@ def rank_appliances(
     client_ip: str,
     units: Sequence[str],
     session_id: str,
-    max_appliances: int = DEFAULT_MAX_APPLIANCE_URLS,
+    max_appliances: int = DEFAULT_MAX_APPLIANCES,
 ) -> ApplianceRanking:
     """Eligible appliances that hold every unit of `units`, best first (see the module's order).
 

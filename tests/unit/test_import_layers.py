@@ -115,7 +115,7 @@ def contract_config(*ids: str) -> str:
         (
             "lower-packages-below-domains",
             "control_plane/signing/offender.py",
-            "from control_plane.steering.rank import rank_sources\n",
+            "from control_plane.steering.rank import rank_appliances\n",
         ),
         # common too.
         (

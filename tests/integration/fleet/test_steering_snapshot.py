@@ -11,20 +11,16 @@ import pytest
 
 from control_plane.placement.manifest_job import write_due_manifests
 from control_plane.signing.key_store import StoredSigningSecret
-from control_plane.steering import FleetView, SteeringDecision, rank_sources, snapshot_job
+from control_plane.steering import FleetView, rank_appliances, snapshot_job
+from control_plane.steering.rank import ApplianceRanking
 from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 from control_plane.steering.snapshot_job import SnapshotCompiler, publish_once
 from control_plane.steering.snapshot_store import SnapshotNotModified, SteeringSnapshotStore
 from edgefill_contracts.heartbeat import HeldDigest
 from edgefill_contracts.holdings import encode_held_units, unit_order
 from edgefill_contracts.manifest import Manifest
-from edgefill_contracts.signing import compute_token, parse_signed_path
 from tests.integration.fleet.support import FleetHarness
 from tests.integration.fleet.test_fleet_manifests import _units
-
-
-def _origin(*, key: str, expires_at: datetime) -> str:
-    return f"https://origin.example.net/{key}?expires={int(expires_at.timestamp())}"
 
 
 class Steering:
@@ -54,22 +50,18 @@ class Steering:
 
 def _steer(
     fleet: FleetHarness, cache: Steering, client_ip: str = "198.51.100.9"
-) -> SteeringDecision:
+) -> ApplianceRanking:
     return _decide(fleet, cache.current(), client_ip)
 
 
-def _decide(fleet: FleetHarness, view: FleetView, client_ip: str) -> SteeringDecision:
-    return rank_sources(
-        view=view,
-        client_ip=client_ip,
-        title_id="title-000",
-        rendition="720p",
-        origin_key="title-000/720p/index.m3u8",
-        session_id="s1",
-        now=fleet.clock.now,
-        ttl=timedelta(hours=1),
-        origin=_origin,
+def _decide(fleet: FleetHarness, view: FleetView, client_ip: str) -> ApplianceRanking:
+    return rank_appliances(
+        view=view, client_ip=client_ip, units=("title-000/720p",), session_id="s1"
     )
+
+
+def _ids(ranking: ApplianceRanking) -> list[str]:
+    return [r.appliance.appliance_id for r in ranking.appliances]
 
 
 def _serve(
@@ -93,7 +85,7 @@ def test_steering_sends_clients_to_healthy_holders_with_a_secret_they_accept(
     auth = fleet.register("ams-a")
     write_due_manifests(context=fleet.context, units=_units(3), now=fleet.clock.now)
     cache = Steering(fleet)
-    assert _steer(fleet, cache).urls == (), "no heartbeat yet: not healthy, holds nothing"
+    assert _steer(fleet, cache).appliances == (), "no heartbeat yet: not healthy, holds nothing"
 
     old_ids = fleet.heartbeat("ams-a", auth)["signing_secret_ids"]
     for _ in range(2):
@@ -101,37 +93,35 @@ def test_steering_sends_clients_to_healthy_holders_with_a_secret_they_accept(
         _serve(fleet, "ams-a", auth, old_ids)
     decision = _steer(fleet, cache)
     assert decision.client_site_id == "ams-1"
-    assert [u.appliance_id for u in decision.urls] == ["ams-a"]
-    assert decision.urls[0].url.startswith(f"https://ams-a.example.net:8443/t/{old_ids[0]}/")
-    assert _steer(fleet, cache, "2001:db8:1::5").urls[0].appliance_id == "ams-a"
+    assert _ids(decision) == ["ams-a"]
+    assert decision.appliances[0].appliance.base_url == "https://ams-a.example.net:8443"
+    assert decision.appliances[0].key.secret_id == old_ids[0]
+    assert _ids(_steer(fleet, cache, "2001:db8:1::5")) == ["ams-a"]
 
     # Rotation: until the appliance reports the new secret, URLs keep using the old one.
     rotated = fleet.client.post("/fleet/v1/admin/signing-secrets/rotate", headers=fleet.admin)
     new_id = rotated.json()["secret_id"]
     fleet.clock.advance(10)
     _serve(fleet, "ams-a", auth, old_ids)
-    assert f"/t/{old_ids[0]}/" in _steer(fleet, cache).urls[0].url
+    assert _steer(fleet, cache).appliances[0].key.secret_id == old_ids[0]
     secrets = fleet.client.get("/fleet/v1/appliances/ams-a/signing-secrets", headers=auth).json()
     by_id = {s["secret_id"]: s["secret"] for s in secrets["secrets"]}
     assert set(by_id) == {new_id, *old_ids}
     fleet.clock.advance(10)
     _serve(fleet, "ams-a", auth, [new_id, *old_ids])
-    url = _steer(fleet, cache).urls[0].url
-    signed = parse_signed_path(url.split(":8443", 1)[1] + "index.m3u8")
-    assert signed.secret_id == new_id
-    assert signed.token == compute_token(
-        secret=by_id[new_id], scope="title-000/720p", expires=signed.expires
-    )
+    key = _steer(fleet, cache).appliances[0].key
+    assert key.secret_id == new_id
+    assert key.secret.get_secret_value() == by_id[new_id], "signed with what the appliance holds"
 
     # Draining takes it out of steering at once; silence makes it unhealthy after K intervals.
     fleet.client.post("/fleet/v1/admin/appliances/ams-a/drain", json={}, headers=fleet.admin)
-    assert _steer(fleet, cache).urls == ()
+    assert _steer(fleet, cache).appliances == ()
     fleet.client.post("/fleet/v1/admin/appliances/ams-a/undrain", json={}, headers=fleet.admin)
-    assert _steer(fleet, cache).urls != ()
+    assert _steer(fleet, cache).appliances != ()
     fleet.clock.advance(10)  # one missed heartbeat: still steered to
-    assert _steer(fleet, cache).urls != ()
+    assert _steer(fleet, cache).appliances != ()
     fleet.clock.advance(30)
-    assert _steer(fleet, cache).urls == ()
+    assert _steer(fleet, cache).appliances == ()
 
 
 @pytest.mark.parametrize(
@@ -155,7 +145,7 @@ def test_holdings_that_cannot_be_verified_are_not_steered_to(
     cache = Steering(fleet)
     view = cache.current()
     assert view.eligible_appliances("ams-1"), "healthy and Serving"
-    assert _steer(fleet, cache).urls == ()
+    assert _steer(fleet, cache).appliances == ()
 
 
 def _holder_heartbeats(fleet: FleetHarness, held_for: Callable[[Manifest], HeldDigest]) -> None:
@@ -184,7 +174,7 @@ def test_a_held_units_bitmap_is_exact_past_the_missing_keys_limit(fleet: FleetHa
 
     _holder_heartbeats(fleet, held)
     cache = Steering(fleet)
-    assert [u.appliance_id for u in _steer(fleet, cache).urls] == ["a1"]
+    assert _ids(_steer(fleet, cache)) == ["a1"]
     assert cache.current().holders_in_site("ams-1", "title-001/720p") == ()
 
 
@@ -198,7 +188,7 @@ def test_a_bitmap_that_does_not_fit_the_manifest_holds_nothing(fleet: FleetHarne
     _holder_heartbeats(fleet, held)
     cache = Steering(fleet)
     assert cache.current().eligible_appliances("ams-1"), "healthy and Serving"
-    assert _steer(fleet, cache).urls == ()
+    assert _steer(fleet, cache).appliances == ()
 
 
 def _cache(fleet: FleetHarness, **settings: float) -> SteeringSnapshotCache:
@@ -264,7 +254,7 @@ def test_past_its_max_age_the_snapshot_sends_every_client_to_the_origin(
     secret_ids = fleet.heartbeat("a1", auth)["signing_secret_ids"]
     fleet.clock.advance(10)
     _serve(fleet, "a1", auth, secret_ids)
-    assert [u.appliance_id for u in _steer(fleet, cache).urls] == ["a1"]
+    assert _ids(_steer(fleet, cache)) == ["a1"]
 
     # The job stops; the appliance keeps heartbeating, so only the snapshot's age is at fault.
     max_age = fleet.settings.steering_snapshot_max_age_s
@@ -274,7 +264,7 @@ def test_past_its_max_age_the_snapshot_sends_every_client_to_the_origin(
     view = cache.cache.current()
     assert view.site_for("198.51.100.9") is None
     stale = _decide(fleet, view, "198.51.100.9")
-    assert stale.urls == () and stale.origin.url.startswith("https://origin.example.net/")
+    assert stale.appliances == () and stale.client_site_id is None
     metrics = [line for line in capsys.readouterr().out.splitlines() if "_aws" in line]
     assert '"SteeringSnapshotStale":1' in metrics[-1]
     assert f'"SteeringSnapshotAge":{max_age + 1}' in metrics[-1]
@@ -283,7 +273,7 @@ def test_past_its_max_age_the_snapshot_sends_every_client_to_the_origin(
     # appliance, silent for as long in the harness's clock, is healthy again).
     fleet.clock.advance(10)
     _serve(fleet, "a1", auth, secret_ids)
-    assert [u.appliance_id for u in _steer(fleet, cache).urls] == ["a1"]
+    assert _ids(_steer(fleet, cache)) == ["a1"]
 
 
 def test_a_cold_container_without_a_snapshot_goes_to_the_origin_and_retries(
@@ -450,7 +440,7 @@ def test_a_key_the_container_has_not_seen_is_reread_once_else_its_site_is_skippe
     )
     decision = _decide(fleet, cache.current(), "198.51.100.9")
     assert secrets.invalidated == 1, "the store is read again at once, not after a minute"
-    assert [u.appliance_id for u in decision.urls] == (["a1"] if ever else [])
+    assert _ids(decision) == (["a1"] if ever else [])
 
 
 def test_an_unchanged_pointer_is_a_304_that_keeps_the_view_without_a_download(

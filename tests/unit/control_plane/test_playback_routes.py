@@ -1,4 +1,4 @@
-"""Playback against moto: token, entitlement, maturity, rendition choice, steering, play event."""
+"""Playback against moto: token, entitlement, maturity, the session's renditions, play event."""
 
 from __future__ import annotations
 
@@ -17,11 +17,8 @@ from control_plane.common.settings import ServiceSettings
 from control_plane.playback.app import create_app
 from control_plane.recommendations.events import EventStore
 from edgefill_contracts import PlaybackResponse
-from edgefill_contracts.signing import compute_token, parse_signed_path
 from tests.support.playback_world import (
     CLIENT_IP,
-    OUTSIDE_IP,
-    SECRET,
     StaticFleet,
     Viewer,
     expiry_window,
@@ -64,7 +61,7 @@ def title_rated(titles: list[Title], *ratings: MaturityRating) -> Title:
     return next(t for t in titles if t.maturity in ratings)
 
 
-def test_play_returns_signed_ranked_urls_and_records_the_play(
+def test_play_answers_a_session_of_the_plans_renditions_and_records_the_play(
     client: TestClient, stack: ServiceSettings, viewer: Viewer, titles: list[Title]
 ) -> None:
     title = titles[0]
@@ -76,43 +73,17 @@ def test_play_returns_signed_ranked_urls_and_records_the_play(
     assert response.status_code == 200, response.text
     body = PlaybackResponse.model_validate(response.json())
     assert body.rendition == "240p"  # the best the standard plan allows
-    assert body.playlist == "index.m3u8"
-    assert body.files == ["index.m3u8", "media.mp4", "audio.m3u8", "audio.mp4"]
-    assert {u.appliance_id for u in body.urls} == {"appliance-1", "appliance-2"}
+    assert body.renditions == ["144p", "240p"]
+    assert body.session.pathways[-1] == "origin"
+    assert set(body.session.pathways[:-1]) == {"appliance-1", "appliance-2"}
     low, high = expiry_window()
-    for url in body.urls:
-        assert low < url.expires_at < high
-        signed = parse_signed_path("/" + url.url.split("/", 3)[3] + "x")
-        assert signed.scope == f"{title.title_id}/240p"
-        assert signed.token == compute_token(
-            secret=SECRET.secret.get_secret_value(), scope=signed.scope, expires=signed.expires
-        )
-    assert body.origin.appliance_id is None
-    assert f"{title.title_id}/240p/index.m3u8" in body.origin.url
+    assert low < body.session.expires_at < high
+    # The answer carries no per-file URL and no signature: only the session's own routes.
+    assert "X-Amz-Signature" not in response.text and "/t/" not in response.text
     events = list(EventStore.from_settings(stack).since(datetime(2020, 1, 1, tzinfo=UTC)))
     assert [(e.title_id, e.kind.value, e.profile_id) for e in events] == [
         (title.title_id, "play", viewer.profile_id)
     ]
-
-
-def test_a_client_outside_every_site_gets_only_the_origin(
-    stack: ServiceSettings, titles: list[Title], viewer: Viewer
-) -> None:
-    with make_client(stack, titles, ip=OUTSIDE_IP) as client:
-        response = client.post(
-            "/playback/start",
-            json={"profile_id": viewer.profile_id, "title_id": titles[0].title_id},
-            headers=viewer.user.headers,
-        )
-    assert response.status_code == 200
-    assert response.json()["urls"] == [] and response.json()["origin"]["url"]
-    # The whole rendition plays from the origin: every file has its own presigned URL.
-    body = response.json()
-    assert set(body["origin_files"]) == set(body["files"]) and body["files"]
-    for relative, url in body["origin_files"].items():
-        parsed = httpx.URL(url)
-        assert parsed.path.endswith(f"/{titles[0].title_id}/240p/{relative}"), url
-        assert "X-Amz-Signature" in parsed.params, url
 
 
 def test_requested_rendition_within_the_plan(
@@ -123,7 +94,12 @@ def test_requested_rendition_within_the_plan(
         json={"profile_id": viewer.profile_id, "title_id": titles[0].title_id, "rendition": "144p"},
         headers=viewer.user.headers,
     )
-    assert response.json()["rendition"] == "144p"
+    assert response.status_code == 200, response.text
+    body = PlaybackResponse.model_validate(response.json())
+    # A requested rendition is the session's ceiling: the player never gets anything above it.
+    assert (body.rendition, body.renditions) == ("144p", ["144p"])
+    multivariant = client.get(httpx.URL(body.session.hls_url).path).text
+    assert "/144p/" in multivariant and "/240p/" not in multivariant
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Steering: prefix matching, eligibility, ordering, signing secrets and the origin fallback."""
+"""Steering: prefix matching, eligibility, ordering, signing secrets, whole-session holders."""
 
 from __future__ import annotations
 
@@ -19,11 +19,10 @@ from control_plane.steering import (
     InvalidClientAddress,
     SteerableAppliance,
     SteerableSite,
-    SteeringDecision,
-    rank_sources,
+    rank_appliances,
 )
 from control_plane.steering.prefix_table import PrefixTable
-from edgefill_contracts.signing import compute_token, parse_signed_path
+from control_plane.steering.rank import ApplianceRanking
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 OLD = SigningKey(
@@ -33,10 +32,6 @@ NEW = SigningKey(secret_id="k2", secret=SecretStr("new-secret-0123456789"), crea
 UNIT = "title-1/720p"
 
 
-def _origin(*, key: str, expires_at: datetime) -> str:
-    return f"https://origin.example/{key}"
-
-
 def appliance(
     appliance_id: str,
     site_id: str,
@@ -44,6 +39,7 @@ def appliance(
     serving: bool = True,
     healthy: bool = True,
     holds: bool = True,
+    also_holds: tuple[str, ...] = (),
     secrets: tuple[str, ...] = ("k1", "k2"),
     weight: float = 1.0,
 ) -> SteerableAppliance:
@@ -54,7 +50,7 @@ def appliance(
         base_url=f"https://{appliance_id}.example:8443",
         serving=serving,
         healthy=healthy,
-        held_units=frozenset({UNIT}) if holds else frozenset(),
+        held_units=frozenset({UNIT, *also_holds} if holds else also_holds),
         accepted_secret_ids=frozenset(secrets),
         weight=weight,
     )
@@ -77,25 +73,27 @@ def make_view(
     )
 
 
-def steer(view: FleetView, client_ip: str, session_id: str = "session-1") -> SteeringDecision:
-    return rank_sources(
+def steer(
+    view: FleetView,
+    client_ip: str,
+    session_id: str = "session-1",
+    units: tuple[str, ...] = (UNIT,),
+    max_appliances: int = 4,
+) -> ApplianceRanking:
+    return rank_appliances(
         view=view,
         client_ip=client_ip,
-        title_id="title-1",
-        rendition="720p",
-        origin_key="title-1/720p/index.m3u8",
+        units=units,
         session_id=session_id,
-        now=NOW,
-        ttl=timedelta(hours=1),
-        origin=_origin,
+        max_appliances=max_appliances,
     )
 
 
-def ids(decision: SteeringDecision) -> list[str | None]:
-    return [u.appliance_id for u in decision.urls]
+def ids(ranking: ApplianceRanking) -> list[str]:
+    return [r.appliance.appliance_id for r in ranking.appliances]
 
 
-def test_longest_prefix_wins_then_other_sites_of_the_isp_then_origin() -> None:
+def test_longest_prefix_wins_then_other_sites_of_the_isp() -> None:
     view = make_view(
         [
             appliance("a1", "ams"),
@@ -108,8 +106,6 @@ def test_longest_prefix_wins_then_other_sites_of_the_isp_then_origin() -> None:
     assert decision.client_site_id == "ams-core"
     assert ids(decision)[0] == "c1"
     assert set(ids(decision)[1:]) == {"a1", "r1"}  # same ISP; ber is another ISP
-    assert decision.origin.url == "https://origin.example/title-1/720p/index.m3u8"
-    assert decision.origin.appliance_id is None
 
 
 @pytest.mark.parametrize(
@@ -127,10 +123,26 @@ def test_prefix_matching_ipv4_ipv6_and_mapped(client_ip: str, site: str | None) 
     assert steer(make_view([]), client_ip).client_site_id == site
 
 
-def test_unknown_client_gets_only_the_origin() -> None:
+def test_unknown_client_gets_no_appliance() -> None:
     decision = steer(make_view([appliance("a1", "ams")]), "10.9.9.9")
-    assert decision.urls == ()
-    assert decision.origin.url.startswith("https://origin.example/")
+    assert decision.client_site_id is None
+    assert decision.appliances == ()
+
+
+def test_a_session_plays_only_from_appliances_that_hold_all_its_renditions() -> None:
+    other = "title-1/1080p"
+    view = make_view(
+        [
+            appliance("a1", "ams"),
+            appliance("a2", "ams", also_holds=(other,)),
+            appliance("r1", "rtm"),
+        ]
+    )
+    assert ids(steer(view, "198.51.100.1", units=(UNIT, other))) == ["a2"]
+    assert set(ids(steer(view, "198.51.100.1"))) == {"a1", "a2", "r1"}
+    # A unit no appliance of the fleet may hold: nothing to rank, the session plays from origin.
+    assert steer(view, "198.51.100.1", units=(UNIT, "title-9/720p")).appliances == ()
+    assert steer(view, "198.51.100.1", units=()).appliances == ()
 
 
 @pytest.mark.parametrize("bad", ["", "not-an-ip", "example.com", "198.51.100.0/24", "1.2.3.4.5"])
@@ -160,17 +172,8 @@ def test_urls_are_signed_with_the_newest_secret_every_serving_appliance_accepts(
     view = make_view(
         [appliance("a1", "ams"), appliance("a2", "ams", secrets=("k1",)), appliance("r1", "rtm")]
     )
-    decision = steer(view, "198.51.100.1")
-    by_id = {u.appliance_id: u for u in decision.urls}
-    for appliance_id, key in (("a1", OLD), ("a2", OLD), ("r1", NEW)):
-        url = by_id[appliance_id].url
-        assert url.startswith(f"https://{appliance_id}.example:8443/t/{key.secret_id}/")
-        signed = parse_signed_path(url.split(":8443", 1)[1] + "index.m3u8")
-        assert signed.title == "title-1"
-        assert signed.token == compute_token(
-            secret=key.secret.get_secret_value(), scope="title-1/720p", expires=signed.expires
-        )
-        assert signed.expires == int((NOW + timedelta(hours=1)).timestamp())
+    by_id = {r.appliance.appliance_id: r.key for r in steer(view, "198.51.100.1").appliances}
+    assert by_id == {"a1": OLD, "a2": OLD, "r1": NEW}
 
 
 def test_a_site_whose_appliances_share_no_known_secret_is_skipped() -> None:
@@ -182,7 +185,7 @@ def test_draining_appliances_do_not_vote_on_the_secret() -> None:
     view = make_view(
         [appliance("a1", "ams"), appliance("a2", "ams", serving=False, secrets=("k1",))]
     )
-    assert f"/t/{NEW.secret_id}/" in steer(view, "198.51.100.1").urls[0].url
+    assert steer(view, "198.51.100.1").appliances[0].key == NEW
 
 
 def test_unhealthy_appliances_do_not_hold_back_a_rotation() -> None:
@@ -190,7 +193,7 @@ def test_unhealthy_appliances_do_not_hold_back_a_rotation() -> None:
     view = make_view(
         [appliance("a1", "ams"), appliance("a2", "ams", healthy=False, secrets=("k1",))]
     )
-    assert f"/t/{NEW.secret_id}/" in steer(view, "198.51.100.1").urls[0].url
+    assert steer(view, "198.51.100.1").appliances[0].key == NEW
     # Once the old secret has expired, the site is still steered to (a2 would have blocked it).
     expired = replace(view, signing_keys=[NEW])
     assert ids(steer(expired, "198.51.100.1")) == ["a1"]
@@ -209,9 +212,10 @@ def test_spare_capacity_weights_the_spread() -> None:
     assert firsts.count("idle") > 3 * firsts.count("busy") > 0
 
 
-def test_at_most_max_urls_appliance_urls() -> None:
+def test_at_most_max_appliances() -> None:
     view = make_view([appliance(f"a{i}", "ams") for i in range(10)])
-    assert len(steer(view, "198.51.100.1").urls) == 4
+    assert len(steer(view, "198.51.100.1").appliances) == 4
+    assert len(steer(view, "198.51.100.1", max_appliances=8).appliances) == 8
 
 
 # Random fleets: prefixes of random lengths over a small address space so that they nest.
@@ -262,30 +266,24 @@ def test_steering_properties(
         for p in site.prefixes
         if address in ipaddress.ip_network(p)
     ]
-    by_id = {a.appliance_id: a for a in view.appliances}
     if covering:
         best_len = max(length for length, _ in covering)
         assert decision.client_site_id in {s for length, s in covering if length == best_len}
         isp = view.site(decision.client_site_id or "")
         assert isp is not None
-        for url in decision.urls:
-            chosen = by_id[url.appliance_id or ""]
+        for ranked in decision.appliances:
+            chosen = ranked.appliance
             assert chosen.serving and chosen.healthy and UNIT in chosen.held_units
             assert view.site(chosen.site_id) is not None
             assert view.site(chosen.site_id).isp == isp.isp  # type: ignore[union-attr]
-        local = [
-            u
-            for u in decision.urls
-            if by_id[u.appliance_id or ""].site_id == decision.client_site_id
-        ]
-        assert decision.urls[: len(local)] == tuple(local), "the client's own site comes first"
+        local = [r for r in decision.appliances if r.appliance.site_id == decision.client_site_id]
+        assert decision.appliances[: len(local)] == tuple(local), "the client's site comes first"
     else:
         assert decision.client_site_id is None
-        assert decision.urls == ()
-    assert decision.origin.appliance_id is None
+        assert decision.appliances == ()
 
 
-# The ranking as rank_sources computed it before the hash moved to
+# The ranking as steering computed it before the hash moved to
 # control_plane.common.rendezvous_hash, written out here: live sessions must not move.
 _P = (1 << 61) - 1
 
@@ -324,18 +322,7 @@ def test_the_ranking_is_the_one_steering_always_computed() -> None:
         start = h % len(others)
         ring = [s.site_id for s in others]
         expected += [f"{site}-1" for site in ring[start:] + ring[:start]]
-        decision = rank_sources(
-            view=view,
-            client_ip="198.51.100.9",
-            title_id="title-1",
-            rendition="720p",
-            origin_key="title-1/720p/index.m3u8",
-            session_id=session,
-            now=NOW,
-            ttl=timedelta(hours=1),
-            origin=_origin,
-            max_urls=len(expected),
-        )
+        decision = steer(view, "198.51.100.9", session, max_appliances=len(expected))
         assert ids(decision) == expected, session
 
 

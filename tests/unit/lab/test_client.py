@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from edgefill_contracts import PlaybackResponse, PlaybackSessionLinks
-from edgefill_contracts.playback import PlaybackUrl
 from lab.client import LabSession, MediaPart, Viewer, media_parts, play, play_decision
 from lab.plan import LabClient
 
@@ -42,9 +41,7 @@ def _decision() -> LabSession:
     response = PlaybackResponse(
         title_id="t1",
         rendition="360p",
-        playlist="index.m3u8",
-        urls=[PlaybackUrl(url="https://a.test/t/x/", appliance_id="a", expires_at=NOW)],
-        origin=PlaybackUrl(url="https://origin.test/p", appliance_id=None, expires_at=NOW),
+        renditions=["360p"],
         session=links,
     )
     return LabSession(response=response, links=links, multivariant=MULTIVARIANT)
