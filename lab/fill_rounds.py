@@ -25,8 +25,8 @@ from rich.console import Console
 
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.health import HealthRecord
-from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.store import FleetStore
+from control_plane.manifests.store import ManifestStore
 from edgefill_contracts.manifest import decode_manifest
 from lab import appliances
 from lab.control_plane import run_job

@@ -10,8 +10,8 @@ from control_plane.common.clock import utc_now
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.certificates import FleetCA
 from control_plane.fleet.health import HealthPolicy
-from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.store import FleetStore
+from control_plane.manifests.store import ManifestStore
 from control_plane.popularity.served_reports import ServedReportStore
 from control_plane.popularity.store import PopularityStore
 from control_plane.signing.key_store import CachedActiveSecrets, SigningSecretStore

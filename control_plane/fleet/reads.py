@@ -12,8 +12,8 @@ from typing import Protocol
 
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.health import HealthPolicy
-from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.store import FleetStore
+from control_plane.manifests.store import ManifestStore
 from control_plane.signing.key_store import SigningSecretStore
 
 

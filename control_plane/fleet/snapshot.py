@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_silence
-from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.models import Appliance, Cluster, Lifecycle, Site
 from control_plane.fleet.store import FleetStore
+from control_plane.manifests.store import ManifestStore
 from control_plane.signing.key_store import StoredSigningSecret
 from edgefill_contracts.errors import ContractError
 from edgefill_contracts.heartbeat import ApplianceState

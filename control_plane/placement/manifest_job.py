@@ -42,9 +42,10 @@ from control_plane.fleet.snapshot import (
     HeldUnitsCache,
     take_snapshot,
 )
+from control_plane.manifests.builder import FillMember
+from control_plane.placement.cluster_manifests import build_cluster_manifests
 from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.fill_schedule import next_window
-from control_plane.placement.manifest_builder import FillMember, build_cluster_manifests
 from control_plane.placement.models import PlacementPolicy
 from control_plane.popularity.store import PopularityStore
 from control_plane.signing.keys import SigningKey, as_signing_keys

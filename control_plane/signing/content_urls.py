@@ -2,7 +2,7 @@
 
 The token format is the contract's (`edgefill_contracts.signing`, what nginx `secure_link`
 checks); this module applies it with a `SigningKey`, for steering. Manifests carry fill
-tokens instead (`placement.manifest_builder`).
+tokens instead (`control_plane/manifests/builder.py`).
 """
 
 from __future__ import annotations

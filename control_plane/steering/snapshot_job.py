@@ -19,9 +19,9 @@ from typing import Any
 
 from control_plane.common.clock import Clock, utc_now
 from control_plane.common.settings import ServiceSettings
-from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.reads import FleetReads, FleetReadSource
 from control_plane.fleet.snapshot import FleetSnapshot, take_snapshot
+from control_plane.manifests.store import ManifestStore
 from control_plane.signing.keys import as_signing_keys, newest_accepted
 from control_plane.steering.holdings_rows import HoldingsRows, RowsUpdate
 from control_plane.steering.prefix_table import PrefixTable

@@ -129,6 +129,17 @@ def contract_config(*ids: str) -> str:
             "control_plane/playback/offender.py",
             "from control_plane.billing.service import billing_from_settings\n",
         ),
+        # manifests (builder and store) sit below fleet and placement, which both use them.
+        (
+            "control-plane-layers",
+            "control_plane/manifests/offender.py",
+            "from control_plane.placement.rendezvous import place_cluster\n",
+        ),
+        (
+            "control-plane-layers",
+            "control_plane/manifests/offender.py",
+            "from control_plane.fleet.registry import record_manifest_version\n",
+        ),
         # steering reads fleet.reads, never the fleet context (it holds the fleet CA).
         (
             "fleet-context-only-in-fleet",

@@ -12,7 +12,7 @@ import pytest
 from control_plane.common.aws import sqs
 from control_plane.common.fan_out import FanOutError, dispatch
 from control_plane.lambda_entry import fan_out_queue_name
-from control_plane.placement.manifest_builder import FillMember
+from control_plane.manifests.builder import FillMember
 from control_plane.placement.manifest_job import (
     MANIFEST_FAN_OUT,
     MAX_TIER_PEERS,

@@ -10,7 +10,7 @@ import pytest
 from control_plane.catalog.models import MaturityRating, MediaFile, Rendition, Title
 from control_plane.catalog.store import CatalogStore
 from control_plane.catalog.units import units_from_catalog
-from control_plane.fleet.manifests import ManifestStore
+from control_plane.manifests.store import ManifestStore
 from control_plane.placement import manifest_job
 from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.manifest_job import write_due_manifests

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from control_plane.catalog.units import CatalogUnit, UnitFile
-from control_plane.fleet.manifests import ManifestStore
+from control_plane.manifests.store import ManifestStore
 from control_plane.placement import manifest_job
 from control_plane.placement.manifest_job import write_due_manifests
 from edgefill_contracts.fleet_api import OriginUrls

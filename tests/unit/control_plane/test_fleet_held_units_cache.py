@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from control_plane.fleet.health import HealthRecord
-from control_plane.fleet.manifests import ManifestStore
 from control_plane.fleet.snapshot import HeldUnitsCache
+from control_plane.manifests.store import ManifestStore
 from edgefill_contracts import Manifest
 from edgefill_contracts.heartbeat import (
     ApplianceState,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from control_plane.placement.manifest_builder import ORIGIN_SOURCE, content_version
+from control_plane.manifests.builder import ORIGIN_SOURCE, content_version
 from edgefill_contracts.manifest import ManifestSource, ManifestTitle, ManifestUnit
 
 OPENS = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from control_plane.fleet.manifests import ManifestPointer
+from control_plane.manifests.store import ManifestPointer
 from lab.fill_rounds import (
     FillTrace,
     HeldView,

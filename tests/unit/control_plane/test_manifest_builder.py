@@ -11,7 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from control_plane.catalog.units import CatalogUnit, UnitFile
-from control_plane.placement.manifest_builder import FillMember, build_cluster_manifests
+from control_plane.manifests.builder import FillMember
+from control_plane.placement.cluster_manifests import build_cluster_manifests
 from control_plane.placement.models import PlacementPolicy
 from control_plane.signing.keys import SigningKey
 from edgefill_contracts.fill_window import FillWindow

@@ -1,4 +1,4 @@
-"""One manifest per appliance of a cluster: its placed units, each with ranked sources.
+"""One appliance's manifest: the units placement gave it, each with ranked sources.
 
 Sources, best first: appliances of the same cluster that already hold the unit (peer fill),
 then appliances of the ISP's other clusters that hold it (tier fill), then the origin. A
@@ -13,14 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from control_plane.catalog.units import CatalogUnit
 from control_plane.common.rendezvous_hash import stable_id_hash
-from control_plane.placement.models import Member, PlacementPolicy, UnitDemand
-from control_plane.placement.rendezvous import place_cluster
 from control_plane.signing.keys import SigningKey
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.manifest import (
@@ -53,92 +51,66 @@ class FillMember:
     can_serve_fills: bool
 
 
-def build_cluster_manifests(
+def build_manifest(
+    member: FillMember,
+    assigned: Sequence[str],
     *,
     cluster_members: Sequence[FillMember],
     isp_members: Sequence[FillMember],
     units: Mapping[str, CatalogUnit],
-    popularity: Mapping[str, float],
-    policy: PlacementPolicy,
     signing_keys: Sequence[SigningKey],
     fill_window: FillWindow,
     fill_opens: datetime,
     sources_expire_at: datetime,
     now: datetime,
-    only: frozenset[str] | None = None,
-) -> Iterator[Manifest]:
-    """Place the catalog on the cluster, then make each member's manifest in turn: one whole
-    catalog's manifest is ~200 MB of models, so a caller writes each before the next is made.
-    `only`: the members to make manifests for (placement still counts every member)."""
-    if not cluster_members:
-        return
-    placement = place_cluster(
-        units=[
-            UnitDemand(unit_id=u.unit_id, size=u.size, popularity=popularity.get(u.unit_id, 0.0))
-            for u in units.values()
-        ],
-        members=[
-            Member(appliance_id=m.appliance_id, byte_budget=m.byte_budget) for m in cluster_members
-        ],
-        policy=policy,
-    )
-    if placement.unplaced:
-        logger.warning(
-            "%d units fit on no appliance of cluster %s",
-            len(placement.unplaced),
-            cluster_members[0].cluster_id,
-        )
+) -> Manifest:
+    """`member`'s manifest holding `assigned` (unit ids, most wanted first), each unit with its
+    ranked sources. ValueError for a catalog file outside its unit's directory."""
     newest_first = sorted(signing_keys, key=lambda k: k.created_at, reverse=True)
     expires = int(sources_expire_at.timestamp())
-    for member in cluster_members:
-        if only is not None and member.appliance_id not in only:
-            continue
-        assigned = placement.assignments[member.appliance_id]
-        table = _SourceTable(newest_first)
-        by_title: dict[str, list[ManifestUnit]] = defaultdict(list)
-        for rank, unit_id in enumerate(assigned):
-            unit = units[unit_id]
-            title_id, rendition = unit_id.split("/", 1)
-            peers = [
-                index
-                for peer in _unit_sources(member, unit_id, cluster_members, isp_members)
-                if (index := table.index_of(peer)) is not None
-            ][: MAX_UNIT_SOURCES - 1]
-            by_title[title_id].append(
-                ManifestUnit(
-                    rendition=rendition,
-                    priority=len(assigned) - rank,
-                    sources=(*peers, table.origin_index()),
-                    files=tuple(
-                        (_name_in_unit(unit_id, f.key), f.size, f.sha256) for f in unit.files
-                    ),
-                )
+    table = _SourceTable(newest_first)
+    by_title: dict[str, list[ManifestUnit]] = defaultdict(list)
+    for rank, unit_id in enumerate(assigned):
+        unit = units[unit_id]
+        title_id, rendition = unit_id.split("/", 1)
+        peers = [
+            index
+            for peer in _unit_sources(member, unit_id, cluster_members, isp_members)
+            if (index := table.index_of(peer)) is not None
+        ][: MAX_UNIT_SOURCES - 1]
+        by_title[title_id].append(
+            ManifestUnit(
+                rendition=rendition,
+                priority=len(assigned) - rank,
+                sources=(*peers, table.origin_index()),
+                files=tuple((_name_in_unit(unit_id, f.key), f.size, f.sha256) for f in unit.files),
             )
-        titles = [
-            ManifestTitle(
-                title=title_id,
-                tokens={
-                    key.secret_id: compute_token(
-                        secret=key.secret.get_secret_value(), scope=title_id, expires=expires
-                    )
-                    for key in table.keys_used()
-                },
-                units=tuple(title_units),
-            )
-            for title_id, title_units in sorted(by_title.items())
-        ]
-        sources = table.sources()
-        header = manifest_header(
-            appliance_id=member.appliance_id,
-            version=content_version(titles, sources, member.byte_budget, fill_opens=fill_opens),
-            generated_at=now,
-            fill_window=fill_window,
-            byte_budget=member.byte_budget,
-            sources_expire_at=expires,
-            sources=sources,
-            titles=titles,
         )
-        yield Manifest(header=header, titles=tuple(titles))
+    titles = [
+        ManifestTitle(
+            title=title_id,
+            tokens={
+                key.secret_id: compute_token(
+                    secret=key.secret.get_secret_value(), scope=title_id, expires=expires
+                )
+                for key in table.keys_used()
+            },
+            units=tuple(title_units),
+        )
+        for title_id, title_units in sorted(by_title.items())
+    ]
+    sources = table.sources()
+    header = manifest_header(
+        appliance_id=member.appliance_id,
+        version=content_version(titles, sources, member.byte_budget, fill_opens=fill_opens),
+        generated_at=now,
+        fill_window=fill_window,
+        byte_budget=member.byte_budget,
+        sources_expire_at=expires,
+        sources=sources,
+        titles=titles,
+    )
+    return Manifest(header=header, titles=tuple(titles))
 
 
 def content_version(
