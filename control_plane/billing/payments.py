@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from control_plane.billing.errors import (
@@ -77,7 +77,9 @@ class TestPaymentProvider:
     """Approves anything except `pm_test_decline` (declined) and `pm_test_timeout` (times out).
 
     `timeouts_before_answer` makes the next N charges time out whatever the method, to test
-    retries. Charges are kept in memory, deduplicated by idempotency key like a real provider.
+    retries. `search_lag` makes `find_charge` miss charges younger than it, as Stripe's search
+    does (it is eventually consistent). Charges are kept in memory, deduplicated by idempotency
+    key like a real provider.
     It approves any string, so `providers.payment_provider` refuses it in production.
     """
 
@@ -90,6 +92,7 @@ class TestPaymentProvider:
         self._refunds: dict[str, Refund] = {}
         self.charges: list[Charge] = []
         self.timeouts_before_answer = 0
+        self.search_lag = timedelta(0)
 
     def charge(
         self,
@@ -125,7 +128,10 @@ class TestPaymentProvider:
 
     def find_charge(self, idempotency_key: str) -> Charge | None:
         with self._lock:
-            return self._by_key.get(idempotency_key)
+            charge = self._by_key.get(idempotency_key)
+            if charge is not None and charge.created > self._clock() - self.search_lag:
+                return None  # not indexed yet
+            return charge
 
     def refund(self, *, charge_id: str, idempotency_key: str) -> Refund:
         with self._lock:

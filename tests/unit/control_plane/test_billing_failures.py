@@ -131,14 +131,18 @@ def fail_once_after(
     return fired
 
 
-def do_subscribe(billing: Billing) -> StoredAnswer:
+def subscribe_with(billing: Billing, key: str) -> StoredAnswer:
     return subscribe(
         billing,
         account_id=ACCOUNT,
         plan_id="standard",
         payment_method="pm_test_visa",
-        idempotency_key=KEY,
+        idempotency_key=key,
     )
+
+
+def do_subscribe(billing: Billing) -> StoredAnswer:
+    return subscribe_with(billing, KEY)
 
 
 def timed_out_subscribe(billing: Billing) -> None:
@@ -169,6 +173,17 @@ def assert_subscribed_once(billing: Billing) -> Subscription:
     return sub
 
 
+def crashed_subscribe(
+    monkeypatch: pytest.MonkeyPatch, billing: Billing, step: str, *, killed: bool
+) -> None:
+    """A subscribe that dies right after `step`; the next process is healthy."""
+    fired = fail_once_after(monkeypatch, billing, step, killed=killed)
+    with pytest.raises(Crash):
+        do_subscribe(billing)
+    assert fired == [step]
+    monkeypatch.undo()
+
+
 SUBSCRIBE_STEPS = [
     "idempotency_claim",
     "claim",
@@ -189,11 +204,7 @@ def test_subscribe_retried_after_a_failure_at_any_step_charges_once_and_activate
     step: str,
     killed: bool,
 ) -> None:
-    fired = fail_once_after(monkeypatch, billing, step, killed=killed)
-    with pytest.raises(Crash):
-        do_subscribe(billing)
-    assert fired and fired[0] == step
-    monkeypatch.undo()  # the next process is healthy
+    crashed_subscribe(monkeypatch, billing, step, killed=killed)
     clock.now += timedelta(seconds=STALE_CLAIM_S + 1)
     answer = do_subscribe(billing)
     assert answer.status_code == 201 and answer.body["status"] == "active"
@@ -206,10 +217,7 @@ def test_subscribe_retried_after_a_failure_at_any_step_charges_once_and_activate
 def test_the_reconciler_settles_a_subscribe_that_failed_at_any_step_and_was_never_retried(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    fail_once_after(monkeypatch, billing, step, killed=True)
-    with pytest.raises(Crash):
-        do_subscribe(billing)
-    monkeypatch.undo()
+    crashed_subscribe(monkeypatch, billing, step, killed=True)
     charged = bool(provider(billing).charges)
     clock.now += PENDING_GRACE - timedelta(seconds=1)
     assert reconcile(billing).activated == 0  # too young: it may still be running
@@ -229,6 +237,123 @@ def test_the_reconciler_settles_a_subscribe_that_failed_at_any_step_and_was_neve
     assert answer.status_code == 201
     assert_subscribed_once(billing)
     assert stored_answer(billing, f"{ACCOUNT}:{KEY}") == answer
+
+
+def assert_money_and_state_agree(billing: Billing) -> None:
+    """The end of every recovery: entitled to the plan, its price taken exactly once net, and
+    the ledger saying what the provider did."""
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.status is SubscriptionStatus.ACTIVE and sub.plan_id == "standard"
+    taken = sum(c.amount_cents for c in provider(billing).charges)
+    given_back = sum(r.amount_cents for r in provider(billing).refunds)
+    assert taken - given_back == 1549, (provider(billing).charges, provider(billing).refunds)
+    assert sum(e.amount_cents for e in billing.ledger.entries(ACCOUNT)) == taken - given_back
+    assert kinds(billing).count("subscribed") - kinds(billing).count("refunded") == 1
+
+
+def until_subscribed(billing: Billing, clock: Clock) -> None:
+    """What the subscriber and the job do next: the reconciler after its grace, then, if the
+    account is still not entitled, one more subscribe with a fresh key."""
+    clock.now += PENDING_GRACE + timedelta(seconds=1)
+    reconcile(billing)
+    sub = billing.subscriptions.get(ACCOUNT)
+    if sub is None or sub.status is not SubscriptionStatus.ACTIVE:
+        assert subscribe_with(billing, "fresh-key-0003").status_code == 201
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
+@pytest.mark.parametrize("step", SUBSCRIBE_STEPS)
+def test_a_new_key_after_a_failure_at_any_step_never_charges_twice(
+    billing: Billing,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+    killed: bool,
+) -> None:
+    """The subscriber gives up on the failed request and subscribes again with a new key."""
+    crashed_subscribe(monkeypatch, billing, step, killed=killed)
+    clock.now += timedelta(seconds=5)
+    answer = subscribe_with(billing, "new-key-0002")
+    # Either it subscribed (nothing of the first attempt stood in its way, or the first was
+    # already active), or the first attempt's row holds the account: a clear 409, no charge.
+    assert answer.status_code in (201, 409), answer
+    if answer.status_code == 409:
+        assert [c.idempotency_key for c in provider(billing).charges] in ([], [f"{ACCOUNT}:{KEY}"])
+    until_subscribed(billing, clock)
+    assert_money_and_state_agree(billing)
+
+
+@pytest.mark.parametrize("moment", ["before_the_resume", "after_the_charge"])
+@pytest.mark.parametrize("step", SUBSCRIBE_STEPS)
+def test_the_reconciler_racing_a_same_key_retry_settles_once(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str, moment: str
+) -> None:
+    """A reconciler pass that listed the stale row before the retry resumed it acts while the
+    retry is running: at most one of them settles it, and the money agrees."""
+    crashed_subscribe(monkeypatch, billing, step, killed=True)
+    clock.now += PENDING_GRACE + timedelta(minutes=1)  # both the retry and the job may act
+    listed = list(billing.subscriptions.pending_since(clock.now - PENDING_GRACE))
+    monkeypatch.setattr(billing.subscriptions, "pending_since", lambda _cutoff: iter(listed))
+    raced: list[object] = []
+
+    def racing(owner: object, name: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if moment == "before_the_resume" and not raced:
+                raced.append(reconcile(billing))
+            result = original(*args, **kwargs)
+            if moment == "after_the_charge" and not raced:
+                raced.append(reconcile(billing))
+            return result
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+    if moment == "before_the_resume":
+        racing(billing.subscriptions, "renew_claim")
+    else:
+        racing(billing.payments, "charge")
+    try:
+        answer = do_subscribe(billing)
+    except Unavailable:
+        answer = None  # "being settled; retry with the same key": the subscriber does
+    monkeypatch.undo()
+    if answer is None or answer.status_code != 201:
+        assert answer is None or answer.body["error"] == "subscription_abandoned", answer
+        answer = do_subscribe(billing) if answer is None else answer
+    until_subscribed(billing, clock)
+    assert_money_and_state_agree(billing)
+
+
+@pytest.mark.parametrize("step", SUBSCRIBE_STEPS)
+def test_a_lagging_provider_search_never_loses_a_charge(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """Stripe's search lags: the reconciler must not take a charge it cannot see yet for no
+    charge. A retry that resumes the stale row renews its age, so the job waits for the search."""
+    provider(billing).search_lag = timedelta(minutes=5)
+    crashed_subscribe(monkeypatch, billing, step, killed=True)
+    clock.now += PENDING_GRACE + timedelta(minutes=1)
+    # The retry resumes the stale row and charges (a replay at the provider), then its
+    # activation is throttled: the row is pending again, its charge just made.
+    original = billing.subscriptions.activate
+
+    def throttled(*_args: Any, **_kwargs: Any) -> Subscription:
+        raise Unavailable("DynamoDB throttled the write")
+
+    monkeypatch.setattr(billing.subscriptions, "activate", throttled)
+    first = billing.subscriptions.get(ACCOUNT)
+    if first is None or first.status is SubscriptionStatus.PENDING:
+        with pytest.raises(Unavailable):
+            do_subscribe(billing)
+    else:  # the first attempt got as far as activating: the retry has nothing to write
+        assert do_subscribe(billing).status_code == 201
+    monkeypatch.setattr(billing.subscriptions, "activate", original)
+    for _ in range(3):  # the job's next passes
+        clock.now += timedelta(minutes=15)
+        reconcile(billing)
+    until_subscribed(billing, clock)
+    assert_money_and_state_agree(billing)
 
 
 def test_a_timed_out_first_charge_keeps_its_pending_row_for_the_retry(
