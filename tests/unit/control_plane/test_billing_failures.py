@@ -6,16 +6,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from control_plane.billing.errors import PaymentProviderTimeout
-from control_plane.billing.idempotency import STALE_CLAIM_S, IdempotencyStore, StoredAnswer
-from control_plane.billing.ledger import EntryKind, Ledger
+from control_plane.billing.idempotency import STALE_CLAIM_S, StoredAnswer
+from control_plane.billing.ledger import EntryKind
 from control_plane.billing.payments import TestPaymentProvider
-from control_plane.billing.plans import BillingSettings
 from control_plane.billing.reconcile import reconcile
 from control_plane.billing.renewals import _advance, renew_due, renewal_key
 from control_plane.billing.service import (
@@ -29,26 +28,14 @@ from control_plane.billing.service import (
 from control_plane.billing.subscriptions import (
     Subscription,
     SubscriptionStatus,
-    SubscriptionStore,
 )
 from control_plane.common.errors import Conflict, ControlPlaneError, Unavailable
 from control_plane.common.settings import ServiceSettings
+from tests.support.billing_world import START, Clock, make_billing, serialise_tables
 
 ACCOUNT = "acct-f"
 KEY = "fail-key-0001"
-START = datetime(2026, 1, 1, tzinfo=UTC)
 PERIOD = timedelta(days=30)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def epoch(self) -> float:
-        return self.now.timestamp()
 
 
 class Crash(Exception):
@@ -62,15 +49,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def billing(stack: ServiceSettings, clock: Clock) -> Billing:
-    table = IdempotencyStore.from_settings(stack)._table
-    return Billing(
-        settings=BillingSettings(),
-        subscriptions=SubscriptionStore.from_settings(stack),
-        ledger=Ledger.from_settings(stack),
-        idempotency=IdempotencyStore(table, clock=clock.epoch),
-        payments=TestPaymentProvider(clock=clock),
-        clock=clock,
-    )
+    return make_billing(stack, clock)
 
 
 def provider(billing: Billing) -> TestPaymentProvider:
@@ -510,6 +489,7 @@ def test_renewal_failing_at_any_step_is_finished_by_the_next_run(
 def test_two_renewal_runs_at_once_charge_and_advance_once(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    serialise_tables(billing)  # moto's conditional writes are not atomic across threads
     before = subscribed(billing, clock)
     original = billing.payments.charge
 
