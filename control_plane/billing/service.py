@@ -176,6 +176,10 @@ def complete_subscription(
     )
 
 
+# A claim refused by a row that vanished before we read it is tried again this many times.
+_CLAIM_ATTEMPTS = 3
+
+
 def _claim_or_resume(
     billing: Billing, *, account_id: str, plan: Plan, payment_method: str, key: str
 ) -> Subscription:
@@ -190,24 +194,29 @@ def _claim_or_resume(
         charge_key=key,
         created_at=now,
     )
-    try:
-        billing.subscriptions.claim(pending)
-        return pending
-    except Conflict:
-        current = billing.subscriptions.get(account_id)
-        if current is not None and current.charge_key == key:
+    for _ in range(_CLAIM_ATTEMPTS):
+        try:
+            billing.subscriptions.claim(pending)
+            return pending
+        except Conflict:
+            current = billing.subscriptions.get(account_id)
+            if current is None:
+                # The row that refused the claim was removed meanwhile (the reconciler
+                # dropping an unpaid attempt): claim again, never answer 409 for it.
+                continue
+            if current.charge_key != key:
+                raise
             logger.info("resuming the subscription attempt of %s", account_id)
             if current.status is not SubscriptionStatus.PENDING:
                 return current
             try:
                 return billing.subscriptions.renew_claim(current, now=now)
             except Conflict:
-                # The reconciler settled or removed the row meanwhile: not a final answer.
-                raise Unavailable(
-                    "this subscription attempt is being settled; retry with the same "
-                    "Idempotency-Key"
-                ) from None
-        raise
+                break  # the reconciler settled or removed the row meanwhile
+    # Not a final answer: the 503 releases the key for a retry with it.
+    raise Unavailable(
+        "this subscription attempt is being settled; retry with the same Idempotency-Key"
+    )
 
 
 def subscribe(

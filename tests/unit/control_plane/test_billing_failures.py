@@ -379,6 +379,28 @@ def test_a_resume_that_loses_its_row_to_the_reconciler_is_retried_not_refused(
     assert_subscribed_once(billing)
 
 
+def test_a_claim_refused_by_a_row_the_reconciler_then_removes_is_claimed_again(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry's claim meets the stale unpaid row; the reconciler removes that row before the
+    retry reads it. The retry claims again: a 409 stored here would be its final answer."""
+    timed_out_subscribe(billing)
+    clock.now += PENDING_GRACE * 2
+    original = billing.subscriptions.claim
+
+    def refused_then_removed(pending: Subscription) -> None:
+        try:
+            original(pending)
+        except Conflict:
+            assert reconcile(billing).removed == 1
+            raise
+
+    monkeypatch.setattr(billing.subscriptions, "claim", refused_then_removed)
+    answer = do_subscribe(billing)
+    assert answer.status_code == 201, answer
+    assert_subscribed_once(billing)
+
+
 def test_the_reconciler_removes_an_unpaid_attempt(billing: Billing, clock: Clock) -> None:
     timed_out_subscribe(billing)
     clock.now += PENDING_GRACE * 2
