@@ -581,6 +581,18 @@ def assert_upgraded_once(billing: Billing) -> Subscription:
     return sub
 
 
+def crashed_upgrade(
+    monkeypatch: pytest.MonkeyPatch, billing: Billing, step: str, *, killed: bool
+) -> None:
+    """Subscribed, then an upgrade that dies right after `step`; the next process is healthy."""
+    assert do_subscribe(billing).status_code == 201
+    fired = fail_once_after(monkeypatch, billing, step, killed=killed)
+    with pytest.raises(Crash):
+        do_upgrade(billing)
+    assert fired == [step]
+    monkeypatch.undo()
+
+
 CHANGE_STEPS = ["claim_change", "charge", "ledger_charged", "ledger_changed", "apply", "complete"]
 
 
@@ -589,12 +601,7 @@ CHANGE_STEPS = ["claim_change", "charge", "ledger_charged", "ledger_changed", "a
 def test_an_upgrade_retried_after_a_failure_at_any_step_charges_once_and_applies(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str, killed: bool
 ) -> None:
-    assert do_subscribe(billing).status_code == 201
-    fired = fail_once_after(monkeypatch, billing, step, killed=killed)
-    with pytest.raises(Crash):
-        do_upgrade(billing)
-    assert fired == [step]
-    monkeypatch.undo()
+    crashed_upgrade(monkeypatch, billing, step, killed=killed)
     clock.now += timedelta(seconds=STALE_CLAIM_S + 1)
     answer = do_upgrade(billing)
     assert answer.status_code == 200 and answer.body["plan_id"] == "premium"
@@ -606,11 +613,7 @@ def test_an_upgrade_retried_after_a_failure_at_any_step_charges_once_and_applies
 def test_the_reconciler_settles_an_upgrade_that_failed_at_any_step_and_was_never_retried(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    assert do_subscribe(billing).status_code == 201
-    fail_once_after(monkeypatch, billing, step, killed=True)
-    with pytest.raises(Crash):
-        do_upgrade(billing)
-    monkeypatch.undo()
+    crashed_upgrade(monkeypatch, billing, step, killed=True)
     charged = len(provider(billing).charges) == 2
     clock.now += PENDING_GRACE - timedelta(seconds=1)
     reconcile(billing)
@@ -632,11 +635,7 @@ def test_the_reconciler_settles_an_upgrade_that_failed_at_any_step_and_was_never
 def test_another_key_waits_for_a_young_change_then_settles_it_without_charging_again(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert do_subscribe(billing).status_code == 201
-    fail_once_after(monkeypatch, billing, "charge", killed=True)
-    with pytest.raises(Crash):
-        do_upgrade(billing)
-    monkeypatch.undo()
+    crashed_upgrade(monkeypatch, billing, "charge", killed=True)
     with pytest.raises(PlanChangeInProgress):
         do_upgrade(billing, key="upgrade-key-0002")
     clock.now += PENDING_GRACE + timedelta(seconds=1)
@@ -645,13 +644,70 @@ def test_another_key_waits_for_a_young_change_then_settles_it_without_charging_a
     assert_upgraded_once(billing)
 
 
+def assert_upgraded_net(billing: Billing) -> None:
+    """Premium, its difference taken exactly once net, whatever recovered the change."""
+    sub = billing.subscriptions.get(ACCOUNT)
+    assert sub is not None and sub.plan_id == "premium" and sub.pending_change is None
+    taken = sum(c.amount_cents for c in provider(billing).charges)
+    given_back = sum(r.amount_cents for r in provider(billing).refunds)
+    assert taken - given_back == 1549 + DIFFERENCE
+    assert sum(e.amount_cents for e in billing.ledger.entries(ACCOUNT)) == taken - given_back
+
+
+def upgrade_until_applied(billing: Billing, clock: Clock, key: str) -> None:
+    """A subscriber retrying `key` as told: a 503 waits (past the grace), anything else ends."""
+    for _ in range(3):
+        try:
+            answer = do_upgrade(billing, key=key)
+        except PlanChangeInProgress:
+            clock.now += PENDING_GRACE + timedelta(seconds=1)
+            continue
+        assert answer.status_code == 200 and answer.body["plan_id"] == "premium", answer
+        return
+    raise AssertionError("the upgrade never went through")
+
+
+@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
+@pytest.mark.parametrize("step", CHANGE_STEPS)
+def test_an_upgrade_with_a_new_key_after_a_failure_at_any_step_charges_the_difference_once(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str, killed: bool
+) -> None:
+    crashed_upgrade(monkeypatch, billing, step, killed=killed)
+    upgrade_until_applied(billing, clock, "upgrade-key-0002")
+    assert_upgraded_net(billing)
+
+
+@pytest.mark.parametrize("step", CHANGE_STEPS)
+def test_the_reconciler_racing_a_same_key_upgrade_retry_settles_it_once(
+    billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """A reconciler pass that listed the stale change acts right after the retry's charge."""
+    crashed_upgrade(monkeypatch, billing, step, killed=True)
+    clock.now += PENDING_GRACE + timedelta(minutes=1)
+    listed = list(billing.subscriptions.changes_since(clock.now - PENDING_GRACE))
+    monkeypatch.setattr(billing.subscriptions, "changes_since", lambda _cutoff: iter(listed))
+    original = billing.payments.charge
+    raced: list[object] = []
+
+    def charge_then_reconcile(**kwargs: Any) -> Any:
+        result = original(**kwargs)
+        if not raced:
+            raced.append(reconcile(billing))
+        return result
+
+    monkeypatch.setattr(billing.payments, "charge", charge_then_reconcile)
+    try:
+        do_upgrade(billing)
+    except ControlPlaneError as exc:
+        assert exc.status_code >= 500, exc  # told to retry, nothing stored
+    monkeypatch.undo()
+    upgrade_until_applied(billing, clock, UP_KEY)
+    assert_upgraded_net(billing)
+
+
 def charged_then_renewed(billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     """An upgrade charged, then killed before it applied; then its period renewed (standard)."""
-    assert do_subscribe(billing).status_code == 201
-    fail_once_after(monkeypatch, billing, "ledger_charged", killed=True)
-    with pytest.raises(Crash):
-        do_upgrade(billing)
-    monkeypatch.undo()
+    crashed_upgrade(monkeypatch, billing, "ledger_charged", killed=True)
     clock.now += PERIOD + timedelta(seconds=1)
     assert renew_due(billing).renewed == 1  # at the plan in force: standard
 
