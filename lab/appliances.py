@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -123,11 +124,28 @@ def container_names(*, running_only: bool = False) -> list[str]:
     ).split()
 
 
+REMOVE_ATTEMPTS = 3
+
+
 def remove_all() -> list[str]:
-    """Remove every lab container and the lab network; return the container names removed."""
+    """Remove every lab container and the lab network; return the container names removed.
+
+    `podman rm -f` can lose a race with a container that stops while it is being killed
+    ("container state improper: stopped"); the next attempt finds it stopped and removes it.
+    """
     names = container_names()
-    if names:
-        podman(["rm", "-f", "-t", "2", *names], timeout=180)
+    for attempt in range(1, REMOVE_ATTEMPTS + 1):
+        remaining = container_names()
+        if not remaining:
+            break
+        try:
+            podman(["rm", "-f", "-t", "2", *remaining], timeout=180)
+            break
+        except LabError as exc:
+            if attempt == REMOVE_ATTEMPTS:
+                raise
+            logger.warning("removing the lab's containers, attempt %d: %s", attempt, exc)
+            time.sleep(1)
     podman(["network", "rm", "-f", network_name()], check=False)
     return names
 
