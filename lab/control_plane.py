@@ -91,7 +91,9 @@ class FleetAdmin:
         return response.json()
 
     def declare(self, plan: LabPlan) -> None:
-        """Sites, clusters and appliances of the plan (idempotent PUTs)."""
+        """ISPs' address space, sites, clusters and appliances of the plan (idempotent PUTs)."""
+        for isp, allocations in plan.isp_allocations().items():
+            self._call("PUT", f"/isps/{isp}", {"allocations": allocations})
         for site in plan.sites:
             self._call(
                 "PUT",

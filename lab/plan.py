@@ -67,6 +67,13 @@ class LabPlan(BaseModel):
     def all_appliances(self) -> list[tuple[LabSite, LabAppliance]]:
         return [(site, a) for site in self.sites for a in site.appliances]
 
+    def isp_allocations(self) -> dict[str, list[str]]:
+        """Each ISP's address space as the lab registers it: its sites' prefixes."""
+        blocks: dict[str, set[str]] = {}
+        for site in self.sites:
+            blocks.setdefault(site.isp, set()).update(site.prefixes)
+        return {isp: sorted(prefixes) for isp, prefixes in sorted(blocks.items()) if prefixes}
+
 
 def default_plan(*, titles: int = 6) -> LabPlan:
     """Two ISPs, two sites; the Amsterdam cluster has two appliances, so one can peer-fill."""

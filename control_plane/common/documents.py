@@ -23,12 +23,14 @@ from control_plane.common.tables import TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 _MAX_ATTEMPTS = 6
 _BATCH_GET = 100  # BatchGetItem's limit
+_TRANSACTION_LIMIT = 100  # TransactWriteItems' limit
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,11 @@ class DocumentTable(Generic[M]):
                 return result
         raise Unavailable(f"{what} is being changed by others right now; retry in a moment")
 
+    def pending_write(self, doc: M, *, expected: int | None) -> PendingWrite:
+        """`doc` as one write of a `write_all` transaction: over revision `expected`, or only
+        where no document is yet when `expected` is None."""
+        return PendingWrite(table=self, doc=doc, expected=expected)
+
     def put(self, doc: M) -> M:
         """Write unconditionally (for append-only records such as audit events)."""
         _call(lambda: self._table.put_item(Item=self._item(doc, revision=1)))
@@ -226,6 +233,51 @@ class DocumentTable(Generic[M]):
         return Stored(
             doc=self._model.model_validate_json(str(item["doc"])), revision=int(item["revision"])
         )
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """One conditional document write of a transaction (see `write_all`)."""
+
+    table: DocumentTable[Any]
+    doc: BaseModel
+    expected: int | None
+
+    def transact_item(self) -> TransactWriteItemTypeDef:
+        table = self.table
+        revision = 1 if self.expected is None else self.expected + 1
+        item = table._item(self.doc, revision=revision)
+        # The resource's client serialises Python values itself (boto3's transformation
+        # hooks), as the Table calls do: no TypeSerializer here.
+        put: dict[str, Any] = {"TableName": table._table.name, "Item": item}
+        if self.expected is None:
+            put["ConditionExpression"] = f"attribute_not_exists({table._spec.hash_key.name})"
+        else:
+            put["ConditionExpression"] = "revision = :expected"
+            put["ExpressionAttributeValues"] = {":expected": self.expected}
+        # Python values, not the low-level AttributeValue shape the client's types name.
+        return {"Put": put}  # type: ignore[typeddict-item]
+
+
+def write_all(writes: Sequence[PendingWrite]) -> bool:
+    """All of `writes` or none, in one DynamoDB transaction (at most 100 writes, each over the
+    revision it expects); False when another writer got in first (nothing was written)."""
+    if not writes:
+        return True
+    if len(writes) > _TRANSACTION_LIMIT:
+        raise ValueError(f"a transaction writes at most {_TRANSACTION_LIMIT} documents")
+    client = writes[0].table._resource.meta.client
+    try:
+        client.transact_write_items(TransactItems=[w.transact_item() for w in writes])
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        reasons = exc.response.get("CancellationReasons") or []
+        if error.get("Code") == "TransactionCanceledException" and any(
+            r.get("Code") == "ConditionalCheckFailed" for r in reasons
+        ):
+            return False
+        raise _unavailable(exc) from exc
+    return True
 
 
 T = TypeVar("T")

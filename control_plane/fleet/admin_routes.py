@@ -11,11 +11,14 @@ from control_plane.fleet.deps import AdminAccess, Context, PathId
 from control_plane.fleet.inventory import Inventory, build_inventory
 from control_plane.fleet.lifecycle import apply_transition
 from control_plane.fleet.models import (
+    ADDRESS_PLAN_ID,
+    AddressPlan,
     Appliance,
     ApplianceSpec,
     BootstrapTokenIssued,
     Cluster,
     ClusterSpec,
+    IspSpec,
     Site,
     SiteSpec,
     StateChangeRequest,
@@ -54,6 +57,19 @@ def put_site(context: Context, site_id: PathId, body: SiteSpec) -> Site:
 @router.get("/sites/{site_id}")
 def get_site(context: Context, site_id: PathId) -> Site:
     return context.store.sites.require({"site_id": site_id}, f"site {site_id}").doc
+
+
+@router.put("/isps/{isp}")
+def put_isp(context: Context, isp: PathId, body: IspSpec) -> AddressPlan:
+    """Register the address space of `isp`; its sites announce prefixes only inside it."""
+    return registry.put_isp(context.store, isp=isp, spec=body, now=context.clock())
+
+
+@router.get("/isps")
+def get_address_plan(context: Context) -> AddressPlan:
+    """Every ISP's registered address space."""
+    stored = context.store.address_plan.get({"plan_id": ADDRESS_PLAN_ID})
+    return stored.doc if stored is not None else AddressPlan()
 
 
 @router.put("/clusters/{cluster_id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -14,6 +15,10 @@ from edgefill_contracts.heartbeat import ApplianceState
 from edgefill_contracts.identity import FLEET_ID_PATTERN
 
 MAX_PREFIXES_PER_SITE = 10_000
+# One document holds every ISP's allocations (DynamoDB items stop at 400 KB): about 10,000
+# blocks fleet-wide; an ISP registers its aggregates, not each announced prefix.
+MAX_ALLOCATIONS_PER_ISP = 1_000
+ADDRESS_PLAN_ID = "current"
 MAX_ADDRESSES = 8
 ID_PATTERN = FLEET_ID_PATTERN
 
@@ -37,6 +42,16 @@ def _canonical_address(value: str) -> str:
 
 
 Prefix = Annotated[str, AfterValidator(_canonical_prefix)]
+
+
+def _distinct(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        twice = sorted(p for p, n in Counter(value).items() if n > 1)
+        raise ValueError(f"prefixes must be distinct; given more than once: {', '.join(twice)}")
+    return value
+
+
+DistinctPrefixes = Annotated[list[Prefix], AfterValidator(_distinct)]
 Address = Annotated[str, AfterValidator(_canonical_address)]
 
 
@@ -48,14 +63,26 @@ class SiteSpec(BaseModel):
     isp: FleetId
     location: str = Field(min_length=1, max_length=200)
     fill_window: FillWindow = FillWindow()
-    prefixes: list[Prefix] = Field(default_factory=list, max_length=MAX_PREFIXES_PER_SITE)
+    prefixes: DistinctPrefixes = Field(default_factory=list, max_length=MAX_PREFIXES_PER_SITE)
 
-    @field_validator("prefixes")
-    @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("prefixes must be distinct")
-        return value
+
+class IspSpec(BaseModel):
+    """The address space an ISP is registered with: its sites may announce only inside it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allocations: DistinctPrefixes = Field(min_length=1, max_length=MAX_ALLOCATIONS_PER_ISP)
+
+
+class AddressPlan(BaseModel):
+    """Every ISP's registered address space, in one document so that a change to it and each
+    site write are ordered by one revision (no scan-then-write race)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    plan_id: str = ADDRESS_PLAN_ID
+    isps: dict[str, list[Prefix]] = Field(default_factory=dict)
+    updated_at: datetime | None = None
 
 
 class Site(SiteSpec):

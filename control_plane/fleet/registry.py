@@ -5,7 +5,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from control_plane.common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from control_plane.common.documents import write_all
+from control_plane.common.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+from control_plane.fleet.address_space import OwnedSpace
 from control_plane.fleet.auth import (
     PresentedCredential,
     issue_credential,
@@ -15,12 +24,15 @@ from control_plane.fleet.auth import (
 )
 from control_plane.fleet.lifecycle import record_change
 from control_plane.fleet.models import (
+    ADDRESS_PLAN_ID,
+    AddressPlan,
     Appliance,
     ApplianceSpec,
     BootstrapToken,
     BootstrapTokenIssued,
     Cluster,
     ClusterSpec,
+    IspSpec,
     Lifecycle,
     Site,
     SiteSpec,
@@ -33,6 +45,7 @@ from edgefill_contracts.identity import RegistrationRequest, RegistrationRespons
 logger = logging.getLogger(__name__)
 
 DEFAULT_BOOTSTRAP_TTL = timedelta(days=7)
+_WRITE_ATTEMPTS = 4
 _REGISTRATION_REFUSED = (
     "registration refused: the bootstrap token is unknown, used or expired; "
     "ask an operator for a new one"
@@ -40,19 +53,76 @@ _REGISTRATION_REFUSED = (
 
 
 def put_site(store: FleetStore, *, site_id: str, spec: SiteSpec, now: datetime) -> Site:
-    """Create or replace a site; refuses a prefix another site already announces."""
-    mine = set(spec.prefixes)
-    for other in store.sites.scan():
-        if other.site_id != site_id and (clash := mine.intersection(other.prefixes)):
-            raise Conflict(
-                f"prefix {sorted(clash)[0]} is already announced at site {other.site_id}; "
-                "remove it there first (a more specific prefix is fine)"
-            )
-    site = Site(site_id=site_id, updated_at=now, **spec.model_dump())
-    store.sites.upsert(
-        {"site_id": site_id}, initial=site, change=lambda _: site, what=f"site {site_id}"
-    )
-    return site
+    """Create or replace a site whose prefixes lie inside its ISP's registered address space.
+
+    Refuses (400) a prefix outside that space or an ISP with none registered, (409) a prefix
+    overlapping another ISP's space or announced as such by another site. The site is written
+    in one transaction with the address plan's revision, so a concurrent change of the plan
+    (or another site write) makes one of the two try again: no scan-then-write race with it.
+    """
+    for _ in range(_WRITE_ATTEMPTS):
+        stored_plan = store.address_plan.get({"plan_id": ADDRESS_PLAN_ID})
+        plan = stored_plan.doc if stored_plan is not None else AddressPlan()
+        OwnedSpace(plan).check_site(spec.isp, spec.prefixes)
+        mine = set(spec.prefixes)
+        for other in store.sites.scan():
+            if other.site_id != site_id and (clash := mine.intersection(other.prefixes)):
+                raise Conflict(
+                    f"prefix {sorted(clash)[0]} is already announced at site {other.site_id}; "
+                    "remove it there first (a more specific prefix is fine)"
+                )
+        current = store.sites.get({"site_id": site_id})
+        site = Site(site_id=site_id, updated_at=now, **spec.model_dump())
+        if write_all(
+            [
+                store.sites.pending_write(
+                    site, expected=current.revision if current is not None else None
+                ),
+                store.address_plan.pending_write(
+                    plan, expected=stored_plan.revision if stored_plan is not None else None
+                ),
+            ]
+        ):
+            return site
+    raise Unavailable(f"site {site_id} or the address plan is being changed right now; retry")
+
+
+def put_isp(store: FleetStore, *, isp: str, spec: IspSpec, now: datetime) -> AddressPlan:
+    """Register (or replace) the address space of `isp`.
+
+    Refuses (409) an allocation overlapping another ISP's, and a narrower space that would
+    leave a prefix one of the ISP's sites announces outside it (the site names it).
+    """
+    for _ in range(_WRITE_ATTEMPTS):
+        stored = store.address_plan.get({"plan_id": ADDRESS_PLAN_ID})
+        plan = stored.doc if stored is not None else AddressPlan()
+        others = OwnedSpace(AddressPlan(isps={k: v for k, v in plan.isps.items() if k != isp}))
+        for block in spec.allocations:
+            if (other := others.foreign(block, isp)) is not None:
+                raise Conflict(
+                    f"allocation {block} overlaps {other.block}, registered to ISP {other.isp}; "
+                    "ISPs' address spaces may not overlap"
+                )
+        space = OwnedSpace(AddressPlan(isps={isp: spec.allocations}))
+        for site in store.sites.scan():
+            if site.isp != isp:
+                continue
+            for prefix in site.prefixes:
+                if not space.holds(isp, prefix):
+                    raise Conflict(
+                        f"site {site.site_id} announces {prefix}, outside the new address space "
+                        f"of {isp}; remove it from the site first"
+                    )
+        updated = AddressPlan(isps={**plan.isps, isp: list(spec.allocations)}, updated_at=now)
+        if write_all(
+            [
+                store.address_plan.pending_write(
+                    updated, expected=stored.revision if stored is not None else None
+                )
+            ]
+        ):
+            return updated
+    raise Unavailable("the address plan is being changed right now; retry")
 
 
 def put_cluster(store: FleetStore, *, cluster_id: str, spec: ClusterSpec, now: datetime) -> Cluster:

@@ -8,7 +8,7 @@ from control_plane.common.documents import DocumentTable
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet import tables
 from control_plane.fleet.health import HealthRecord
-from control_plane.fleet.models import Appliance, Cluster, Credential, Site
+from control_plane.fleet.models import AddressPlan, Appliance, Cluster, Credential, Site
 from control_plane.fleet.state_machine import StateChange
 
 
@@ -20,6 +20,7 @@ class FleetStore:
     credentials: DocumentTable[Credential]
     health: DocumentTable[HealthRecord]
     audit: DocumentTable[StateChange]
+    address_plan: DocumentTable[AddressPlan]
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> FleetStore:
@@ -59,5 +60,11 @@ class FleetStore:
                 spec=tables.AUDIT,
                 model=StateChange,
                 key_of=lambda e: {"appliance_id": e.appliance_id, "event_id": e.event_id},
+            ),
+            address_plan=DocumentTable(
+                settings=settings,
+                spec=tables.ADDRESS_PLAN,
+                model=AddressPlan,
+                key_of=lambda p: {"plan_id": p.plan_id},
             ),
         )

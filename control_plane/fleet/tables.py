@@ -17,6 +17,8 @@ AUDIT = TableSpec(
 )
 
 CERTIFICATE_AUTHORITY = TableSpec(name="fleet-ca", hash_key=KeyAttribute(name="ca_id"))
+# One item: every ISP's registered address space (models.AddressPlan).
+ADDRESS_PLAN = TableSpec(name="fleet-address-plan", hash_key=KeyAttribute(name="plan_id"))
 
 ALL = (
     SITES,
@@ -27,4 +29,5 @@ ALL = (
     AUDIT,
     SIGNING_SECRETS,
     CERTIFICATE_AUTHORITY,
+    ADDRESS_PLAN,
 )

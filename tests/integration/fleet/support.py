@@ -48,10 +48,22 @@ class FleetHarness:
     client: TestClient
     admin: dict[str, str] = field(default_factory=dict)
 
+    def allocate(self, isp: str, blocks: list[str]) -> None:
+        """Add `blocks` to the address space `isp` is registered with."""
+        plan = self.client.get("/fleet/v1/admin/isps", headers=self.admin).json()
+        allocations = sorted({*plan["isps"].get(isp, []), *blocks})
+        response = self.client.put(
+            f"/fleet/v1/admin/isps/{isp}", json={"allocations": allocations}, headers=self.admin
+        )
+        assert response.status_code == 200, response.text
+
     def put_site(
         self, site_id: str, *, isp: str = "isp-a", prefixes: list[str] | None = None
     ) -> None:
-        body = {"isp": isp, "location": "Amsterdam", "prefixes": prefixes or ["198.51.100.0/24"]}
+        """A site of `isp` announcing `prefixes`, its ISP registered with them first."""
+        prefixes = prefixes or ["198.51.100.0/24"]
+        self.allocate(isp, prefixes)
+        body = {"isp": isp, "location": "Amsterdam", "prefixes": prefixes}
         response = self.client.put(
             f"/fleet/v1/admin/sites/{site_id}", json=body, headers=self.admin
         )
