@@ -11,6 +11,7 @@ from control_plane.billing.entitlement import EntitlementReader
 from control_plane.catalog.store import CatalogStore
 from control_plane.common.app_factory import create_service_app
 from control_plane.common.settings import ServiceSettings
+from control_plane.playback.admin_routes import router as admin_router
 from control_plane.playback.origin_playlists import S3PlaylistReader
 from control_plane.playback.routes import router
 from control_plane.playback.service import Playback
@@ -24,7 +25,7 @@ from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 
 def create_app(settings: ServiceSettings) -> FastAPI:
     app = create_service_app(
-        service="playback", settings=settings, routers=[router, session_router]
+        service="playback", settings=settings, routers=[router, session_router, admin_router]
     )
     install_subscriber_auth(app, settings)
     # Players fetch a session's manifests and steering cross-origin (GET, no credentials).

@@ -11,6 +11,8 @@ SERVICE = ServiceSpec(
         RoutePrefix(prefix="/playback", auth=RouteAuth.SUBSCRIBER),
         # A player's manifests and steering: the session token in the path is the credential.
         RoutePrefix(prefix="/playback/sessions", auth=RouteAuth.PUBLIC),
+        # Explained steering for operators; the operator token is checked in the app.
+        RoutePrefix(prefix="/playback/admin", auth=RouteAuth.ADMIN),
     ),
     reads_origin=True,  # presigns the origin fallback; reads the origin pathway's playlists
     # Steering reads the steering snapshot only (no fleet table, no manifest).

@@ -19,6 +19,7 @@ Usage from the playback service::
 from __future__ import annotations
 
 from control_plane.steering.errors import InvalidClientAddress, SteeringError
+from control_plane.steering.explain import SteeringExplanation, explain_ranking
 from control_plane.steering.pathways import pathway_priority
 from control_plane.steering.rank import (
     ApplianceRanking,
@@ -36,7 +37,9 @@ __all__ = [
     "SteerableAppliance",
     "SteerableSite",
     "SteeringError",
+    "SteeringExplanation",
     "SteeringSnapshotCache",
+    "explain_ranking",
     "pathway_priority",
     "rank_appliances",
 ]

@@ -57,7 +57,7 @@ def rank_appliances(
         return ApplianceRanking(client_site_id=site.site_id, appliances=())
     session_hash = stable_id_residue(session_id)
     ranked: list[RankedAppliance] = []
-    for site_id in _site_order(view, site.site_id, session_hash):
+    for site_id in site_order(view, site.site_id, session_hash):
         site_holders = view.holders_in_site(site_id, units[0])
         if len(units) > 1:
             site_holders = tuple(
@@ -84,7 +84,7 @@ def rank_appliances(
     return ApplianceRanking(client_site_id=site.site_id, appliances=tuple(ranked))
 
 
-def _site_order(view: FleetView, client_site: str, session_hash: int) -> Iterator[str]:
+def site_order(view: FleetView, client_site: str, session_hash: int) -> Iterator[str]:
     """The client's site, then the ISP's other sites around a ring from a per-session start.
 
     Rotating a fixed ring (instead of sorting every site per request) spreads sessions over
