@@ -6,7 +6,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from edgefill_contracts.prefixes import NetworkPrefix
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -94,6 +103,28 @@ class ClientLimits(BaseModel):
     )
 
 
+class OnNet(BaseModel):
+    """Serve playback (/t/) only to the site's own client prefixes; every other address gets
+    403 before its URL is even checked, so a leaked URL pulls no off-net traffic over the ISP's
+    transit. Fills from peers (/f/) stay signed-only. Off by default: the list is the operator's
+    (the site's prefixes as registered in the fleet) until the control plane feeds it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    client_prefixes: tuple[NetworkPrefix, ...] = Field(default=(), max_length=100_000)
+
+    @model_validator(mode="after")
+    def _something_to_serve(self) -> OnNet:
+        if self.enabled and not self.client_prefixes:
+            raise ValueError(
+                "on_net is enabled with no client_prefixes: it would refuse every subscriber; "
+                "list the site's prefixes or turn it off"
+            )
+        return self
+
+
 class DrainSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -170,6 +201,7 @@ class ServeSettings(BaseModel):
     )
 
     client_limits: ClientLimits = ClientLimits()
+    on_net: OnNet = OnNet()
     miss: MissSettings = MissSettings()
     tls: TlsSettings = TlsSettings()
     drain: DrainSettings = DrainSettings()

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, fiel
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.heartbeat import ApplianceState
 from edgefill_contracts.identity import FLEET_ID_PATTERN
+from edgefill_contracts.prefixes import NetworkPrefix
 
 MAX_PREFIXES_PER_SITE = 10_000
 # One document holds every ISP's allocations (DynamoDB items stop at 400 KB): about 10,000
@@ -25,15 +26,6 @@ ID_PATTERN = FLEET_ID_PATTERN
 FleetId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
-def _canonical_prefix(value: str) -> str:
-    try:
-        return str(ipaddress.ip_network(value, strict=True))
-    except ValueError as exc:
-        raise ValueError(
-            f"{value!r} is not a network prefix with its host bits zero (e.g. 198.51.100.0/24)"
-        ) from exc
-
-
 def _canonical_address(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
@@ -41,7 +33,7 @@ def _canonical_address(value: str) -> str:
         raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from exc
 
 
-Prefix = Annotated[str, AfterValidator(_canonical_prefix)]
+Prefix = NetworkPrefix
 
 
 def _distinct(value: list[str]) -> list[str]:
