@@ -54,6 +54,7 @@ def config(
 ) -> AgentConfig:
     prefix = "/fleet/v1/admin"
     for path, body in [
+        (f"{prefix}/isps/isp-a", {"allocations": ["198.51.100.0/22"]}),
         (f"{prefix}/sites/ams-1", {"isp": "isp-a", "location": "Amsterdam", "prefixes": ["198.51.100.0/24"]}),
         (f"{prefix}/clusters/c1", {"site_id": "ams-1"}),
         (f"{prefix}/appliances/{APPLIANCE}", {
