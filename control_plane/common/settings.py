@@ -45,6 +45,13 @@ class ServiceSettings(BaseSettings):
         "an undrain or a health change reaches new sessions within this long after the "
         "snapshot job's next pass.",
     )
+    steering_decision_log_every: int = Field(
+        default=1000,
+        ge=0,
+        description="One playback session in this many (chosen by its id) logs its explained "
+        "steering decision as one JSON line (`steering decision`), the client's address left "
+        "out; 0 logs none.",
+    )
     fan_out_queues: dict[str, str] = Field(
         default_factory=dict,
         description="Fan-out queue name -> SQS queue URL (the stack sets EDGEFILL_FAN_OUT_QUEUES "

@@ -39,5 +39,6 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         events=EventStore.from_settings(settings),
         sessions=SessionSigner(settings.session_secret),
         playlists=S3PlaylistReader(settings=settings),
+        decision_log_every=settings.steering_decision_log_every,
     )
     return app

@@ -13,6 +13,7 @@ from control_plane.auth.profiles import ProfileStore
 from control_plane.auth.tokens import Subscriber
 from control_plane.billing.entitlement import EntitlementReader
 from control_plane.catalog.models import Rendition, Title
+from control_plane.common.rendezvous_hash import stable_id_residue
 from control_plane.playback.errors import (
     MaturityRestricted,
     NotEntitled,
@@ -20,12 +21,17 @@ from control_plane.playback.errors import (
     RenditionNotAllowed,
 )
 from control_plane.playback.origin_playlists import PlaylistReader
-from control_plane.playback.session import MAX_PATHWAYS, PlaybackSession, SessionSigner
+from control_plane.playback.session import (
+    MAX_PATHWAYS,
+    ORIGIN_PATHWAY,
+    PlaybackSession,
+    SessionSigner,
+)
 from control_plane.playback.title_cache import TitleCache
 from control_plane.recommendations.events import EventStore
 from control_plane.recommendations.models import EventKind, ViewingEvent
 from control_plane.signing.origin import OriginSigner
-from control_plane.steering import FleetView, rank_appliances
+from control_plane.steering import FleetView, explain_ranking, rank_appliances
 from edgefill_contracts import PlaybackResponse, PlaybackSessionLinks
 from edgefill_contracts.object_key import content_unit
 
@@ -59,6 +65,7 @@ class Playback:
     playlists: PlaylistReader
     url_ttl: timedelta = URL_TTL
     steering_ttl_s: int = STEERING_TTL_S
+    decision_log_every: int = 0
 
 
 def allowed_renditions(title: Title, *, max_rendition: str) -> tuple[Rendition, ...]:
@@ -106,12 +113,14 @@ def start_session(
     sticky_id: str,
     expires: int,
     session_url: SessionUrl,
+    decision_log_every: int = 0,
 ) -> PlaybackSessionLinks:
     """Rank pathways for every allowed rendition at once and seal them into a session token."""
+    units = tuple(content_unit(title.title_id, r.name) for r in renditions)
     ranking = rank_appliances(
         view=view,
         client_ip=client_ip,
-        units=tuple(content_unit(title.title_id, r.name) for r in renditions),
+        units=units,
         session_id=sticky_id,
         max_appliances=MAX_PATHWAYS,
     )
@@ -122,6 +131,17 @@ def start_session(
         pathways=tuple(r.appliance.appliance_id for r in ranking.appliances),
         expires=expires,
     )
+    if decision_log_every and stable_id_residue(session.session_id) % decision_log_every == 0:
+        explanation = explain_ranking(
+            view,
+            client_ip=client_ip,
+            units=units,
+            session_id=sticky_id,
+            max_appliances=MAX_PATHWAYS,
+            origin=ORIGIN_PATHWAY,
+        )
+        # The decision log is for operators: which prefix and site, not which subscriber.
+        logger.info("steering decision %s", explanation.model_dump_json(exclude={"client_ip"}))
     token = sessions.seal(session)
     return PlaybackSessionLinks(
         hls_url=session_url(token, "session_hls"),
@@ -166,6 +186,7 @@ def start_playback(
         sticky_id=subscriber.session_id,
         expires=int((now + playback.url_ttl).timestamp()),
         session_url=session_url,
+        decision_log_every=playback.decision_log_every,
     )
     playback.events.record(
         ViewingEvent(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from control_plane.catalog.models import Title
 from control_plane.common.settings import ServiceSettings
 from control_plane.steering import SteeringExplanation
-from tests.support.playback_world import CLIENT_IP, OUTSIDE_IP, put_titles
+from tests.support.playback_world import CLIENT_IP, OUTSIDE_IP, put_titles, subscribed_viewer
 from tests.unit.control_plane.test_playback_routes import make_client
 
 ROUTE = "/playback/admin/steering/explain"
@@ -91,3 +92,28 @@ def test_bad_questions_get_a_clear_4xx(
     response = client.get(ROUTE, params=params, headers=admin)
     assert response.status_code == status, response.text
     assert response.json()["message"]
+
+
+@pytest.mark.parametrize("every", [1, 0], ids=["every-session", "off"])
+def test_sampled_sessions_log_their_decision_without_the_client_address(
+    stack: ServiceSettings, titles: list[Title], every: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    viewer = subscribed_viewer(stack)
+    settings = stack.model_copy(update={"steering_decision_log_every": every})
+    with make_client(settings, titles) as client, caplog.at_level("INFO"):
+        response = client.post(
+            "/playback/start",
+            json={"profile_id": viewer.profile_id, "title_id": titles[0].title_id},
+            headers=viewer.user.headers,
+        )
+    assert response.status_code == 200, response.text
+    lines = [
+        r.getMessage() for r in caplog.records if r.getMessage().startswith("steering decision")
+    ]
+    if not every:
+        assert lines == []
+        return
+    [line] = lines
+    logged = json.loads(line.removeprefix("steering decision "))
+    assert logged["client_site_id"] == "site-a" and logged["pathways"][-1] == "origin"
+    assert "client_ip" not in logged and CLIENT_IP not in line
