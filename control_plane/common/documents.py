@@ -31,6 +31,7 @@ M = TypeVar("M", bound=BaseModel)
 _MAX_ATTEMPTS = 6
 _BATCH_GET = 100  # BatchGetItem's limit
 _TRANSACTION_LIMIT = 100  # TransactWriteItems' limit
+_LOST_RACE = {"ConditionalCheckFailed", "TransactionConflict"}
 
 
 @dataclass(frozen=True)
@@ -271,10 +272,10 @@ def write_all(writes: Sequence[PendingWrite]) -> bool:
         client.transact_write_items(TransactItems=[w.transact_item() for w in writes])
     except ClientError as exc:
         error = exc.response.get("Error", {})
-        reasons = exc.response.get("CancellationReasons") or []
-        if error.get("Code") == "TransactionCanceledException" and any(
-            r.get("Code") == "ConditionalCheckFailed" for r in reasons
-        ):
+        reasons = {r.get("Code") for r in exc.response.get("CancellationReasons") or []}
+        # A failed condition, or another transaction on one of the items at the same moment
+        # (TransactionConflict): someone else got in first, the caller reads again and retries.
+        if error.get("Code") == "TransactionCanceledException" and reasons & _LOST_RACE:
             return False
         raise _unavailable(exc) from exc
     return True

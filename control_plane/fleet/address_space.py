@@ -11,6 +11,9 @@ import radix
 from control_plane.common.errors import BadRequest, Conflict
 from control_plane.fleet.models import AddressPlan
 
+# An error names at most this many of an ISP's blocks (an ISP may have a thousand).
+_BLOCKS_SHOWN = 5
+
 
 @dataclass(frozen=True)
 class Owned:
@@ -64,8 +67,15 @@ class OwnedSpace:
                     f"site of {isp} may announce only inside {isp}'s address space"
                 )
             if not self.holds(isp, prefix):
+                blocks = self._plan.isps[isp]
+                shown = ", ".join(blocks[:_BLOCKS_SHOWN])
+                more = (
+                    f" and {len(blocks) - _BLOCKS_SHOWN} more"
+                    if len(blocks) > _BLOCKS_SHOWN
+                    else ""
+                )
                 raise BadRequest(
                     f"prefix {prefix} is outside ISP {isp}'s registered address space "
-                    f"({', '.join(self._plan.isps[isp])}); widen it with "
-                    f"PUT /fleet/v1/admin/isps/{isp} if {isp} holds it"
+                    f"({shown}{more}); widen it with PUT /fleet/v1/admin/isps/{isp} if {isp} "
+                    "holds it"
                 )

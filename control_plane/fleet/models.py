@@ -16,9 +16,11 @@ from edgefill_contracts.identity import FLEET_ID_PATTERN
 from edgefill_contracts.prefixes import NetworkPrefix
 
 MAX_PREFIXES_PER_SITE = 10_000
-# One document holds every ISP's allocations (DynamoDB items stop at 400 KB): about 10,000
-# blocks fleet-wide; an ISP registers its aggregates, not each announced prefix.
+# One document holds every ISP's allocations (DynamoDB items stop at 400 KB; an IPv6 block is
+# ~25 bytes of JSON): at most 10,000 blocks fleet-wide. An ISP registers its aggregates, not
+# each announced prefix.
 MAX_ALLOCATIONS_PER_ISP = 1_000
+MAX_ALLOCATIONS_TOTAL = 10_000
 ADDRESS_PLAN_ID = "current"
 MAX_ADDRESSES = 8
 ID_PATTERN = FLEET_ID_PATTERN

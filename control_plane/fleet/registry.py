@@ -25,6 +25,7 @@ from control_plane.fleet.auth import (
 from control_plane.fleet.lifecycle import record_change
 from control_plane.fleet.models import (
     ADDRESS_PLAN_ID,
+    MAX_ALLOCATIONS_TOTAL,
     AddressPlan,
     Appliance,
     ApplianceSpec,
@@ -114,6 +115,12 @@ def put_isp(store: FleetStore, *, isp: str, spec: IspSpec, now: datetime) -> Add
                         f"of {isp}; remove it from the site first"
                     )
         updated = AddressPlan(isps={**plan.isps, isp: list(spec.allocations)}, updated_at=now)
+        total = sum(len(blocks) for blocks in updated.isps.values())
+        if total > MAX_ALLOCATIONS_TOTAL:
+            raise BadRequest(
+                f"the address plan would hold {total} blocks, over its {MAX_ALLOCATIONS_TOTAL}: "
+                f"register {isp}'s aggregates (its RIR allocations), not each prefix it announces"
+            )
         if write_all(
             [
                 store.address_plan.pending_write(

@@ -49,6 +49,23 @@ def make_billing(stack: ServiceSettings, clock: Clock) -> Billing:
     )
 
 
+def provider(billing: Billing) -> TestPaymentProvider:
+    """The test provider the billing setup was made with (its charges and refunds)."""
+    assert isinstance(billing.payments, TestPaymentProvider)
+    return billing.payments
+
+
+def net_charged(billing: Billing) -> int:
+    """Cents the provider kept: every charge minus every refund."""
+    taken = sum(c.amount_cents for c in provider(billing).charges)
+    return taken - sum(r.amount_cents for r in provider(billing).refunds)
+
+
+def assert_ledger_matches_provider(billing: Billing, account_id: str) -> None:
+    """The account's ledger sums to what the provider kept."""
+    assert sum(e.amount_cents for e in billing.ledger.entries(account_id)) == net_charged(billing)
+
+
 class SerialisedTable:
     """A boto3 Table whose calls hold one lock each (see the module's docstring)."""
 

@@ -11,7 +11,7 @@ import pytest
 
 from control_plane.common.errors import BadRequest, Conflict
 from control_plane.fleet import registry
-from control_plane.fleet.models import IspSpec, SiteSpec
+from control_plane.fleet.models import MAX_ALLOCATIONS_TOTAL, AddressPlan, IspSpec, SiteSpec
 from tests.integration.fleet.support import FleetHarness
 
 NORTH = ["198.51.100.0/22", "2001:db8:100::/40"]
@@ -219,3 +219,35 @@ def test_a_narrowing_racing_a_site_write_is_seen_by_it(
         )
     assert raced == ["narrowed"]
     assert not site_exists(planned, "ams1")
+
+
+def test_the_plan_stops_at_its_total_so_its_item_stays_under_400_kb(
+    planned: FleetHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over the fleet-wide total a registration is a 400 saying what to register instead (at
+    the real total, 10,000 IPv6 blocks are ~300 KB of the item's 400 KB: checked below)."""
+    monkeypatch.setattr(registry, "MAX_ALLOCATIONS_TOTAL", 4)
+    response = planned.client.put(
+        "/fleet/v1/admin/isps/isp-east",
+        json={"allocations": ["192.0.2.0/25", "192.0.2.128/25"]},
+        headers=planned.admin,
+    )
+    assert response.status_code == 400
+    assert "5 blocks, over its 4" in response.json()["message"]
+    assert "isp-east" not in plan(planned)
+    largest = AddressPlan(
+        isps={
+            f"isp-{n:04d}": [f"2001:db8:{n:x}:{b:x}00::/56" for b in range(10)]
+            for n in range(MAX_ALLOCATIONS_TOTAL // 10)
+        }
+    )
+    assert len(largest.model_dump_json()) < 350_000
+
+
+def test_an_isp_with_many_blocks_is_named_in_short(planned: FleetHarness) -> None:
+    blocks = [f"10.{n}.0.0/16" for n in range(40)]
+    planned.allocate("isp-east", blocks)
+    response = put_site(planned, "fra1", "isp-east", ["192.0.2.0/24"])
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert "10.0.0.0/16" in message and "and 35 more" in message and "10.39.0.0/16" not in message

@@ -16,13 +16,18 @@ from typing import Any
 import pytest
 
 from control_plane.billing.idempotency import StoredAnswer
-from control_plane.billing.payments import TestPaymentProvider
 from control_plane.billing.reconcile import reconcile
 from control_plane.billing.service import PENDING_GRACE, Billing, change_plan, subscribe
 from control_plane.billing.subscriptions import SubscriptionStatus
 from control_plane.common.errors import ControlPlaneError
 from control_plane.common.settings import ServiceSettings
-from tests.support.billing_world import Clock, make_billing, serialise_tables
+from tests.support.billing_world import (
+    Clock,
+    make_billing,
+    net_charged,
+    provider,
+    serialise_tables,
+)
 
 ACCOUNT = "acct-race"
 THREADS = 4
@@ -38,11 +43,6 @@ def billing(stack: ServiceSettings, clock: Clock) -> Billing:
     billing = make_billing(stack, clock)
     serialise_tables(billing)
     return billing
-
-
-def provider(billing: Billing) -> TestPaymentProvider:
-    assert isinstance(billing.payments, TestPaymentProvider)
-    return billing.payments
 
 
 def slow_provider(billing: Billing, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,11 +89,6 @@ def subscribe_with(billing: Billing, key: str, plan_id: str = "standard") -> Sto
         payment_method="pm_test_visa",
         idempotency_key=key,
     )
-
-
-def net_charged(billing: Billing) -> int:
-    taken = sum(c.amount_cents for c in provider(billing).charges)
-    return taken - sum(r.amount_cents for r in provider(billing).refunds)
 
 
 def test_subscribes_with_different_keys_at_once_charge_one(

@@ -14,7 +14,6 @@ import pytest
 from control_plane.billing.errors import PaymentProviderTimeout
 from control_plane.billing.idempotency import STALE_CLAIM_S, StoredAnswer
 from control_plane.billing.ledger import EntryKind
-from control_plane.billing.payments import TestPaymentProvider
 from control_plane.billing.reconcile import reconcile
 from control_plane.billing.renewals import _advance, renew_due, renewal_key
 from control_plane.billing.service import (
@@ -31,7 +30,15 @@ from control_plane.billing.subscriptions import (
 )
 from control_plane.common.errors import Conflict, ControlPlaneError, Unavailable
 from control_plane.common.settings import ServiceSettings
-from tests.support.billing_world import START, Clock, make_billing, serialise_tables
+from tests.support.billing_world import (
+    START,
+    Clock,
+    assert_ledger_matches_provider,
+    make_billing,
+    net_charged,
+    provider,
+    serialise_tables,
+)
 
 ACCOUNT = "acct-f"
 KEY = "fail-key-0001"
@@ -50,11 +57,6 @@ def clock() -> Clock:
 @pytest.fixture
 def billing(stack: ServiceSettings, clock: Clock) -> Billing:
     return make_billing(stack, clock)
-
-
-def provider(billing: Billing) -> TestPaymentProvider:
-    assert isinstance(billing.payments, TestPaymentProvider)
-    return billing.payments
 
 
 # Step name -> (object attribute holding it, method, which calls count as that step).
@@ -85,6 +87,19 @@ def _target(billing: Billing, step: str) -> tuple[object, str, Matcher]:
         "claim_change": (billing.subscriptions, "replace", replacing("pending_change")),
         "apply": (billing.subscriptions, "replace", replacing("applied_change_key")),
     }[step]
+
+
+def each_failure(steps: list[str]) -> pytest.MarkDecorator:
+    """Every step of `steps`, failing once as an exception (the idempotency claim released)
+    and once as a crash (the claim left in progress)."""
+    return pytest.mark.parametrize(
+        ("step", "killed"),
+        [
+            pytest.param(step, killed, id=f"{step}-{'killed' if killed else 'raised'}")
+            for step in steps
+            for killed in (False, True)
+        ],
+    )
 
 
 def fail_once_after(
@@ -174,8 +189,7 @@ SUBSCRIBE_STEPS = [
 ]
 
 
-@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
-@pytest.mark.parametrize("step", SUBSCRIBE_STEPS)
+@each_failure(SUBSCRIBE_STEPS)
 def test_subscribe_retried_after_a_failure_at_any_step_charges_once_and_activates(
     billing: Billing,
     clock: Clock,
@@ -223,10 +237,8 @@ def assert_money_and_state_agree(billing: Billing) -> None:
     the ledger saying what the provider did."""
     sub = billing.subscriptions.get(ACCOUNT)
     assert sub is not None and sub.status is SubscriptionStatus.ACTIVE and sub.plan_id == "standard"
-    taken = sum(c.amount_cents for c in provider(billing).charges)
-    given_back = sum(r.amount_cents for r in provider(billing).refunds)
-    assert taken - given_back == 1549, (provider(billing).charges, provider(billing).refunds)
-    assert sum(e.amount_cents for e in billing.ledger.entries(ACCOUNT)) == taken - given_back
+    assert net_charged(billing) == 1549, (provider(billing).charges, provider(billing).refunds)
+    assert_ledger_matches_provider(billing, ACCOUNT)
     assert kinds(billing).count("subscribed") - kinds(billing).count("refunded") == 1
 
 
@@ -240,8 +252,7 @@ def until_subscribed(billing: Billing, clock: Clock) -> None:
         assert subscribe_with(billing, "fresh-key-0003").status_code == 201
 
 
-@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
-@pytest.mark.parametrize("step", SUBSCRIBE_STEPS)
+@each_failure(SUBSCRIBE_STEPS)
 def test_a_new_key_after_a_failure_at_any_step_never_charges_twice(
     billing: Billing,
     clock: Clock,
@@ -401,6 +412,25 @@ def test_a_claim_refused_by_a_row_the_reconciler_then_removes_is_claimed_again(
     assert_subscribed_once(billing)
 
 
+def test_a_claim_refused_again_and_again_by_vanishing_rows_is_a_503_to_retry(
+    billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounded: after a few claims each refused by a row gone before it is read, the request
+    answers 503 (its key released), charging nothing; the same key then subscribes."""
+
+    def refused(_pending: Subscription) -> None:
+        raise Conflict("this account already has a subscription; change its plan instead")
+
+    monkeypatch.setattr(billing.subscriptions, "claim", refused)
+    monkeypatch.setattr(billing.subscriptions, "get", lambda _account: None)
+    with pytest.raises(Unavailable, match="same Idempotency-Key"):
+        do_subscribe(billing)
+    assert provider(billing).charges == []
+    monkeypatch.undo()
+    assert do_subscribe(billing).status_code == 201
+    assert_subscribed_once(billing)
+
+
 def test_the_reconciler_removes_an_unpaid_attempt(billing: Billing, clock: Clock) -> None:
     timed_out_subscribe(billing)
     clock.now += PENDING_GRACE * 2
@@ -484,8 +514,7 @@ def assert_renewed_once(
     assert answer.body["current_period_end"] == sub.model_dump(mode="json")["current_period_end"]
 
 
-@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
-@pytest.mark.parametrize("step", RENEW_STEPS)
+@each_failure(RENEW_STEPS)
 def test_renewal_failing_at_any_step_is_finished_by_the_next_run(
     billing: Billing,
     clock: Clock,
@@ -596,8 +625,7 @@ def crashed_upgrade(
 CHANGE_STEPS = ["claim_change", "charge", "ledger_charged", "ledger_changed", "apply", "complete"]
 
 
-@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
-@pytest.mark.parametrize("step", CHANGE_STEPS)
+@each_failure(CHANGE_STEPS)
 def test_an_upgrade_retried_after_a_failure_at_any_step_charges_once_and_applies(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str, killed: bool
 ) -> None:
@@ -648,10 +676,8 @@ def assert_upgraded_net(billing: Billing) -> None:
     """Premium, its difference taken exactly once net, whatever recovered the change."""
     sub = billing.subscriptions.get(ACCOUNT)
     assert sub is not None and sub.plan_id == "premium" and sub.pending_change is None
-    taken = sum(c.amount_cents for c in provider(billing).charges)
-    given_back = sum(r.amount_cents for r in provider(billing).refunds)
-    assert taken - given_back == 1549 + DIFFERENCE
-    assert sum(e.amount_cents for e in billing.ledger.entries(ACCOUNT)) == taken - given_back
+    assert net_charged(billing) == 1549 + DIFFERENCE
+    assert_ledger_matches_provider(billing, ACCOUNT)
 
 
 def upgrade_until_applied(billing: Billing, clock: Clock, key: str) -> None:
@@ -667,8 +693,7 @@ def upgrade_until_applied(billing: Billing, clock: Clock, key: str) -> None:
     raise AssertionError("the upgrade never went through")
 
 
-@pytest.mark.parametrize("killed", [False, True], ids=["raised", "killed"])
-@pytest.mark.parametrize("step", CHANGE_STEPS)
+@each_failure(CHANGE_STEPS)
 def test_an_upgrade_with_a_new_key_after_a_failure_at_any_step_charges_the_difference_once(
     billing: Billing, clock: Clock, monkeypatch: pytest.MonkeyPatch, step: str, killed: bool
 ) -> None:

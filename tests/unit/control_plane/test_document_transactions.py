@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from botocore.exceptions import ClientError
 
 from control_plane.common.documents import write_all
+from control_plane.common.errors import Unavailable
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.models import AddressPlan, Site
 from control_plane.fleet.store import FleetStore
@@ -65,3 +67,39 @@ def test_an_empty_transaction_writes_nothing_and_a_huge_one_is_refused(store: Fl
     with pytest.raises(ValueError, match="at most 100"):
         write_all([store.sites.pending_write(site(f"s{n}"), expected=None) for n in range(101)])
     assert store.sites.get({"site_id": "s0"}) is None
+
+
+def _cancelled(*reasons: str) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": [{"Code": r} for r in reasons],
+        },
+        "TransactWriteItems",
+    )
+
+
+@pytest.mark.parametrize(
+    ("reasons", "lost_race"),
+    [
+        (("None", "TransactionConflict"), True),  # another transaction on the plan meanwhile
+        (("ConditionalCheckFailed", "None"), True),
+        (("None", "ThrottlingError"), False),
+        (("ValidationError",), False),  # e.g. an item over 400 KB: retrying will not help
+    ],
+)
+def test_a_lost_race_is_false_anything_else_is_unavailable(
+    store: FleetStore, monkeypatch: pytest.MonkeyPatch, reasons: tuple[str, ...], lost_race: bool
+) -> None:
+    client = store.sites._resource.meta.client
+
+    def refuse(**_kwargs: object) -> None:
+        raise _cancelled(*reasons)
+
+    monkeypatch.setattr(client, "transact_write_items", refuse)
+    writes = [store.sites.pending_write(site("s1"), expected=None)]
+    if lost_race:
+        assert write_all(writes) is False
+    else:
+        with pytest.raises(Unavailable):
+            write_all(writes)
