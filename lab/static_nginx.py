@@ -33,7 +33,6 @@ from lab.processes import free_port
 _CONFIG = """\
 user root;
 worker_processes {workers};
-pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{

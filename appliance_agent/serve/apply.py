@@ -21,7 +21,11 @@ logger = logging.getLogger(__name__)
 
 def nginx_for(settings: ServeSettings) -> Nginx:
     return Nginx(
-        binary=settings.nginx_binary, runtime_dir=settings.runtime_dir, pid_file=settings.pid_file
+        binary=settings.nginx_binary,
+        runtime_dir=settings.runtime_dir,
+        pid_file=settings.pid_file,
+        check_pid_file=settings.check_pid_file,
+        reload_request_file=settings.reload_request_file,
     )
 
 

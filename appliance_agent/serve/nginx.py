@@ -1,8 +1,16 @@
 """Drive the nginx binary: check a config tree, start, reload gracefully, stop.
 
-nginx runs as `nginx -p <runtime_dir>/ -c <config_root>/current/nginx.conf`; the `current`
-symlink is what install.py swaps, so a reload (SIGHUP) makes the master re-read the new tree
-while old workers finish their requests within `worker_shutdown_timeout`.
+nginx runs as `nginx -p <runtime_dir>/ -c <config_root>/current/nginx.conf -g "pid <pid>;"`;
+the `current` symlink is what install.py swaps, so a reload makes the master re-read the new
+tree while old workers finish their requests within `worker_shutdown_timeout`.
+
+The pid file is named on the command line, never in the rendered tree: on an appliance the
+master runs as root and its pid file is root's, so the agent checks a tree (`nginx -t`, which
+opens the pid file) with a pid file of its own. For the same reason the agent cannot signal
+the master there: with `reload_request_file` set, a reload writes that file and a systemd path
+unit runs `systemctl reload nginx` (nginx -t as root, then SIGHUP); without it (nginx run by
+the agent's own user, as in tests and benchmarks) the agent sends SIGHUP itself. Either way
+the reload is confirmed the same way: new workers appear and the old ones stop accepting.
 """
 
 from __future__ import annotations
@@ -14,24 +22,51 @@ import subprocess
 import time
 from pathlib import Path
 
+from appliance_agent.atomic_file import write_atomically
 from appliance_agent.serve.errors import NginxConfigInvalid, NginxControlError
 
 logger = logging.getLogger(__name__)
 
 NGINX_TEST_TIMEOUT_S = 30.0
 _START_WAIT_S = 10.0
+# A reload request the path unit missed (one that lands while the last reload still runs) is
+# written again this often until the reload is confirmed or times out.
+_REQUEST_AGAIN_S = 2.0
 
 
 class Nginx:
-    """One nginx instance: its binary, its prefix (runtime dir) and its pid file."""
+    """One nginx instance: its binary, its prefix (runtime dir) and its pid file.
 
-    def __init__(self, *, binary: Path, runtime_dir: Path, pid_file: Path) -> None:
+    `check_pid_file` is the pid file `nginx -t` opens (default: `pid_file`); it must be
+    writable by whoever checks. `reload_request_file`, if set, is how a reload is asked for
+    (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        *,
+        binary: Path,
+        runtime_dir: Path,
+        pid_file: Path,
+        check_pid_file: Path | None = None,
+        reload_request_file: Path | None = None,
+    ) -> None:
         self.binary = binary
         self.runtime_dir = runtime_dir
         self.pid_file = pid_file
+        self.check_pid_file = check_pid_file or pid_file
+        self.reload_request_file = reload_request_file
 
-    def _base_command(self, config: Path) -> list[str]:
-        return [str(self.binary), "-p", f"{self.runtime_dir}/", "-c", str(config)]
+    def _base_command(self, config: Path, *, pid_file: Path) -> list[str]:
+        return [
+            str(self.binary),
+            "-p",
+            f"{self.runtime_dir}/",
+            "-c",
+            str(config),
+            "-g",
+            f"pid {pid_file};",
+        ]
 
     def test(self, config: Path) -> None:
         """`nginx -t` on a whole tree; raise NginxConfigInvalid with nginx's output if refused."""
@@ -39,7 +74,7 @@ class Nginx:
         try:
             # bandit B603: argv from settings, no shell.
             proc = subprocess.run(  # nosec B603
-                [*self._base_command(config), "-t", "-q"],
+                [*self._base_command(config, pid_file=self.check_pid_file), "-t", "-q"],
                 capture_output=True,
                 text=True,
                 timeout=NGINX_TEST_TIMEOUT_S,
@@ -81,7 +116,11 @@ class Nginx:
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
         # bandit B603: argv from settings, no shell.
         proc = subprocess.run(  # nosec B603
-            self._base_command(config), capture_output=True, text=True, timeout=30, check=False
+            self._base_command(config, pid_file=self.pid_file),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if proc.returncode != 0:
             raise NginxControlError(
@@ -123,7 +162,7 @@ class Nginx:
         return frozenset(children)
 
     def reload(self, *, confirm_timeout_s: float = 10.0) -> None:
-        """SIGHUP the master and wait until new workers appear (nginx took the new config).
+        """Ask the master to reload and wait until new workers appear (it took the new config).
 
         Old workers finish their requests (up to worker_shutdown_timeout). If no new worker
         appears in `confirm_timeout_s`, the master refused the config (it logs why, for example
@@ -133,22 +172,43 @@ class Nginx:
         if pid is None:
             raise NginxControlError(
                 f"cannot reload nginx: no running master per {self.pid_file}; start nginx "
-                "(systemctl start edgefill-nginx) and render again"
+                "(systemctl start nginx) and render again"
             )
         before = self.worker_pids()
-        os.kill(pid, signal.SIGHUP)
-        logger.info("sent SIGHUP to nginx master %d", pid)
-        deadline = time.monotonic() + confirm_timeout_s
+        self._ask_reload(pid)
+        asked = time.monotonic()
+        deadline = asked + confirm_timeout_s
         while time.monotonic() < deadline:
             now = self.worker_pids()
             # Done when new workers run and every old one has stopped accepting connections.
             if now - before and not any(_accepting(pid) for pid in now & before):
                 return
+            if self.reload_request_file is not None and time.monotonic() - asked > _REQUEST_AGAIN_S:
+                self._ask_reload(pid)
+                asked = time.monotonic()
             time.sleep(0.02)
-        raise NginxControlError(
-            f"nginx master {pid} started no new workers within {confirm_timeout_s:.0f} s of the "
-            "reload signal, so it kept its old config; see its error log for the reason"
+        how = (
+            f"the reload request ({self.reload_request_file}; is edgefill-nginx-reload.path "
+            "active? `systemctl status edgefill-nginx-reload.path`)"
+            if self.reload_request_file is not None
+            else "the reload signal"
         )
+        raise NginxControlError(
+            f"nginx master {pid} started no new workers within {confirm_timeout_s:.0f} s of "
+            f"{how}, so it kept its old config; see its error log (and `journalctl -u nginx`) "
+            "for the reason"
+        )
+
+    def _ask_reload(self, pid: int) -> None:
+        if self.reload_request_file is None:
+            os.kill(pid, signal.SIGHUP)
+            logger.info("sent SIGHUP to nginx master %d", pid)
+            return
+        # The content only makes each request a change the path unit sees; systemd reloads.
+        write_atomically(
+            self.reload_request_file, f"{time.time_ns()}\n", mode=0o644, parent_mode=0o755
+        )
+        logger.info("asked systemd to reload nginx master %d (%s)", pid, self.reload_request_file)
 
     def stop(self, *, graceful: bool = True, timeout_s: float = 15.0) -> None:
         """SIGQUIT (graceful) or SIGTERM, then wait for the master to exit; SIGKILL at the end."""

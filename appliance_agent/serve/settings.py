@@ -186,6 +186,12 @@ class ServeSettings(BaseModel):
         default=5.0, ge=0, description="Reloads closer together than this wait (debounce)."
     )
     keep_releases: int = Field(default=3, ge=2, le=20)
+    reload_request_file: Path | None = Field(
+        default=None,
+        description="Set where nginx's master runs as root (the appliance role sets it): a "
+        "reload writes this file and systemd (edgefill-nginx-reload.path) reloads nginx. "
+        "Unset, the agent signals a master that runs as its own user (tests, benchmarks).",
+    )
 
     playback_url_max_lifetime_s: int = Field(
         default=8 * 3600,
@@ -227,6 +233,11 @@ class ServeSettings(BaseModel):
     @property
     def pid_file(self) -> Path:
         return self.runtime_dir / "nginx.pid"
+
+    @property
+    def check_pid_file(self) -> Path:
+        """The pid file the agent's `nginx -t` opens: its own, not the root master's."""
+        return self.config_root / ".nginx-check.pid"
 
     @property
     def access_log(self) -> Path:

@@ -49,7 +49,8 @@ def setup(tmp_path: Path, fleet: RunningFleet) -> Iterator[tuple[Path, ServeSett
     serve = appliance_settings(tmp_path / "appliance")
     (tmp_path / "bootstrap-token").write_text("bootstrap-cli\n")
     serve_section = serve.model_dump(
-        mode="json", exclude={"store_dir", "secrets_file", "drain", "miss", "tls"}
+        mode="json",
+        exclude={"store_dir", "secrets_file", "drain", "miss", "tls", "reload_request_file"},
     )
     config = {
         "control_plane_url": fleet.url,
