@@ -127,9 +127,10 @@ class HeartbeatTask:
                     self.status_file.update(
                         lambda s: s.model_copy(update={"errors": _clear_link_errors(s.errors)})
                     )
-            except AgentError as exc:
-                # For example a secret set nginx refused: the old config keeps serving, and the
-                # next heartbeat carries the error to the control plane.
+            except (AgentError, OSError) as exc:
+                # For example a secret set nginx refused, or a file the agent may not touch:
+                # the old config keeps serving, the heartbeat thread goes on, and the next
+                # heartbeat carries the error to the control plane.
                 logger.error("could not act on the control plane's answer: %s", exc)
                 message = f"{ANSWER_NOT_APPLIED} {exc}"
                 self.status_file.update(

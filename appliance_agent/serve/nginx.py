@@ -107,6 +107,8 @@ class Nginx:
             os.kill(pid, 0)
         except ProcessLookupError:
             return None
+        except PermissionError:
+            pass  # it runs, as another user: a root master, signalled through systemd
         return pid
 
     def start(self, config: Path) -> int:

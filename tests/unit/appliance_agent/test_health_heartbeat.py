@@ -73,7 +73,18 @@ def _monitor(
     )
 
 
-def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("failure", "reported"),
+    [
+        (NginxConfigInvalid("nginx -t refused the new tree", output="bad"), "nginx -t refused"),
+        # Not an AgentError (a permission or a full disk): the heartbeat thread must live on.
+        (PermissionError(1, "Operation not permitted"), "Operation not permitted"),
+    ],
+    ids=["refused", "os-error"],
+)
+def test_a_secret_set_not_applied_is_reported_in_the_next_heartbeat(
+    tmp_path: Path, failure: Exception, reported: str
+) -> None:
     sent: list[dict[str, object]] = []  # heartbeat bodies as the server got them
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -83,7 +94,7 @@ def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) 
         )
 
     def refused() -> None:
-        raise NginxConfigInvalid("nginx -t refused the new tree", output="bad")
+        raise failure
 
     status = StatusFile(tmp_path / "state")
     monitor = _monitor(tmp_path, status)
@@ -101,7 +112,7 @@ def test_a_refused_secret_set_is_reported_in_the_next_heartbeat(tmp_path: Path) 
     task.beat()
     assert monitor.link.reachable  # the heartbeat itself worked
     errors = sent[1]["errors"]
-    assert isinstance(errors, list) and any("nginx -t refused" in e for e in errors)
+    assert isinstance(errors, list) and any(reported in e for e in errors)
     client.close()
 
 

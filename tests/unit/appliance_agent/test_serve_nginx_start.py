@@ -76,3 +76,19 @@ def test_refuses_to_start_a_second_master(fake: Nginx, monkeypatch: pytest.Monke
     fake.start(Path("/etc/nginx/nginx.conf"))
     with pytest.raises(NginxControlError, match="already runs"):
         fake.start(Path("/etc/nginx/nginx.conf"))
+
+
+def test_a_master_of_another_user_counts_as_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an appliance the master is root's: signal 0 from the agent's user gets EPERM, which
+    says the process exists (only ESRCH says it does not)."""
+    pid_file = tmp_path / "nginx.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
+
+    def not_permitted(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(nginx_module.os, "kill", not_permitted)
+    controller = Nginx(binary=Path("/usr/sbin/nginx"), runtime_dir=tmp_path, pid_file=pid_file)
+    assert controller.master_pid() == os.getpid()
