@@ -89,6 +89,6 @@ def test_a_master_of_another_user_counts_as_running(
     def not_permitted(pid: int, sig: int) -> None:
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr(nginx_module.os, "kill", not_permitted)
+    monkeypatch.setattr(os, "kill", not_permitted)
     controller = Nginx(binary=Path("/usr/sbin/nginx"), runtime_dir=tmp_path, pid_file=pid_file)
     assert controller.master_pid() == os.getpid()
