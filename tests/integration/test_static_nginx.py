@@ -17,7 +17,7 @@ pytestmark = pytest.mark.nginx
 
 # What `bench edge-serve` measures the appliance against: anything more changes its numbers.
 BASELINE_DIRECTIVES = [
-    "user", "worker_processes", "pid", "error_log", "events", "worker_connections", "http",
+    "user", "worker_processes", "error_log", "events", "worker_connections", "http",
     "client_body_temp_path", "proxy_temp_path", "fastcgi_temp_path", "uwsgi_temp_path",
     "scgi_temp_path", "sendfile", "tcp_nopush", "access_log", "ssl_certificate",
     "ssl_certificate_key", "server", "listen", "listen", "root",

@@ -73,6 +73,8 @@ def role_variables(**overrides: object) -> dict[str, object]:
             "timezone": "Europe/Berlin",
         },
         "appliance_agent_config_extra": {},
+        "appliance_agent_nginx_worker_user": "www-data",
+        "appliance_agent_nginx_reload_request_file": "/etc/edgefill/nginx/reload/request",
     }
     variables.update(overrides)
     return variables
@@ -88,6 +90,9 @@ def test_rendered_config_loads_in_the_real_agent(tmp_path: Path) -> None:
     assert config.fill_window.start.hour == 1 and config.fill_window.start.minute == 30
     assert str(config.credential_file) == "/var/lib/edgefill/credential.json"
     assert str(config.health.bootstrap_token_file) == "/var/lib/edgefill/bootstrap-token"
+    # nginx's master is root's: workers as www-data, reloads asked of systemd.
+    assert config.serve.nginx_user == "www-data"
+    assert str(config.serve.reload_request_file) == "/etc/edgefill/nginx/reload/request"
     # The unit's ReadWritePaths list the TLS directory, so the key must be written inside it.
     assert str(config.serve.tls.key_path) == "/etc/edgefill/tls/appliance.key"
     assert str(config.serve.tls.certificate_path) == "/etc/edgefill/tls/appliance.crt"
