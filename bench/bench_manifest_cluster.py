@@ -60,10 +60,10 @@ def main() -> int:
 def _run(moto_url: str) -> int:
     from control_plane.placement.manifest_job import (
         PlacementInputs,
+        fleet_signing_keys,
         plan_clusters,
         write_cluster,
     )
-    from control_plane.signing.keys import as_signing_keys
     from edgefill_contracts.heartbeat import HeldDigest
     from edgefill_contracts.holdings import encode_held_units
     from tests.integration.fleet.support import make_harness
@@ -84,7 +84,7 @@ def _run(moto_url: str) -> int:
     inputs = PlacementInputs(
         units={u.unit_id: u for u in units},
         popularity={u.unit_id: rng.paretovariate(1.2) for u in units},
-        signing_keys=as_signing_keys(fleet.context.secrets.active(now=fleet.clock.now)),
+        signing_keys=fleet_signing_keys(fleet.context, now=fleet.clock.now),
     )
 
     # force: every cluster is planned whether or not the harness's clock is inside its window.

@@ -25,6 +25,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -299,14 +300,18 @@ def refresh_figures(
     """A warm cache's refresh: pointer-only, then a holdings change (prefixes unchanged)."""
 
     class Secrets:
-        def active(self, *, now: datetime) -> list[StoredSigningSecret]:
-            return [
-                StoredSigningSecret(
-                    secret_id="s1",
-                    value="bench-secret-0123456789",
-                    created_at=datetime(2026, 1, 1, tzinfo=UTC),
-                )
-            ]
+        """One key for every site: the bench measures the snapshot, not the key store."""
+
+        def key_sets(
+            self, site_ids: Iterable[str], *, now: datetime
+        ) -> dict[str, list[StoredSigningSecret]]:
+            key = StoredSigningSecret(
+                secret_id="s1",
+                site_id="bench",
+                value="bench-secret-0123456789",
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            return {site_id: [key] for site_id in site_ids}
 
         def invalidate(self) -> None:
             pass

@@ -149,6 +149,10 @@ class DocumentTable(Generic[M]):
         _call(lambda: self._table.put_item(Item=self._item(doc, revision=1)))
         return doc
 
+    def delete(self, key: dict[str, str]) -> None:
+        """Remove a document (absent already: nothing happens)."""
+        _call(lambda: self._table.delete_item(Key=key))
+
     def scan(self) -> Iterator[M]:
         return self._paged(self._table.scan, {})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -25,9 +26,13 @@ from control_plane.fleet.models import (
 )
 from control_plane.fleet.state_machine import Actor, StateChange, Transition
 from control_plane.popularity.models import StreamedEventBatch
+from control_plane.signing.key_store import DEFAULT_GRACE
 from edgefill_contracts.fleet_api import FLEET_PREFIX
 
 router = APIRouter(prefix=f"{FLEET_PREFIX}/admin", tags=["admin"], dependencies=[AdminAccess])
+
+DEFAULT_GRACE_S = int(DEFAULT_GRACE.total_seconds())
+MAX_GRACE_S = 7 * 24 * 3600
 
 
 def _state_change(body: StateChangeRequest | None = None) -> StateChangeRequest:
@@ -163,12 +168,24 @@ def audit(
     return context.store.audit.query(appliance_id, newest_first=True, limit=limit)
 
 
-@router.post("/signing-secrets/rotate")
-def rotate_signing_secret(context: Context) -> dict[str, str]:
-    fresh = context.secrets.rotate(now=context.clock())
+@router.post("/sites/{site_id}/signing-secrets/rotate")
+def rotate_site_signing_secret(
+    context: Context,
+    site_id: PathId,
+    grace_s: Annotated[int, Query(ge=0, le=MAX_GRACE_S)] = DEFAULT_GRACE_S,
+) -> dict[str, str]:
+    """A new URL-signing key for one site; its older keys expire after `grace_s` (0 revokes
+    them at once: for a stolen appliance). No other site's keys change."""
+    context.store.sites.require({"site_id": site_id}, f"site {site_id}")
+    now = context.clock()
+    fresh = context.secrets.rotate(site_id, now=now, grace=timedelta(seconds=grace_s))
     # This container's acks name it at once; others within their cache's minute.
     context.active_secrets.invalidate()
-    return {"secret_id": fresh.secret_id}
+    return {
+        "site_id": site_id,
+        "secret_id": fresh.secret_id,
+        "older_keys_expire_at": (now + timedelta(seconds=grace_s)).isoformat(),
+    }
 
 
 @router.post("/popularity/events")

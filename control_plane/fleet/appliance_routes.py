@@ -109,8 +109,9 @@ def origin_urls(
 
 @router.get("/appliances/{appliance_id}/signing-secrets", response_model=SigningSecretSet)
 def signing_secrets(context: Context, appliance: CallingAppliance) -> Response:
-    del appliance  # authenticated; every appliance accepts the same set
-    secret_set = as_contract(context.secrets.active(now=context.clock()))
+    # Its own site's keys only: a stolen appliance's set signs nothing for another site.
+    site_id = appliance.site_id
+    secret_set = as_contract(context.active_secrets.for_site(site_id, now=context.clock()))
     payload = secret_set.model_dump(mode="json")
     for entry, secret in zip(payload["secrets"], secret_set.secrets, strict=True):
         entry["secret"] = secret.secret.get_secret_value()

@@ -11,7 +11,7 @@ from control_plane.fleet.lifecycle import apply_transition, record_health_flip
 from control_plane.fleet.models import Appliance
 from control_plane.fleet.state_machine import Actor, Transition
 from control_plane.fleet.store import FleetStore
-from control_plane.signing.key_store import ActiveSecretSource
+from control_plane.signing.key_store import SiteKeySource
 from edgefill_contracts.fleet_api import HeartbeatAck
 from edgefill_contracts.heartbeat import ApplianceState, Heartbeat
 
@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def ingest_heartbeat(
     store: FleetStore,
     *,
-    secrets: ActiveSecretSource,
+    secrets: SiteKeySource,
     appliance: Appliance,
     heartbeat: Heartbeat,
     policy: HealthPolicy,
@@ -103,7 +103,7 @@ def ingest_heartbeat(
         state_changed_at=changed_at,
         # Recorded on the appliance by the manifest job: the ack costs no read of S3.
         manifest_version=appliance.manifest_version,
-        signing_secret_ids=[s.secret_id for s in secrets.active(now=now)],
+        signing_secret_ids=[s.secret_id for s in secrets.for_site(appliance.site_id, now=now)],
     )
 
 

@@ -47,6 +47,7 @@ class FleetReads:
         return cls(
             store=FleetStore.from_settings(settings),
             manifests=ManifestStore(settings=settings),
-            # Readers answer the seed secret without storing it: the fleet service stores it.
-            secrets=SigningSecretStore(settings=settings, writes_seed=False),
+            # Readers derive a site's seed key as the fleet service does; nobody stores it
+            # before the site's first rotation.
+            secrets=SigningSecretStore(settings=settings),
         )

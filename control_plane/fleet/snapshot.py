@@ -10,7 +10,7 @@ from control_plane.fleet.health import HealthPolicy, HealthRecord, observe_silen
 from control_plane.fleet.models import Appliance, Cluster, Lifecycle, Site
 from control_plane.fleet.store import FleetStore
 from control_plane.manifests.store import ManifestStore
-from control_plane.signing.key_store import StoredSigningSecret
+from control_plane.signing.key_store import SiteKeySource, StoredSigningSecret, flatten
 from edgefill_contracts.errors import ContractError
 from edgefill_contracts.heartbeat import ApplianceState
 from edgefill_contracts.holdings import held_units
@@ -106,13 +106,14 @@ def take_snapshot(
     store: FleetStore,
     *,
     manifests: ManifestStore,
-    signing_secrets: list[StoredSigningSecret],
+    secrets: SiteKeySource | None,
     policy: HealthPolicy,
     now: datetime,
     held_cache: HeldUnitsCache | None = None,
     resolve_held: bool = True,
 ) -> FleetSnapshot:
-    """Every non-retired appliance with its health as of `now` and what it holds.
+    """Every non-retired appliance with its health as of `now` and what it holds, and every
+    site's active signing keys (none without `secrets`).
 
     With `resolve_held=False` no held units are resolved (each is empty): for a reader that
     works from the heartbeats' held digests itself (the steering snapshot job).
@@ -135,10 +136,11 @@ def take_snapshot(
                 held_units=cache.units_for(manifests, record) if resolve_held else frozenset(),
             )
         )
+    sites = {s.site_id: s for s in store.sites.scan()}
     return FleetSnapshot(
         taken_at=now,
-        sites={s.site_id: s for s in store.sites.scan()},
+        sites=sites,
         clusters={c.cluster_id: c for c in store.clusters.scan()},
         appliances=sorted(appliances, key=lambda a: a.appliance.appliance_id),
-        signing_secrets=signing_secrets,
+        signing_secrets=flatten(secrets.key_sets(sites, now=now)) if secrets is not None else [],
     )

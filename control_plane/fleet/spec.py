@@ -25,6 +25,11 @@ SERVICE = ServiceSpec(
             function="control_plane.fleet.health_sweep:run",
             schedule="rate(1 minute)",
         ),
+        ScheduledJob(
+            name="fleet-key-rotation",
+            function="control_plane.fleet.key_rotation:run",
+            schedule="cron(30 3 * * ? *)",
+        ),
     ),
     reads_manifests=True,  # hands each appliance its manifest's location; placement writes them
     reads_origin=True,  # presigns origin URLs for fills (POST .../origin-urls)

@@ -19,9 +19,10 @@ from datetime import datetime
 
 from control_plane.catalog.units import CatalogUnit
 from control_plane.common.rendezvous_hash import stable_id_hash
-from control_plane.signing.keys import SigningKey
+from control_plane.signing.keys import KeyRing, SigningKey
 from edgefill_contracts.fill_window import FillWindow
 from edgefill_contracts.manifest import (
+    MAX_TITLE_TOKENS,
     MAX_UNIT_SOURCES,
     Manifest,
     ManifestSource,
@@ -66,9 +67,8 @@ def build_manifest(
 ) -> Manifest:
     """`member`'s manifest holding `assigned` (unit ids, most wanted first), each unit with its
     ranked sources. ValueError for a catalog file outside its unit's directory."""
-    newest_first = sorted(signing_keys, key=lambda k: k.created_at, reverse=True)
     expires = int(sources_expire_at.timestamp())
-    table = _SourceTable(newest_first)
+    table = _SourceTable(KeyRing(signing_keys))
     by_title: dict[str, list[ManifestUnit]] = defaultdict(list)
     for rank, unit_id in enumerate(assigned):
         unit = units[unit_id]
@@ -138,10 +138,15 @@ def content_version(
 
 
 class _SourceTable:
-    """One manifest's sources: each peer once, with the newest secret it accepts; origin last."""
+    """One manifest's sources: each peer once, with the newest secret it accepts; origin last.
 
-    def __init__(self, newest_first: Sequence[SigningKey]) -> None:
-        self._newest_first = newest_first
+    Each site has its own keys, so peers of several sites need several tokens per title: a
+    peer whose key would be one more than a title holds (MAX_TITLE_TOKENS) is left out, and
+    the units it held fall back to their other sources and the origin.
+    """
+
+    def __init__(self, ring: KeyRing) -> None:
+        self._ring = ring
         self._sources: list[ManifestSource] = []
         self._index: dict[str, int | None] = {}
         self._keys: dict[str, SigningKey] = {}
@@ -151,7 +156,13 @@ class _SourceTable:
         """The peer's index, or None when it accepts none of the active secrets."""
         if peer.appliance_id in self._index:
             return self._index[peer.appliance_id]
-        key = next((k for k in self._newest_first if k.secret_id in peer.accepted_secret_ids), None)
+        key = self._ring.newest_of(peer.accepted_secret_ids)
+        if (
+            key is not None
+            and key.secret_id not in self._keys
+            and len(self._keys) >= MAX_TITLE_TOKENS
+        ):
+            key = None
         index: int | None = None
         if key is not None:
             index = len(self._sources)

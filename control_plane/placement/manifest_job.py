@@ -48,6 +48,7 @@ from control_plane.placement.errors import ManifestJobIncomplete
 from control_plane.placement.fill_schedule import next_window
 from control_plane.placement.models import PlacementPolicy
 from control_plane.popularity.store import PopularityStore
+from control_plane.signing.key_store import flatten
 from control_plane.signing.keys import SigningKey, as_signing_keys
 from edgefill_contracts.fill_window import FillWindow
 
@@ -207,9 +208,15 @@ def placement_inputs(
     return PlacementInputs(
         units={u.unit_id: u for u in units},
         popularity={p.unit_id: p.score for p in context.popularity.scores(today=now.date())},
-        signing_keys=as_signing_keys(context.secrets.active(now=now)),
+        signing_keys=fleet_signing_keys(context, now=now),
         policy=policy or PlacementPolicy(),
     )
+
+
+def fleet_signing_keys(context: ManifestJobInputs, *, now: datetime) -> list[SigningKey]:
+    """Every site's active keys: a peer source is signed with a key of the peer's own site."""
+    site_ids = [s.site_id for s in context.store.sites.scan()]
+    return as_signing_keys(flatten(context.secrets.key_sets(site_ids, now=now)))
 
 
 @dataclass(frozen=True)
@@ -276,7 +283,7 @@ def plan_clusters(
     snapshot = take_snapshot(
         context.store,
         manifests=context.manifests,
-        signing_secrets=[],
+        secrets=None,
         policy=context.health_policy,
         now=now,
         resolve_held=False,

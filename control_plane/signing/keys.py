@@ -1,8 +1,8 @@
-"""One URL-signing key as signers hold it, and the newest key a set of appliances accepts."""
+"""URL-signing keys as signers hold them, and the newest key a set of appliances accepts."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,18 +29,35 @@ def as_signing_keys(stored: Iterable[StoredSigningSecret]) -> list[SigningKey]:
     return sorted(keys, key=lambda k: k.created_at, reverse=True)
 
 
-def newest_accepted(
-    newest_first: Sequence[SigningKey], accepted_by: Iterable[Collection[str]]
-) -> SigningKey | None:
-    """The newest key whose id every one of `accepted_by` (sets of secret ids) accepts.
+class KeyRing:
+    """Every site's active keys by id: the newest key a set of appliances accepts is found
+    from what they accept (a handful of ids each), not by walking the fleet's thousands of
+    keys (2,000 sites hold up to 8,000)."""
 
-    None when `accepted_by` is empty or no key is accepted by all of them.
-    """
-    sets = [frozenset(ids) for ids in accepted_by]
-    if not sets:
-        return None
-    accepted = frozenset.intersection(*sets)
-    for key in newest_first:
-        if key.secret_id in accepted:
-            return key
-    return None
+    def __init__(self, keys: Iterable[SigningKey]) -> None:
+        self._by_id = {k.secret_id: k for k in keys}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, secret_id: str) -> SigningKey | None:
+        return self._by_id.get(secret_id)
+
+    def newest_of(self, accepted: Collection[str]) -> SigningKey | None:
+        """The newest active key among `accepted` (one appliance's ids); None if none."""
+        found = [k for i in accepted if (k := self._by_id.get(i)) is not None]
+        return max(found, key=lambda k: (k.created_at, k.secret_id), default=None)
+
+    def accepts_any(self, accepted: Collection[str]) -> bool:
+        """True if `accepted` holds at least one active key."""
+        return any(i in self._by_id for i in accepted)
+
+    def newest_accepted(self, accepted_by: Iterable[Collection[str]]) -> SigningKey | None:
+        """The newest active key whose id every one of `accepted_by` (sets of ids) accepts.
+
+        None when `accepted_by` is empty or no active key is accepted by all of them.
+        """
+        sets = [frozenset(ids) for ids in accepted_by]
+        if not sets:
+            return None
+        return self.newest_of(frozenset.intersection(*sets))

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from control_plane.common.clock import utc_now
 from control_plane.common.settings import ServiceSettings
-from control_plane.signing.key_store import CachedActiveSecrets, SigningSecretStore
+from control_plane.signing.key_store import CachedActiveSecrets, SigningSecretStore, flatten
 from control_plane.signing.keys import SigningKey
 from control_plane.steering.prefix_table import PrefixTable
 from control_plane.steering.snapshot_format import (
@@ -104,9 +104,7 @@ class SteeringSnapshotCache:
         secrets: CachedActiveSecrets | None = None,
     ) -> None:
         self._store = store or SteeringSnapshotStore(settings=settings)
-        self._secrets = secrets or CachedActiveSecrets(
-            SigningSecretStore(settings=settings, writes_seed=False)
-        )
+        self._secrets = secrets or CachedActiveSecrets(SigningSecretStore(settings=settings))
         self._refresh = timedelta(seconds=settings.fleet_view_ttl_s)
         self._max_age = timedelta(seconds=settings.steering_snapshot_max_age_s)
         self._clock = clock
@@ -228,10 +226,11 @@ class SteeringSnapshotCache:
         """Each site's signing key by the id the job chose; a key this process has not seen
         yet (rotated within the key store's cache time) makes it read the store again once."""
         wanted = {s.key_id for s in fleet.sites if s.key_id is not None}
-        active = self._active(now)
+        site_ids = [s.site_id for s in fleet.sites]
+        active = self._active(site_ids, now)
         if not wanted <= active.keys():
             self._secrets.invalidate()
-            active = self._active(now)
+            active = self._active(site_ids, now)
         keys = {}
         for site in fleet.sites:
             if site.key_id is None:
@@ -248,12 +247,12 @@ class SteeringSnapshotCache:
             keys[site.site_id] = key
         return keys
 
-    def _active(self, now: datetime) -> dict[str, SigningKey]:
+    def _active(self, site_ids: list[str], now: datetime) -> dict[str, SigningKey]:
         return {
             s.secret_id: SigningKey(
                 secret_id=s.secret_id, secret=SecretStr(s.value), created_at=s.created_at
             )
-            for s in self._secrets.active(now=now)
+            for s in flatten(self._secrets.key_sets(site_ids, now=now))
         }
 
 

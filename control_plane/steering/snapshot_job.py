@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.reads import FleetReads, FleetReadSource
 from control_plane.fleet.snapshot import FleetSnapshot, take_snapshot
 from control_plane.manifests.store import ManifestStore
-from control_plane.signing.keys import as_signing_keys, newest_accepted
+from control_plane.signing.keys import KeyRing, as_signing_keys
 from control_plane.steering.holdings_rows import HoldingsRows, RowsUpdate
 from control_plane.steering.prefix_table import PrefixTable
 from control_plane.steering.snapshot_format import (
@@ -71,15 +72,26 @@ class SnapshotCompiler:
     _prefixes: tuple[tuple[tuple[str, tuple[str, ...]], ...], bytes, int] | None = None
 
     def compile(self, snapshot: FleetSnapshot, *, manifests: ManifestStore) -> CompiledSnapshot:
-        keys = as_signing_keys(snapshot.signing_secrets)
-        eligible = [a for a in snapshot.appliances if a.serving and a.health.healthy]
+        ring = KeyRing(as_signing_keys(snapshot.signing_secrets))
+        site_key_ids: dict[str | None, set[str]] = defaultdict(set)
+        for secret in snapshot.signing_secrets:
+            site_key_ids[secret.site_id].add(secret.secret_id)
+        # An appliance that accepts no active key of its site (it never fetched the site's new
+        # key, and the old one expired) is left out: alone, not its whole site.
+        eligible = [
+            a
+            for a in snapshot.appliances
+            if a.serving
+            and a.health.healthy
+            and not site_key_ids[a.appliance.site_id].isdisjoint(a.accepted_secret_ids)
+        ]
         voters: dict[str, list[frozenset[str]]] = {}
         for a in eligible:
             voters.setdefault(a.appliance.site_id, []).append(a.accepted_secret_ids)
         sites = sorted(snapshot.sites.values(), key=lambda s: s.site_id)
         site_rows = []
         for site in sites:
-            key = newest_accepted(keys, voters.get(site.site_id, []))
+            key = ring.newest_accepted(voters.get(site.site_id, []))
             site_rows.append(
                 SnapshotSite(
                     site_id=site.site_id,
@@ -189,7 +201,7 @@ def publish_once(
     snapshot = take_snapshot(
         reads.store,
         manifests=reads.manifests,
-        signing_secrets=reads.secrets.active(now=now),
+        secrets=reads.secrets,
         policy=reads.health_policy,
         now=now,
         resolve_held=False,

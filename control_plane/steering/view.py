@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from control_plane.common.rendezvous_hash import split_digest_coefficients
-from control_plane.signing.keys import SigningKey, newest_accepted
+from control_plane.signing.keys import KeyRing, SigningKey
 from control_plane.steering.prefixes import PrefixIndex, PrefixLookup
 
 logger = logging.getLogger(__name__)
@@ -104,29 +104,38 @@ class FleetView:
         by_isp: dict[str, list[str]] = defaultdict(list)
         for site in self.sites:
             by_isp[site.isp].append(site.site_id)
-        newest_first = sorted(self.signing_keys, key=lambda k: k.created_at, reverse=True)
+        ring = KeyRing(self.signing_keys)
         object.__setattr__(self, "prefix_index", index)
         object.__setattr__(self, "_prefixes", index)
         object.__setattr__(self, "_sites_by_id", sites_by_id)
-        object.__setattr__(
-            self,
-            "_eligible_by_site",
-            {
-                site_id: tuple(a for a in members if a.eligible)
-                for site_id, members in by_site.items()
-            },
-        )
-        object.__setattr__(
-            self,
-            "_key_by_site",
+        key_by_site: dict[str, SigningKey] = (
             dict(self.site_keys)
             if self.site_keys is not None
             else {
                 site_id: key
                 for site_id, members in by_site.items()
-                if (key := _newest_accepted_by_all(members, newest_first)) is not None
+                if (key := _newest_accepted_by_all(members, ring)) is not None
+            }
+        )
+
+        def steerable(appliance: SteerableAppliance) -> bool:
+            if not appliance.eligible:
+                return False
+            if self.site_keys is not None:  # the snapshot job already left out the rest
+                return True
+            key = key_by_site.get(appliance.site_id)
+            # One that accepts no active key of its site cannot check the URLs it would get.
+            return key is None or key.secret_id in appliance.accepted_secret_ids
+
+        object.__setattr__(
+            self,
+            "_eligible_by_site",
+            {
+                site_id: tuple(a for a in members if steerable(a))
+                for site_id, members in by_site.items()
             },
         )
+        object.__setattr__(self, "_key_by_site", key_by_site)
         object.__setattr__(self, "_sites_by_isp", {k: tuple(sorted(v)) for k, v in by_isp.items()})
         object.__setattr__(self, "_appliances_by_id", {a.appliance_id: a for a in self.appliances})
         self._warn_keyless_sites()
@@ -184,8 +193,14 @@ class FleetView:
 
 
 def _newest_accepted_by_all(
-    members: Iterable[SteerableAppliance], newest_first: Sequence[SigningKey]
+    members: Iterable[SteerableAppliance], ring: KeyRing
 ) -> SigningKey | None:
     # Only appliances steering may send sessions to vote: a dead one's stale secret ids must
-    # not hold the site back from a rotation (and take it out of steering when the old expires).
-    return newest_accepted(newest_first, (a.accepted_secret_ids for a in members if a.eligible))
+    # not hold the site back from a rotation. Nor may one that accepts no active key (it never
+    # fetched its site's new key, and the old one expired): it would take the whole site out of
+    # steering, when only it is out of date (the snapshot job leaves it out of steering).
+    return ring.newest_accepted(
+        a.accepted_secret_ids
+        for a in members
+        if a.eligible and ring.accepts_any(a.accepted_secret_ids)
+    )

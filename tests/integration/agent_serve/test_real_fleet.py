@@ -89,9 +89,17 @@ def _until(task: HeartbeatTask, condition: Callable[[], bool]) -> None:
     raise AssertionError("condition not reached within 30 heartbeats")
 
 
-def _fleet_signed(stack: ServiceSettings, appliance: RunningAppliance, key: str) -> str:
-    """A URL signed the way the control plane signs: its newest secret, the shared signer."""
-    newest = FleetSecrets(settings=stack).active(now=datetime.now(UTC))[0]
+def _site_ids(stack: ServiceSettings, site_id: str = "ams-1") -> list[str]:
+    return [
+        s.secret_id for s in FleetSecrets(settings=stack).for_site(site_id, now=datetime.now(UTC))
+    ]
+
+
+def _fleet_signed(
+    stack: ServiceSettings, appliance: RunningAppliance, key: str, site_id: str = "ams-1"
+) -> str:
+    """A URL signed the way the control plane signs: the site's newest key, the shared signer."""
+    newest = FleetSecrets(settings=stack).for_site(site_id, now=datetime.now(UTC))[0]
     path = sign_path(
         secret_id=newest.secret_id, secret=newest.value, key=key, expires=int(time.time()) + 3600
     )
@@ -105,17 +113,23 @@ def test_agent_and_real_fleet(
     appliance: RunningAppliance,
 ) -> None:
     put_object(appliance.settings, KEY, b"signed by the control plane")
-    fleet_ids = [s.secret_id for s in FleetSecrets(settings=stack).active(now=datetime.now(UTC))]
+    fleet_ids = _site_ids(stack)
 
-    # First heartbeats: the agent fetches the fleet's secrets and renders nginx with them.
+    # First heartbeats: the agent fetches its site's keys and renders nginx with them.
     _until(task, lambda: task.monitor.snapshot(datetime.now(UTC)).accepted_secret_ids == fleet_ids)
     url = _fleet_signed(stack, appliance, KEY)
     assert httpx.get(url, timeout=5).content == b"signed by the control plane"
 
-    # Rotation: the new secret is accepted before anything is signed with it.
-    assert admin.post("/fleet/v1/admin/signing-secrets/rotate").status_code == 200
-    new_ids = [s.secret_id for s in FleetSecrets(settings=stack).active(now=datetime.now(UTC))]
-    assert len(new_ids) == 2
+    # Another site's key is not accepted here: a URL signed for it gets 403.
+    assert (
+        httpx.get(_fleet_signed(stack, appliance, KEY, "other-site"), timeout=5).status_code == 403
+    )
+
+    # Rotation: the new key is accepted before anything is signed with it.
+    rotated = admin.post("/fleet/v1/admin/sites/ams-1/signing-secrets/rotate")
+    assert rotated.status_code == 200, rotated.text
+    new_ids = _site_ids(stack)
+    assert len(new_ids) == 2 and rotated.json()["secret_id"] == new_ids[0]
     _until(
         task,
         lambda: (

@@ -3,7 +3,7 @@ S3, playback's cache of it; health gating, secret rotation, refresh, age and fai
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -99,7 +99,9 @@ def test_steering_sends_clients_to_healthy_holders_with_a_secret_they_accept(
     assert _ids(_steer(fleet, cache, "2001:db8:1::5")) == ["ams-a"]
 
     # Rotation: until the appliance reports the new secret, URLs keep using the old one.
-    rotated = fleet.client.post("/fleet/v1/admin/signing-secrets/rotate", headers=fleet.admin)
+    rotated = fleet.client.post(
+        "/fleet/v1/admin/sites/ams-1/signing-secrets/rotate", headers=fleet.admin
+    )
     new_id = rotated.json()["secret_id"]
     fleet.clock.advance(10)
     _serve(fleet, "ams-a", auth, old_ids)
@@ -402,9 +404,13 @@ class SecretsSeenLate:
         self._ever = ever
         self.invalidated = 0
 
-    def active(self, *, now: datetime) -> list[StoredSigningSecret]:
-        found = self._fleet.context.secrets.active(now=now)
-        return found if self._ever and self.invalidated else found[1:]
+    def key_sets(
+        self, site_ids: Iterable[str], *, now: datetime
+    ) -> dict[str, list[StoredSigningSecret]]:
+        found = self._fleet.context.secrets.key_sets(site_ids, now=now)
+        if self._ever and self.invalidated:
+            return found
+        return {site_id: keys[1:] for site_id, keys in found.items()}
 
     def invalidate(self) -> None:
         self.invalidated += 1
@@ -419,7 +425,9 @@ def _served_after_rotation(fleet: FleetHarness) -> Steering:
     auth = fleet.register("a1")
     write_due_manifests(context=fleet.context, units=_units(3), now=fleet.clock.now)
     fleet.heartbeat("a1", auth)
-    rotated = fleet.client.post("/fleet/v1/admin/signing-secrets/rotate", headers=fleet.admin)
+    rotated = fleet.client.post(
+        "/fleet/v1/admin/sites/ams-1/signing-secrets/rotate", headers=fleet.admin
+    )
     for _ in range(2):
         fleet.clock.advance(10)
         _serve(fleet, "a1", auth, [rotated.json()["secret_id"]])
@@ -471,3 +479,66 @@ def test_an_unchanged_pointer_is_a_304_that_keeps_the_view_without_a_download(
         assert cache.current() is first
     assert answers == ["304"], "asked with the ETag it holds; S3 said not modified"
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
+def test_an_appliance_that_never_takes_its_sites_new_key_leaves_steering_alone(
+    fleet: FleetHarness,
+) -> None:
+    """Per-site keys: a rotation reaches only its site; a laggard that still holds only the
+    expired key is left out after the grace, and its site stays in steering with the new key."""
+    fleet.put_site("ams-1", prefixes=["198.51.100.0/24"])
+    fleet.put_site("fra-1", prefixes=["203.0.113.0/24"])
+    fleet.put_cluster("c1", "ams-1")
+    fleet.put_cluster("c2", "fra-1")
+    for appliance_id, site, cluster in (("a1", "ams-1", "c1"), ("a2", "ams-1", "c1")):
+        fleet.put_appliance(appliance_id, site_id=site, cluster_id=cluster, budget=100_000)
+    fleet.put_appliance("f1", site_id="fra-1", cluster_id="c2", budget=100_000)
+    auth = {a: fleet.register(a) for a in ("a1", "a2", "f1")}
+    write_due_manifests(context=fleet.context, units=_units(3), now=fleet.clock.now)
+    acks = {a: fleet.heartbeat(a, auth[a])["signing_secret_ids"] for a in auth}
+    assert acks["a1"] == acks["a2"] != acks["f1"], "each site has its own key"
+    old_ids = acks["a1"]
+    steering = Steering(fleet)
+
+    rotated = fleet.client.post(
+        "/fleet/v1/admin/sites/ams-1/signing-secrets/rotate",
+        params={"grace_s": 60},
+        headers=fleet.admin,
+    )
+    assert rotated.status_code == 200, rotated.text
+    new_id = rotated.json()["secret_id"]
+    assert fleet.heartbeat("f1", auth["f1"])["signing_secret_ids"] == acks["f1"], "fra-1 untouched"
+    fetched = fleet.client.get("/fleet/v1/appliances/f1/signing-secrets", headers=auth["f1"])
+    assert new_id not in {s["secret_id"] for s in fetched.json()["secrets"]}
+
+    for _ in range(2):
+        fleet.clock.advance(10)
+        _serve(fleet, "a1", auth["a1"], [new_id, *old_ids])
+        _serve(fleet, "a2", auth["a2"], old_ids)  # never fetches the new key
+    ranking = _steer(fleet, steering)
+    assert sorted(_ids(ranking)) == ["a1", "a2"]
+    assert {r.key.secret_id for r in ranking.appliances} == set(old_ids), "a2 holds the site back"
+
+    for _ in range(5):  # past the 60 s grace: the old key has expired
+        fleet.clock.advance(10)
+        _serve(fleet, "a1", auth["a1"], [new_id, *old_ids])
+        _serve(fleet, "a2", auth["a2"], old_ids)
+    ranking = _steer(fleet, steering)
+    assert _ids(ranking) == ["a1"], "only the laggard is out of steering, not its site"
+    assert ranking.appliances[0].key.secret_id == new_id
+
+
+def test_rotating_a_site_names_a_known_site_and_a_grace_in_range(fleet: FleetHarness) -> None:
+    fleet.put_site("ams-1", prefixes=["198.51.100.0/24"])
+    url = "/fleet/v1/admin/sites/{}/signing-secrets/rotate"
+    unknown = fleet.client.post(url.format("nowhere"), headers=fleet.admin)
+    assert unknown.status_code == 404 and "nowhere" in unknown.json()["message"]
+    too_long = fleet.client.post(
+        url.format("ams-1"), params={"grace_s": 8 * 86400}, headers=fleet.admin
+    )
+    assert too_long.status_code == 422
+    assert fleet.context.secrets.stored() == [], "a refused rotation writes nothing"
+    revoked = fleet.client.post(url.format("ams-1"), params={"grace_s": 0}, headers=fleet.admin)
+    assert revoked.status_code == 200
+    active = fleet.context.secrets.for_site("ams-1", now=fleet.clock.now)
+    assert [s.secret_id for s in active] == [revoked.json()["secret_id"]], "the seed is revoked"

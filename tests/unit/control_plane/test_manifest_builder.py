@@ -11,12 +11,17 @@ import pytest
 from pydantic import SecretStr
 
 from control_plane.catalog.units import CatalogUnit, UnitFile
-from control_plane.manifests.builder import FillMember
+from control_plane.manifests.builder import FillMember, build_manifest
 from control_plane.placement.cluster_manifests import build_cluster_manifests
 from control_plane.placement.models import PlacementPolicy
 from control_plane.signing.keys import SigningKey
 from edgefill_contracts.fill_window import FillWindow
-from edgefill_contracts.manifest import Manifest
+from edgefill_contracts.manifest import (
+    MAX_TITLE_TOKENS,
+    Manifest,
+    decode_manifest,
+    encode_manifest,
+)
 from edgefill_contracts.signing import sign_fill_path
 
 NOW = datetime(2026, 12, 7, 12, tzinfo=UTC)
@@ -89,3 +94,54 @@ def test_a_catalog_file_outside_its_unit_directory_is_refused_by_name() -> None:
     stray = unit("t0", key="t0/other/media.mp4")
     with pytest.raises(ValueError, match=r"'t0/other/media.mp4' is not directly inside its unit"):
         list(build([member("a1")], [stray]))
+
+
+def test_peers_of_many_sites_are_signed_with_their_own_sites_keys_up_to_a_titles_tokens() -> None:
+    """Per-site keys: each peer source names a key of its own site; a manifest whose peers span
+    more sites than a title may hold tokens (MAX_TITLE_TOKENS) leaves the rest to the origin."""
+    sites = MAX_TITLE_TOKENS + 2
+    keys = [
+        SigningKey(
+            secret_id=f"site{n}-k", secret=SecretStr(f"secret-{n}-" + "x" * 16), created_at=NOW
+        )
+        for n in range(sites)
+    ]
+    peers = [
+        FillMember(
+            appliance_id=f"p{n}",
+            cluster_id=f"c-other-{n}",
+            base_url=f"https://p{n}.isp.example",
+            byte_budget=10_000,
+            held_units=frozenset({f"t{n}/720p"}),
+            accepted_secret_ids=frozenset({keys[n].secret_id}),
+            can_serve_fills=True,
+        )
+        for n in range(sites)
+    ]
+    units = {f"t{n}/720p": unit(f"t{n}") for n in range(sites)}
+    manifest = build_manifest(
+        member("a1"),
+        sorted(units),
+        cluster_members=[member("a1")],
+        isp_members=peers,
+        units=units,
+        signing_keys=keys,
+        fill_window=FillWindow(),
+        fill_opens=NOW,
+        sources_expire_at=NOW + timedelta(hours=13),
+        now=NOW,
+    )
+    table = manifest.header.sources
+    peer_sources = [s for s in table if s.kind == "appliance"]
+    assert len(peer_sources) == MAX_TITLE_TOKENS
+    for source in peer_sources:
+        assert source.secret_id == f"site{source.name[1:]}-k", "signed with its own site's key"
+    for title in manifest.titles:
+        assert len(title.tokens) <= MAX_TITLE_TOKENS
+    via_origin_only = [
+        e for e in manifest.entries() if [table[i].name for i in e.sources] == ["origin"]
+    ]
+    assert len(via_origin_only) == sites - MAX_TITLE_TOKENS
+    # What the appliance decodes: the contract's own checks (every source's token present) hold.
+    decoded = decode_manifest(encode_manifest(manifest.header, manifest.titles))
+    assert len(list(decoded.entries())) == sites
