@@ -28,9 +28,11 @@ from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
 from appliance_agent.health.stub_status import StubStatus, read_stub_status
 from appliance_agent.serve.apply import (
     installer_for,
+    refresh_client_prefixes,
     refresh_signing_secrets,
     render_and_install,
 )
+from appliance_agent.serve.client_prefixes import ClientPrefixStore
 from appliance_agent.serve.drain import DrainController
 from appliance_agent.serve.errors import ServeError
 from appliance_agent.serve.install import ReloadOutcome
@@ -51,6 +53,7 @@ def serve_settings(config: AgentConfig) -> ServeSettings:
         update={
             "store_dir": config.store_path,
             "secrets_file": state / "signing-secrets.json",
+            "client_prefixes_file": state / "client-prefixes.json",
             "drain": config.serve.drain.model_copy(update={"state_file": state / "drain.json"}),
         }
     )
@@ -214,6 +217,16 @@ def heartbeat_task(
             now=utc_now(),
         )
 
+    def refresh_prefixes(version: str) -> None:
+        on_net = settings.on_net
+        if not (on_net.enabled and on_net.from_control_plane):
+            return  # not used: nothing to fetch
+        if ClientPrefixStore(settings.client_prefixes_file).stored_version() == version:
+            return
+        refresh_client_prefixes(
+            settings, fetch=client.client_prefixes, certificates=certificates, now=utc_now()
+        )
+
     if registry is not None:
         registry.register(HealthCollector(lambda: monitor.snapshot(utc_now())))
         if served is not None:
@@ -226,5 +239,6 @@ def heartbeat_task(
         drain=monitor.drain,
         status_file=monitor.status_file,
         refresh_secrets=refresh_secrets,
+        refresh_prefixes=refresh_prefixes,
         served=served,
     )

@@ -40,7 +40,12 @@ from edgefill_contracts import (
     appliance_path,
     register_path,
 )
-from edgefill_contracts.fleet_api import ManifestLocation, OriginUrlRequest, OriginUrls
+from edgefill_contracts.fleet_api import (
+    ClientPrefixes,
+    ManifestLocation,
+    OriginUrlRequest,
+    OriginUrls,
+)
 from edgefill_contracts.identity import CREDENTIAL_HEADER
 
 logger = logging.getLogger(__name__)
@@ -115,6 +120,11 @@ class FleetClient:
     def signing_secrets(self) -> SigningSecretSet:
         path = appliance_path(self._appliance_id(), "signing-secrets")
         return self._call("GET", path, SigningSecretSet)
+
+    def client_prefixes(self) -> ClientPrefixes:
+        """Its site's client prefixes (the set checked against its version on arrival)."""
+        path = appliance_path(self._appliance_id(), "client-prefixes")
+        return self._call("GET", path, ClientPrefixes)
 
     def issue_certificate(self, request: CertificateRequest) -> CertificateResponse:
         path = appliance_path(self._appliance_id(), "certificate")

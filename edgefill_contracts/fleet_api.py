@@ -16,11 +16,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from edgefill_contracts.heartbeat import ApplianceState
 from edgefill_contracts.manifest import MANIFEST_VERSION_PATTERN, SHA256_PATTERN
 from edgefill_contracts.object_key import ObjectKey
+from edgefill_contracts.prefixes import NetworkPrefix, prefix_set_version
 
 # A Lambda answer is at most 6 MB; 1,000 presigned URLs with a session token are ~1.6 MB.
 MAX_ORIGIN_URLS_PER_REQUEST = 1_000
@@ -56,6 +65,35 @@ class HeartbeatAck(BaseModel):
     signing_secret_ids: list[str] = Field(
         default_factory=list, description="Ids the appliance should accept; fetch any it lacks."
     )
+    client_prefixes_version: str | None = Field(
+        default=None,
+        pattern=r"^p[0-9a-f]{24}$",
+        description="Version of its site's client prefixes (prefix_set_version); an appliance "
+        "that serves on-net only fetches them (GET .../client-prefixes) when it differs.",
+    )
+
+
+MAX_CLIENT_PREFIXES = 10_000  # a site's limit (the fleet registry's)
+
+
+class ClientPrefixes(BaseModel):
+    """The client prefixes of an appliance's site: with on-net only, the addresses it serves
+    playback to (everything else gets 403)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site_id: str = Field(min_length=1, max_length=64)
+    version: str = Field(pattern=r"^p[0-9a-f]{24}$")
+    prefixes: tuple[NetworkPrefix, ...] = Field(max_length=MAX_CLIENT_PREFIXES)
+
+    @model_validator(mode="after")
+    def _version_matches(self) -> ClientPrefixes:
+        if self.version != prefix_set_version(self.prefixes):
+            raise ValueError(
+                f"version {self.version} is not the version of these {len(self.prefixes)} "
+                "prefixes: the set was cut or altered on the way"
+            )
+        return self
 
 
 class SigningSecret(BaseModel):

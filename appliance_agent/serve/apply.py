@@ -6,8 +6,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol, TypeVar
 
-from appliance_agent.serve.errors import SigningSecretsError
+from appliance_agent.serve.client_prefixes import ClientPrefixStore, effective_on_net
+from appliance_agent.serve.errors import ServeError, SigningSecretsError
 from appliance_agent.serve.install import ConfigInstaller, InstallResult
 from appliance_agent.serve.nginx import Nginx
 from appliance_agent.serve.render import render_tree
@@ -15,8 +17,11 @@ from appliance_agent.serve.settings import ServeSettings
 from appliance_agent.serve.signing_secrets import SigningSecretStore
 from appliance_agent.serve.tls import CertificateManager
 from edgefill_contracts import SigningSecretSet
+from edgefill_contracts.fleet_api import ClientPrefixes
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def nginx_for(settings: ServeSettings) -> Nginx:
@@ -64,8 +69,10 @@ def render_and_install(
                 f"no signing secrets at {settings.secrets_file}: the agent has not fetched them "
                 "yet; run the agent (it fetches them after registering) and render again"
             )
+        # Read under the lock too: the prefixes a tree is rendered from are the newest stored.
+        effective = settings.model_copy(update={"on_net": effective_on_net(settings)})
         render_tree(
-            settings,
+            effective,
             secrets=secrets,
             destination=destination,
             tls_enabled=tls_enabled,
@@ -76,6 +83,44 @@ def render_and_install(
     return installer_for(settings).install(render)
 
 
+class _KeptSet(Protocol[T]):
+    """A set the agent keeps on disk and renders into nginx (signing secrets, client prefixes)."""
+
+    path: Path
+
+    def load(self) -> T | None: ...
+
+    def save(self, value: T) -> bool: ...
+
+
+def _refresh(
+    store: _KeptSet[T],
+    fetched: T,
+    settings: ServeSettings,
+    *,
+    certificates: CertificateManager | None,
+    now: datetime,
+) -> bool:
+    """Store `fetched`; if it changed, re-install nginx. If the new tree is refused, the
+    previous set is put back (or none kept, on a first fetch), so what is on disk always
+    matches what nginx runs with. True if nginx now runs with the new set."""
+    try:
+        previous = store.load()
+    except ServeError:
+        previous = None  # unreadable: the fetched set replaces it
+    if not store.save(fetched):
+        return False
+    try:
+        render_and_install(settings, certificates=certificates, now=now)
+    except BaseException:
+        if previous is not None:
+            store.save(previous)
+        else:
+            store.path.unlink(missing_ok=True)
+        raise
+    return True
+
+
 def refresh_signing_secrets(
     settings: ServeSettings,
     *,
@@ -83,19 +128,18 @@ def refresh_signing_secrets(
     certificates: CertificateManager | None,
     now: datetime,
 ) -> bool:
-    """Fetch the control plane's secret set; if it changed, store it and re-install nginx.
-
-    Returns True if nginx now runs with a new set. If the new tree is refused, the stored set
-    is put back, so what is on disk always matches what nginx accepts.
-    """
+    """Fetch the site's signing secrets; if they changed, store them and re-install nginx."""
     store = SigningSecretStore(settings.secrets_file)
-    previous = store.load()
-    if not store.save(fetch()):
-        return False
-    try:
-        render_and_install(settings, certificates=certificates, now=now)
-    except BaseException:
-        if previous is not None:
-            store.save(previous)
-        raise
-    return True
+    return _refresh(store, fetch(), settings, certificates=certificates, now=now)
+
+
+def refresh_client_prefixes(
+    settings: ServeSettings,
+    *,
+    fetch: Callable[[], ClientPrefixes],
+    certificates: CertificateManager | None,
+    now: datetime,
+) -> bool:
+    """Fetch the site's client prefixes; if they changed, store them and re-install nginx."""
+    store = ClientPrefixStore(settings.client_prefixes_file)
+    return _refresh(store, fetch(), settings, certificates=certificates, now=now)

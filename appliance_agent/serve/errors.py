@@ -8,6 +8,7 @@ AgentError (appliance_agent.errors)
     │   └── ReloadFailed     the reload failed; the previous config was put back
     ├── ConfigLockBusy       another agent process holds the nginx config lock
     ├── SigningSecretsError  no usable signing secret (none stored, all expired, unsafe value)
+    ├── ClientPrefixesError  on-net from the control plane with no usable prefix set stored
     ├── CertificateError     the TLS certificate or key is missing, expired or unreadable
     └── DrainStateError      the drain state file is unreadable
 """
@@ -47,6 +48,10 @@ class ConfigLockBusy(ServeError):
 
 class SigningSecretsError(ServeError):
     """No signing secret can be rendered into the config."""
+
+
+class ClientPrefixesError(ServeError):
+    """On-net takes the site's prefixes from the control plane and none usable is stored."""
 
 
 class CertificateError(ServeError):

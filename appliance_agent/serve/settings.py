@@ -106,21 +106,28 @@ class ClientLimits(BaseModel):
 class OnNet(BaseModel):
     """Serve playback (/t/) only to the site's own client prefixes; every other address gets
     403 before its URL is even checked, so a leaked URL pulls no off-net traffic over the ISP's
-    transit. Fills from peers (/f/) stay signed-only. Off by default: the list is the operator's
-    (the site's prefixes as registered in the fleet) until the control plane feeds it.
+    transit. Fills from peers (/f/) stay signed-only. Off by default. The prefixes are the
+    site's as the control plane registers them (`from_control_plane`: fetched when a heartbeat
+    ack names a new version, kept in `client_prefixes_file`), or listed here by the operator.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     enabled: bool = False
+    from_control_plane: bool = False
     client_prefixes: tuple[NetworkPrefix, ...] = Field(default=(), max_length=100_000)
 
     @model_validator(mode="after")
     def _something_to_serve(self) -> OnNet:
-        if self.enabled and not self.client_prefixes:
+        if self.from_control_plane and self.client_prefixes:
+            raise ValueError(
+                "on_net lists client_prefixes and takes them from the control plane: choose "
+                "one (from_control_plane, or the list)"
+            )
+        if self.enabled and not self.from_control_plane and not self.client_prefixes:
             raise ValueError(
                 "on_net is enabled with no client_prefixes: it would refuse every subscriber; "
-                "list the site's prefixes or turn it off"
+                "list the site's prefixes, set from_control_plane, or turn it off"
             )
         return self
 
@@ -156,6 +163,7 @@ class ServeSettings(BaseModel):
         default=Path("/srv/edgefill/store"), description="nginx serves <store>/objects/<key>."
     )
     secrets_file: Path = Path("/var/lib/edgefill/signing-secrets.json")
+    client_prefixes_file: Path = Path("/var/lib/edgefill/client-prefixes.json")
 
     # bandit B104: an appliance serves subscribers on every interface unless told otherwise.
     listen_address: str = "0.0.0.0"  # nosec B104

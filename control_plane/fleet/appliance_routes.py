@@ -17,6 +17,7 @@ from edgefill_contracts.fleet_api import (
     FLEET_PREFIX,
     CertificateRequest,
     CertificateResponse,
+    ClientPrefixes,
     HeartbeatAck,
     ManifestLocation,
     OriginUrlRequest,
@@ -25,6 +26,7 @@ from edgefill_contracts.fleet_api import (
 )
 from edgefill_contracts.heartbeat import Heartbeat
 from edgefill_contracts.identity import RegistrationRequest, RegistrationResponse
+from edgefill_contracts.prefixes import prefix_set_version
 from edgefill_contracts.served import ServedAck, ServedReport
 
 router = APIRouter(prefix=FLEET_PREFIX, tags=["appliance"])
@@ -117,6 +119,19 @@ def signing_secrets(context: Context, appliance: CallingAppliance) -> Response:
         entry["secret"] = secret.secret.get_secret_value()
     return Response(
         content=_json(payload), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/appliances/{appliance_id}/client-prefixes")
+def client_prefixes(context: Context, appliance: CallingAppliance) -> ClientPrefixes:
+    """Its site's client prefixes: with on-net only, whom it serves playback to."""
+    site = context.store.sites.require(
+        {"site_id": appliance.site_id}, f"site {appliance.site_id}"
+    ).doc
+    return ClientPrefixes(
+        site_id=site.site_id,
+        version=prefix_set_version(site.prefixes),
+        prefixes=tuple(site.prefixes),
     )
 
 

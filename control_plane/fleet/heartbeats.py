@@ -104,6 +104,8 @@ def ingest_heartbeat(
         # Recorded on the appliance by the manifest job: the ack costs no read of S3.
         manifest_version=appliance.manifest_version,
         signing_secret_ids=[s.secret_id for s in secrets.for_site(appliance.site_id, now=now)],
+        # Written on the appliance with its site: the ack costs no read of the site.
+        client_prefixes_version=appliance.client_prefixes_version,
     )
 
 

@@ -142,6 +142,11 @@ class Appliance(ApplianceSpec):
         description="Newest manifest written for it: the manifest job records it here, so a "
         "heartbeat's ack names it without reading S3.",
     )
+    client_prefixes_version: str | None = Field(
+        default=None,
+        description="Version of its site's client prefixes (prefix_set_version): written with "
+        "the site, so a heartbeat's ack names it without reading the site.",
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -42,11 +42,14 @@ from control_plane.fleet.state_machine import Actor
 from control_plane.fleet.store import FleetStore
 from edgefill_contracts.heartbeat import ApplianceState
 from edgefill_contracts.identity import RegistrationRequest, RegistrationResponse
+from edgefill_contracts.prefixes import prefix_set_version
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BOOTSTRAP_TTL = timedelta(days=7)
 _WRITE_ATTEMPTS = 4
+# A DynamoDB transaction holds 100 items: the site, the address plan and its appliances.
+MAX_SITE_APPLIANCES_PER_WRITE = 98
 _REGISTRATION_REFUSED = (
     "registration refused: the bootstrap token is unknown, used or expired; "
     "ask an operator for a new one"
@@ -74,6 +77,16 @@ def put_site(store: FleetStore, *, site_id: str, spec: SiteSpec, now: datetime) 
                 )
         current = store.sites.get({"site_id": site_id})
         site = Site(site_id=site_id, updated_at=now, **spec.model_dump())
+        version = prefix_set_version(site.prefixes)
+        # The site's appliances learn the new version in the same transaction: each heartbeat
+        # ack names it from the appliance record, so an on-net appliance fetches the new set
+        # within one heartbeat, and none is left naming the old one.
+        members = _appliances_to_tell(store, site_id=site_id, version=version)
+        if len(members) > MAX_SITE_APPLIANCES_PER_WRITE:
+            raise BadRequest(
+                f"site {site_id} has {len(members)} appliances; a site write updates at most "
+                f"{MAX_SITE_APPLIANCES_PER_WRITE} in one transaction: split the site"
+            )
         if write_all(
             [
                 store.sites.pending_write(
@@ -82,10 +95,34 @@ def put_site(store: FleetStore, *, site_id: str, spec: SiteSpec, now: datetime) 
                 store.address_plan.pending_write(
                     plan, expected=stored_plan.revision if stored_plan is not None else None
                 ),
+                *(
+                    store.appliances.pending_write(doc, expected=revision)
+                    for doc, revision in members
+                ),
             ]
         ):
             return site
     raise Unavailable(f"site {site_id} or the address plan is being changed right now; retry")
+
+
+def _appliances_to_tell(
+    store: FleetStore, *, site_id: str, version: str
+) -> list[tuple[Appliance, int]]:
+    """The site's appliances whose record names another prefix version, updated, each with
+    the revision the transaction expects (a concurrent change makes it try again)."""
+    found = []
+    for appliance in store.appliances.scan():
+        if appliance.site_id != site_id or appliance.client_prefixes_version == version:
+            continue
+        stored = store.appliances.get({"appliance_id": appliance.appliance_id})
+        if stored is not None:
+            found.append(
+                (
+                    stored.doc.model_copy(update={"client_prefixes_version": version}),
+                    stored.revision,
+                )
+            )
+    return found
 
 
 def put_isp(store: FleetStore, *, isp: str, spec: IspSpec, now: datetime) -> AddressPlan:
@@ -151,20 +188,27 @@ def put_appliance(
     store: FleetStore, *, appliance_id: str, spec: ApplianceSpec, now: datetime
 ) -> Appliance:
     """Declare an appliance or update what an operator declares about it."""
-    store.sites.require({"site_id": spec.site_id}, f"site {spec.site_id}")
+    site = store.sites.require({"site_id": spec.site_id}, f"site {spec.site_id}").doc
+    version = prefix_set_version(site.prefixes)
     cluster = store.clusters.require({"cluster_id": spec.cluster_id}, f"cluster {spec.cluster_id}")
     if cluster.doc.site_id != spec.site_id:
         raise BadRequest(
             f"cluster {spec.cluster_id} is at site {cluster.doc.site_id}, not {spec.site_id}"
         )
     initial = Appliance(
-        appliance_id=appliance_id, created_at=now, updated_at=now, **spec.model_dump()
+        appliance_id=appliance_id,
+        created_at=now,
+        updated_at=now,
+        client_prefixes_version=version,
+        **spec.model_dump(),
     )
 
     def change(current: Appliance) -> Appliance:
         if current.lifecycle is Lifecycle.RETIRED:
             raise Conflict(f"appliance {appliance_id} is retired; declare a new id instead")
-        return current.model_copy(update={**spec.model_dump(), "updated_at": now})
+        return current.model_copy(
+            update={**spec.model_dump(), "updated_at": now, "client_prefixes_version": version}
+        )
 
     return store.appliances.upsert(
         {"appliance_id": appliance_id}, initial=initial, change=change, what="appliance"

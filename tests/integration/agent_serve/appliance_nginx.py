@@ -41,6 +41,7 @@ def appliance_settings(root: Path, **overrides: Any) -> ServeSettings:
         "log_dir": root / "log",
         "store_dir": root / "store",
         "secrets_file": root / "state" / "signing-secrets.json",
+        "client_prefixes_file": root / "state" / "client-prefixes.json",
         "listen_address": "127.0.0.1",
         "https_port": None,
         "http_port": free_port(),

@@ -16,6 +16,8 @@ from appliance_agent import assembly
 from appliance_agent.config import AgentConfig
 from appliance_agent.fleet_client import FleetClient, fleet_client_for
 from appliance_agent.health.heartbeat import HeartbeatTask
+from appliance_agent.serve.client_prefixes import ClientPrefixStore
+from appliance_agent.serve.settings import OnNet
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.app import create_app
 from control_plane.fleet.context import FleetContext
@@ -154,3 +156,42 @@ def test_agent_and_real_fleet(
     )
     assert task.drain.current().state is ApplianceState.DRAINED
     assert httpx.get(url, timeout=5).status_code == 200  # draining never stops nginx
+
+
+def test_on_net_follows_the_sites_prefixes_in_the_registry(
+    config: AgentConfig, admin: httpx.Client, stack: ServiceSettings, appliance: RunningAppliance
+) -> None:
+    """The operator changes the site's prefixes; within a heartbeat the appliance serves the
+    new set and refuses everyone else (the test client is 127.0.0.1)."""
+    on_net = OnNet(enabled=True, from_control_plane=True)
+    config = config.model_copy(update={"serve": config.serve.model_copy(update={"on_net": on_net})})
+    put_object(appliance.settings, KEY, b"on-net")
+    with fleet_client_for(config, None) as client:
+        assembly.register(config, client)
+        task = assembly.heartbeat_task(config, client=client)
+        stored = ClientPrefixStore(config.state_dir / "client-prefixes.json")
+        _until(task, lambda: stored.stored_version() is not None)
+        assert stored.load() is not None and stored.load().prefixes == ("198.51.100.0/24",)  # type: ignore[union-attr]
+        _until(
+            task,
+            lambda: httpx.get(_fleet_signed(stack, appliance, KEY), timeout=5).status_code == 403,
+        )
+
+        prefix = "/fleet/v1/admin"
+        assert (
+            admin.put(
+                f"{prefix}/isps/isp-a", json={"allocations": ["198.51.100.0/22", "127.0.0.0/8"]}
+            ).status_code
+            == 200
+        )
+        site = {
+            "isp": "isp-a",
+            "location": "Amsterdam",
+            "prefixes": ["198.51.100.0/24", "127.0.0.0/8"],
+        }
+        assert admin.put(f"{prefix}/sites/ams-1", json=site).status_code == 200
+        _until(
+            task,
+            lambda: httpx.get(_fleet_signed(stack, appliance, KEY), timeout=5).status_code == 200,
+        )
+        assert httpx.get(_fleet_signed(stack, appliance, KEY), timeout=5).content == b"on-net"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,23 @@ def test_a_secret_set_not_applied_is_reported_in_the_next_heartbeat(
     client.close()
 
 
+def _task_against(
+    tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response], **callbacks: Any
+) -> HeartbeatTask:
+    """A heartbeat task whose fleet API is `handler`; `callbacks` are its refresh hooks."""
+    status = StatusFile(tmp_path / "state")
+    monitor = _monitor(tmp_path, status)
+    client = FleetClient(
+        base_url="http://fleet", credential=CREDENTIAL, timeout_s=1,
+        transport=httpx.MockTransport(handler),
+    )  # fmt: skip
+    return HeartbeatTask(
+        appliance_id="ap-1", settings=SETTINGS, monitor=monitor, client=client,
+        drain=monitor.drain, status_file=status, rng=random.Random(3),
+        **{"refresh_secrets": lambda: None, **callbacks},
+    )  # fmt: skip
+
+
 def test_a_resolved_outage_stops_being_reported(tmp_path: Path) -> None:
     """One lost heartbeat must not keep the appliance out of steering once the link is back."""
     sent: list[dict[str, object]] = []
@@ -127,25 +144,15 @@ def test_a_resolved_outage_stops_being_reported(tmp_path: Path) -> None:
         sent.append(json.loads(request.content))
         return httpx.Response(200, json={"desired_state": "Serving"})
 
-    status = StatusFile(tmp_path / "state")
-    monitor = _monitor(tmp_path, status)
-    client = FleetClient(
-        base_url="http://fleet", credential=CREDENTIAL, timeout_s=1,
-        transport=httpx.MockTransport(handler),
-    )  # fmt: skip
-    task = HeartbeatTask(
-        appliance_id="ap-1", settings=SETTINGS, monitor=monitor, client=client,
-        drain=monitor.drain, status_file=status, refresh_secrets=lambda: None,
-        rng=random.Random(3),
-    )  # fmt: skip
+    task = _task_against(tmp_path, handler)
     task.beat()
-    assert any("heartbeat failed" in e for e in status.read().errors)
+    assert any("heartbeat failed" in e for e in task.status_file.read().errors)
     down = False
     task.beat()  # reaches the control plane (still reporting the outage), which clears it
     task.beat()
-    assert not any("heartbeat failed" in e for e in status.read().errors)
+    assert not any("heartbeat failed" in e for e in task.status_file.read().errors)
     assert sent[-1]["errors"] == []
-    client.close()
+    task.client.close()
 
 
 class Fleet:
@@ -315,3 +322,18 @@ def test_an_unexpected_error_while_reporting_does_not_stop_the_heartbeat(
     assert "could not report served bytes" in caplog.text
     pending = served.ledger.pending
     assert pending is not None and pending.by_unit == {"t1/720p": 1000}
+
+
+def test_the_acks_prefix_version_is_handed_on_before_the_secrets(tmp_path: Path) -> None:
+    version = "p" + "0" * 24
+    calls: list[str] = []
+    ack = {"desired_state": "Serving", "signing_secret_ids": ["k9"]}
+    task = _task_against(
+        tmp_path,
+        lambda request: httpx.Response(200, json={**ack, "client_prefixes_version": version}),
+        refresh_secrets=lambda: calls.append("secrets"),
+        refresh_prefixes=lambda v: calls.append(f"prefixes {v}"),
+    )
+    task.beat()
+    assert calls == [f"prefixes {version}", "secrets"]
+    task.client.close()
