@@ -334,6 +334,7 @@ class LambdaService(pulumi.ComponentResource):
             "EDGEFILL_MANIFEST_BUCKET": stack.manifest_bucket.bucket,
             "EDGEFILL_USER_POOL_ID": stack.user_pool.id,
             "EDGEFILL_USER_POOL_CLIENT_ID": stack.user_pool_client_id,
+            "EDGEFILL_KMS_KEY_ID": stack.kms_key_arn,
             **stack.environment,
             **self._fan_out_environment(),
             **({PAYMENT_SECRET_ENV: stack.payment_secret_arn} if spec.uses_payment_secret else {}),

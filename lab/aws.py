@@ -74,6 +74,7 @@ def service_env(
         "EDGEFILL_MANIFEST_BUCKET": str(e["manifest_bucket"]),
         "EDGEFILL_USER_POOL_ID": str(e["user_pool_id"]),
         "EDGEFILL_USER_POOL_CLIENT_ID": str(e["user_pool_client_id"]),
+        "EDGEFILL_KMS_KEY_ID": str(e["kms_key_arn"]),
         "EDGEFILL_ADMIN_TOKEN": admin_token,
         "EDGEFILL_URL_SIGNING_SECRET": signing_secret,
         "EDGEFILL_SESSION_SECRET": session_secret,

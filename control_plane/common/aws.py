@@ -62,6 +62,11 @@ def secretsmanager(settings: ServiceSettings) -> Any:
     return boto3.client("secretsmanager", **_kwargs(settings))
 
 
+def kms(settings: ServiceSettings) -> Any:
+    """Untyped: the project does not pin KMS's type stubs (two calls use it)."""
+    return boto3.client("kms", **_kwargs(settings))
+
+
 def sqs(settings: ServiceSettings) -> SQSClient:
     return boto3.client("sqs", **_kwargs(settings))
 

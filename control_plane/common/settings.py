@@ -29,6 +29,11 @@ class ServiceSettings(BaseSettings):
     manifest_bucket: str = ""
     user_pool_id: str = ""
     user_pool_client_id: str = ""
+    kms_key_id: str = Field(
+        default="",
+        description="The stack's KMS key (its ARN): envelope-encrypts the fleet CA's private "
+        "key, so the table holds no key a reader could use without KMS.",
+    )
     admin_token: SecretStr = SecretStr("")
     url_signing_secret: SecretStr = SecretStr("")
     session_secret: SecretStr = Field(

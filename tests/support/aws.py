@@ -95,6 +95,7 @@ def provision_test_stack(server: MotoServer) -> ServiceSettings:
         manifest_bucket=stack.exports["manifest_bucket"],
         user_pool_id=stack.exports["user_pool_id"],
         user_pool_client_id=stack.exports["user_pool_client_id"],
+        kms_key_id=stack.exports["kms_key_arn"],
         admin_token=SecretStr("test-admin-token-0123456789"),
         url_signing_secret=SecretStr("test-url-signing-secret-0123"),
         session_secret=SecretStr("test-playback-session-secret-0123"),
