@@ -72,9 +72,11 @@ from control_plane.steering.snapshot_cache import SteeringSnapshotCache
 imported = time.perf_counter() - start
 
 class Secrets:
-    def active(self, *, now):
-        return [StoredSigningSecret(secret_id="s1", value="bench-secret-0123456789",
-                                    created_at=datetime(2026, 1, 1, tzinfo=UTC))]
+    # One key for every site: the probe measures the snapshot, not the key store.
+    def key_sets(self, site_ids, *, now):
+        key = StoredSigningSecret(secret_id="s1", site_id="bench", value="bench-secret-0123456789",
+                                  created_at=datetime(2026, 1, 1, tzinfo=UTC))
+        return {site_id: [key] for site_id in site_ids}
     def invalidate(self):
         pass
 
