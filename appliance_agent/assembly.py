@@ -32,7 +32,7 @@ from appliance_agent.serve.apply import (
     refresh_signing_secrets,
     render_and_install,
 )
-from appliance_agent.serve.client_prefixes import ClientPrefixStore
+from appliance_agent.serve.client_prefixes import ClientPrefixStore, prefixes_to_fetch
 from appliance_agent.serve.drain import DrainController
 from appliance_agent.serve.errors import ServeError
 from appliance_agent.serve.install import ReloadOutcome
@@ -217,11 +217,12 @@ def heartbeat_task(
             now=utc_now(),
         )
 
-    def refresh_prefixes(version: str) -> None:
+    def refresh_prefixes(version: str | None) -> None:
         on_net = settings.on_net
         if not (on_net.enabled and on_net.from_control_plane):
             return  # not used: nothing to fetch
-        if ClientPrefixStore(settings.client_prefixes_file).stored_version() == version:
+        stored = ClientPrefixStore(settings.client_prefixes_file).stored_version()
+        if not prefixes_to_fetch(stored=stored, announced=version):
             return
         refresh_client_prefixes(
             settings, fetch=client.client_prefixes, certificates=certificates, now=utc_now()

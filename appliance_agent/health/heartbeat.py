@@ -75,7 +75,7 @@ class HeartbeatTask:
         drain: DrainController,
         status_file: StatusFile,
         refresh_secrets: Callable[[], None],
-        refresh_prefixes: Callable[[str], None] | None = None,
+        refresh_prefixes: Callable[[str | None], None] | None = None,
         served: ServedReporter | None = None,
         rng: random.Random | None = None,
         clock: Clock = utc_now,
@@ -87,7 +87,8 @@ class HeartbeatTask:
         self.drain = drain
         self.status_file = status_file
         self.refresh_secrets = refresh_secrets
-        # Called with the ack's client prefix version; it fetches only what it does not hold.
+        # Called with the ack's client prefix version (None from a control plane that has not
+        # recorded one for it); it fetches only what it does not hold.
         self.refresh_prefixes = refresh_prefixes
         self.served = served
         # bandit B311: heartbeat backoff spread, not a secret.
@@ -161,7 +162,7 @@ class HeartbeatTask:
             self.drain.request(ack.desired_state, now=now, reason="ordered by the control plane")
             self.drain.advance(now=now)
         # Prefixes before secrets: a tree rendered for new secrets needs the on-net set.
-        if self.refresh_prefixes is not None and ack.client_prefixes_version is not None:
+        if self.refresh_prefixes is not None:
             self.refresh_prefixes(ack.client_prefixes_version)
         wanted, accepted = set(ack.signing_secret_ids), set(snapshot.accepted_secret_ids)
         if (wanted and wanted != accepted) or not accepted:

@@ -59,6 +59,13 @@ class ClientPrefixStore:
         return True
 
 
+def prefixes_to_fetch(*, stored: str | None, announced: str | None) -> bool:
+    """Whether to fetch the site's set: none stored yet (even when the ack names no version,
+    as for an appliance record older than the field: without a set on-net installs nothing),
+    or the ack names another version than the stored one."""
+    return stored is None or (announced is not None and announced != stored)
+
+
 def effective_on_net(settings: ServeSettings) -> OnNet:
     """The on-net section to render: with `from_control_plane`, the stored set's prefixes.
 

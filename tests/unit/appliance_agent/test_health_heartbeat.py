@@ -24,6 +24,7 @@ from appliance_agent.health.served_reports import ServedReporter
 from appliance_agent.health.settings import HealthSettings
 from appliance_agent.health.snapshot import ControlPlaneLink, HealthMonitor
 from appliance_agent.health.stub_status import StubStatus
+from appliance_agent.serve.client_prefixes import prefixes_to_fetch
 from appliance_agent.serve.drain import DrainController
 from appliance_agent.serve.errors import NginxConfigInvalid
 from appliance_agent.serve.settings import DrainSettings
@@ -337,3 +338,19 @@ def test_the_acks_prefix_version_is_handed_on_before_the_secrets(tmp_path: Path)
     task.beat()
     assert calls == [f"prefixes {version}", "secrets"]
     task.client.close()
+
+
+@pytest.mark.parametrize(
+    ("stored", "announced", "fetch"),
+    [
+        (None, None, True),  # nothing held, the record names no version yet: a first set
+        (None, "p" + "1" * 24, True),
+        ("p" + "1" * 24, "p" + "1" * 24, False),
+        ("p" + "1" * 24, "p" + "2" * 24, True),
+        ("p" + "1" * 24, None, False),  # held, and nothing newer named
+    ],
+)
+def test_which_acks_make_the_agent_fetch_the_sites_prefixes(
+    stored: str | None, announced: str | None, fetch: bool
+) -> None:
+    assert prefixes_to_fetch(stored=stored, announced=announced) is fetch
