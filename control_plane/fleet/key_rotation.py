@@ -16,7 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 from control_plane.common.settings import ServiceSettings
 from control_plane.fleet.context import FleetContext
-from control_plane.signing.key_store import DEFAULT_GRACE, SigningSecretStore, by_site
+from control_plane.signing.key_store import (
+    DEFAULT_GRACE,
+    SigningSecretStore,
+    by_site,
+    site_key_sets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +48,8 @@ def rotate_due(
     """Rotate every site of `site_ids` whose newest active key is `every` old (or that has
     none); one site that fails is logged and reported, the others go on. Returns the sites
     rotated, those not due, and the failures (site -> reason)."""
-    stored = by_site(secrets.stored())
-    current = secrets.key_sets(site_ids, now=now)
+    stored = by_site(secrets.stored())  # one scan for every site
+    current = site_key_sets(stored, site_ids, now=now, seed=secrets)
     rotated: list[str] = []
     failed: dict[str, str] = {}
     not_due = 0

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from appliance_agent.serve.apply import nginx_for
 from appliance_agent.serve.errors import ReloadFailed
-from appliance_agent.serve.nginx import Nginx
 from tests.integration.agent_serve.appliance_nginx import RunningAppliance, put_object
 
 pytestmark = pytest.mark.nginx
@@ -77,18 +77,6 @@ def requesting(appliance: RunningAppliance, tmp_path: Path) -> Iterator[RunningA
     )
 
 
-def _controller(appliance: RunningAppliance) -> Nginx:
-    s = appliance.settings
-    assert s.reload_request_file is not None
-    return Nginx(
-        binary=s.nginx_binary,
-        runtime_dir=s.runtime_dir,
-        pid_file=s.pid_file,
-        check_pid_file=s.check_pid_file,
-        reload_request_file=s.reload_request_file,
-    )
-
-
 def test_an_install_reloads_through_the_request_file(requesting: RunningAppliance) -> None:
     settings = requesting.settings
     assert settings.reload_request_file is not None
@@ -111,7 +99,7 @@ def test_a_missed_request_is_asked_again(requesting: RunningAppliance) -> None:
     settings = requesting.settings
     assert settings.reload_request_file is not None
     with PathUnitStandIn(settings.reload_request_file, settings.pid_file, miss_first=1) as unit:
-        _controller(requesting).reload(confirm_timeout_s=10)
+        nginx_for(settings).reload(confirm_timeout_s=10)
     assert unit.seen >= 2
     assert unit.reloads == 1
 

@@ -348,3 +348,18 @@ def test_a_view_given_a_loaded_prefix_table_steers_as_one_that_builds_its_trie(
     )
     assert loaded.prefix_index is table
     assert steer(loaded, client_ip) == steer(built, client_ip)
+
+
+def test_an_appliance_holding_only_an_expired_key_leaves_steering_alone() -> None:
+    """k9 is no longer active (not in the view's keys): the appliance that accepts only k9
+    cannot check any URL steering would sign, so it is skipped, and its site is not held
+    back: the others are signed with the newest key they all accept."""
+    view = make_view(
+        [
+            appliance("ams-1", "ams", secrets=("k9",)),
+            appliance("ams-2", "ams", secrets=("k1", "k2")),
+        ]
+    )
+    decision = steer(view, "198.51.100.7")
+    assert [r.appliance.appliance_id for r in decision.appliances] == ["ams-2"]
+    assert decision.appliances[0].key.secret_id == "k2"
